@@ -1,0 +1,284 @@
+"""The activation registry: one :class:`Activation` entry per elementwise function.
+
+Each entry carries a float64 reference that neither overflows nor returns NaN for |x| <= 1e4, its
+derivative, the limits it saturates to, and -- where a runtime builds int8 tables from its own float32
+formula -- that formula, evaluated step by step in float32 as the runtime's C++ does.
+Adding an activation is adding one entry to ``REGISTRY`` (and one case to tests/cases/activations.toml).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+from scipy import special
+
+from edgeact.errors import UnknownActivationError, UsageError
+from edgeact.numerics.libm import expf, float32_function, tanhf
+
+Array = np.ndarray
+F32 = np.float32
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+GELU_TANH_CUBIC = 0.044715
+
+
+def _f32(values: Array) -> Array:
+    """Correctly rounded float32 of a float64 result: what a good libm's float function returns."""
+    return np.asarray(values, dtype=np.float64).astype(np.float32)
+
+
+# ---- float64 references and derivatives ------------------------------------------------------
+
+def _tanh(x: Array, p: dict) -> Array:
+    return np.tanh(x)
+
+
+def _d_tanh(x: Array, p: dict) -> Array:
+    return 1.0 - np.tanh(x) ** 2
+
+
+def _sigmoid(x: Array, p: dict) -> Array:
+    return special.expit(x)
+
+
+def _d_sigmoid(x: Array, p: dict) -> Array:
+    s = special.expit(x)
+    return s * (1.0 - s)
+
+
+def _gelu(x: Array, p: dict) -> Array:
+    return 0.5 * x * special.erfc(-x / math.sqrt(2.0))
+
+
+def _d_gelu(x: Array, p: dict) -> Array:
+    return 0.5 * special.erfc(-x / math.sqrt(2.0)) + x * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _gelu_tanh_inner(x: Array) -> Array:
+    return SQRT_2_OVER_PI * (x + GELU_TANH_CUBIC * x**3)
+
+
+def _gelu_tanh(x: Array, p: dict) -> Array:
+    return 0.5 * x * (1.0 + np.tanh(_gelu_tanh_inner(x)))
+
+
+def _d_gelu_tanh(x: Array, p: dict) -> Array:
+    t = np.tanh(_gelu_tanh_inner(x))
+    inner_slope = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_CUBIC * x * x)
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * inner_slope
+
+
+def _silu(x: Array, p: dict) -> Array:
+    return x * special.expit(x)
+
+
+def _d_silu(x: Array, p: dict) -> Array:
+    s = special.expit(x)
+    return s * (1.0 + x * (1.0 - s))
+
+
+def _hardswish(x: Array, p: dict) -> Array:
+    return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def _d_hardswish(x: Array, p: dict) -> Array:
+    return np.where(x < -3.0, 0.0, np.where(x > 3.0, 1.0, (2.0 * x + 3.0) / 6.0))
+
+
+def _hardsigmoid(x: Array, p: dict) -> Array:
+    return np.clip(p["alpha"] * x + p["beta"], 0.0, 1.0)
+
+
+def _d_hardsigmoid(x: Array, p: dict) -> Array:
+    inside = (p["alpha"] * x + p["beta"] > 0.0) & (p["alpha"] * x + p["beta"] < 1.0)
+    return np.where(inside, p["alpha"], 0.0)
+
+
+def _elu(x: Array, p: dict) -> Array:
+    return np.where(x > 0, x, p["alpha"] * np.expm1(np.minimum(x, 0.0)))
+
+
+def _d_elu(x: Array, p: dict) -> Array:
+    return np.where(x > 0, 1.0, p["alpha"] * np.exp(np.minimum(x, 0.0)))
+
+
+def _softplus(x: Array, p: dict) -> Array:
+    return np.logaddexp(0.0, x)
+
+
+def _d_softplus(x: Array, p: dict) -> Array:
+    return special.expit(x)
+
+
+def _mish(x: Array, p: dict) -> Array:
+    return x * np.tanh(np.logaddexp(0.0, x))
+
+
+def _d_mish(x: Array, p: dict) -> Array:
+    t = np.tanh(np.logaddexp(0.0, x))
+    return t + x * (1.0 - t * t) * special.expit(x)
+
+
+def _leaky_relu(x: Array, p: dict) -> Array:
+    return np.where(x >= 0, x, p["alpha"] * x)
+
+
+def _d_leaky_relu(x: Array, p: dict) -> Array:
+    return np.where(x >= 0, 1.0, p["alpha"])
+
+
+# ---- float32 formulas of runtimes that build tables themselves --------------------------------
+
+_erfcf = float32_function("erfcf", special.erfc)
+
+
+def _litert_tanh(x: Array, p: dict) -> Array:
+    return tanhf(x)  # std::tanh(float)
+
+
+def _litert_logistic(x: Array, p: dict) -> Array:
+    return F32(1.0) / (F32(1.0) + expf(-x))  # 1.0f / (1.0f + std::exp(-value))
+
+
+def _litert_gelu(x: Array, p: dict) -> Array:
+    # 0.5f * in * std::erfc(in * static_cast<float>(-M_SQRT1_2))
+    return (F32(0.5) * x) * _erfcf(x * F32(-0.70710678118654752440))
+
+
+def _litert_gelu_tanh(x: Array, p: dict) -> Array:
+    # 0.5f * in * (1.f + std::tanh(kSqrt2dPi * (in + 0.044715f * in * in * in)))
+    k = F32(1.12837916709551257390 * 0.70710678118654752440)
+    cubic = ((F32(GELU_TANH_CUBIC) * x) * x) * x
+    return (F32(0.5) * x) * (F32(1.0) + tanhf(k * (x + cubic)))
+
+
+def _litert_elu(x: Array, p: dict) -> Array:
+    # value < 0.0 ? std::exp(value) - 1.0f : value
+    return np.where(x < 0, expf(x) - F32(1.0), x)
+
+
+def _xnnpack_sigmoid(x: Array, p: dict) -> Array:
+    # e = exp(double(x)); float(e / (1 + e)), saturated beyond |x| > 100
+    xd = x.astype(np.float64)
+    e = np.exp(np.clip(xd, -100.0, 100.0))
+    y = _f32(e / (1.0 + e))
+    return np.where(xd > 100, F32(1.0), np.where(xd < -100, F32(0.0), y))
+
+
+# ---- the registry ------------------------------------------------------------------------------
+
+Fn = Callable[[Array, dict], Array]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One elementwise activation and everything edgeact knows about it."""
+
+    name: str
+    reference: Fn
+    derivative: Fn
+    limits: Callable[[dict], tuple[float | None, float | None]]  # f(-inf), f(+inf); None: unbounded
+    monotone: bool
+    summary: str
+    params: dict = field(default_factory=dict)
+    litert_float32: Fn | None = None  # LiteRT's own float32 table formula, where it has a builtin
+    xnnpack_float: Fn | None = None  # XNNPACK's table formula, where it differs from LiteRT's
+
+    def __call__(self, x: Array) -> Array:
+        """The float64 reference f(x)."""
+        return self.reference(np.asarray(x, dtype=np.float64), self.params)
+
+    def slope(self, x: Array) -> Array:
+        """The derivative f'(x) in float64."""
+        return self.derivative(np.asarray(x, dtype=np.float64), self.params)
+
+    def float32(self, x: Array) -> Array:
+        """f evaluated as LiteRT builds its tables: its own float32 formula, else correctly rounded."""
+        x = np.asarray(x, dtype=np.float32)
+        if self.litert_float32 is not None:
+            return self.litert_float32(x, self.params)
+        return _f32(self.reference(x.astype(np.float64), self.params))
+
+    def xnnpack(self, x: Array) -> Array:
+        """f evaluated as XNNPACK builds its tables."""
+        if self.xnnpack_float is not None:
+            return self.xnnpack_float(np.asarray(x, dtype=np.float32), self.params)
+        return self.float32(x)
+
+    def with_params(self, **params: float) -> "Activation":
+        """A copy with some parameters (e.g. ``alpha``) changed."""
+        unknown = set(params) - set(self.params)
+        if unknown:
+            raise UsageError(
+                f"activation {self.name!r} has no parameter {sorted(unknown)[0]!r}"
+                f" (its parameters: {', '.join(self.params) or 'none'})"
+            )
+        return replace(self, params={**self.params, **{k: float(v) for k, v in params.items()}})
+
+    def saturation_bounds(self, out_step: float) -> tuple[float | None, float | None]:
+        """Inputs beyond which f stays within ``out_step``/2 of its limit (None where no limit)."""
+        lower, upper = self.limits(self.params)
+        return (
+            _saturation_point(self, lower, out_step, direction=-1.0),
+            _saturation_point(self, upper, out_step, direction=1.0),
+        )
+
+
+def _saturation_point(act: Activation, limit: float | None, out_step: float, direction: float) -> float | None:
+    """Outermost x along ``direction`` where |f(x) - limit| exceeds out_step/2, refined by bisection."""
+    if limit is None:
+        return None
+    tolerance = out_step / 2.0
+    grid = direction * np.linspace(0.0, 1e4, 1_000_001)
+    outside = np.abs(act(grid) - limit) > tolerance
+    if not outside.any():
+        return 0.0
+    last = int(np.flatnonzero(outside)[-1])
+    if last == grid.size - 1:
+        return None  # never saturates within |x| <= 1e4
+    near, far = float(grid[last]), float(grid[last + 1])
+    for _ in range(60):
+        middle = 0.5 * (near + far)
+        if abs(float(act(np.array([middle]))[0]) - limit) > tolerance:
+            near = middle
+        else:
+            far = middle
+    return far
+
+
+REGISTRY: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation("tanh", _tanh, _d_tanh, lambda p: (-1.0, 1.0), True, "hyperbolic tangent",
+                   litert_float32=_litert_tanh),
+        Activation("sigmoid", _sigmoid, _d_sigmoid, lambda p: (0.0, 1.0), True, "logistic 1/(1+e^-x)",
+                   litert_float32=_litert_logistic, xnnpack_float=_xnnpack_sigmoid),
+        Activation("gelu", _gelu, _d_gelu, lambda p: (0.0, None), False, "GELU, exact erf form",
+                   litert_float32=_litert_gelu),
+        Activation("gelu_tanh", _gelu_tanh, _d_gelu_tanh, lambda p: (0.0, None), False, "GELU, tanh approximation",
+                   litert_float32=_litert_gelu_tanh),
+        Activation("silu", _silu, _d_silu, lambda p: (0.0, None), False, "SiLU / Swish x*sigmoid(x)"),
+        Activation("hardswish", _hardswish, _d_hardswish, lambda p: (0.0, None), False, "x*relu6(x+3)/6"),
+        Activation("hardsigmoid", _hardsigmoid, _d_hardsigmoid, lambda p: (0.0, 1.0), True,
+                   "clip(alpha*x+beta, 0, 1); PyTorch's alpha=1/6", params={"alpha": 1.0 / 6.0, "beta": 0.5}),
+        Activation("elu", _elu, _d_elu, lambda p: (-p["alpha"], None), True, "x>0 ? x : alpha*(e^x-1)",
+                   params={"alpha": 1.0}, litert_float32=_litert_elu),
+        Activation("softplus", _softplus, _d_softplus, lambda p: (0.0, None), True, "log(1+e^x)"),
+        Activation("mish", _mish, _d_mish, lambda p: (0.0, None), False, "x*tanh(softplus(x))"),
+        Activation("leaky_relu", _leaky_relu, _d_leaky_relu, lambda p: (None, None), True, "x>=0 ? x : alpha*x",
+                   params={"alpha": 0.01}),
+    )
+}
+
+
+def activation(name: str, **params: float) -> Activation:
+    """Registry lookup; unknown names raise an error listing the known ones."""
+    try:
+        entry = REGISTRY[name]
+    except KeyError:
+        raise UnknownActivationError(
+            f"unknown activation {name!r}; known: {', '.join(sorted(REGISTRY))}"
+        ) from None
+    return entry.with_params(**params) if params else entry

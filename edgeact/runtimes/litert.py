@@ -1,0 +1,66 @@
+"""Run .tflite models on LiteRT (``ai-edge-litert``; ``tflite_runtime`` only if that is what is installed)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from edgeact.errors import RuntimeUnavailableError
+
+
+class LiteRTKernels(str, Enum):
+    """Which kernels LiteRT uses."""
+
+    XNNPACK = "xnnpack"  # default interpreter: XNNPACK delegate where it takes the op
+    BUILTIN = "builtin"  # optimized builtin kernels, no delegate
+    REFERENCE = "reference"  # builtin reference kernels, no delegate
+
+
+def _interpreter_module() -> Any:
+    try:
+        from ai_edge_litert import interpreter
+    except ImportError:
+        try:
+            from tflite_runtime import interpreter  # type: ignore[no-redef]
+        except ImportError:
+            raise RuntimeUnavailableError(
+                "LiteRT is not installed: pip install ai-edge-litert"
+            ) from None
+    return interpreter
+
+
+def litert_interpreter(model: bytes, kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK, threads: int = 1) -> Any:
+    """A LiteRT interpreter for ``model`` with tensors allocated."""
+    module = _interpreter_module()
+    resolver = {
+        LiteRTKernels.XNNPACK: module.OpResolverType.AUTO,
+        LiteRTKernels.BUILTIN: module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        LiteRTKernels.REFERENCE: module.OpResolverType.BUILTIN_REF,
+    }[LiteRTKernels(kernels)]
+    try:
+        interpreter = module.Interpreter(
+            model_content=bytes(model), experimental_op_resolver_type=resolver, num_threads=threads
+        )
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise RuntimeUnavailableError(f"LiteRT refused the model: {exc}") from exc
+    return interpreter
+
+
+def run_litert(
+    model: bytes, inputs: list[np.ndarray], kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK, threads: int = 1
+) -> list[np.ndarray]:
+    """Run ``model`` once on ``inputs`` (in graph input order) and return its outputs."""
+    interpreter = litert_interpreter(model, kernels, threads)
+    for detail, value in zip(interpreter.get_input_details(), inputs, strict=True):
+        interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
+    interpreter.invoke()
+    return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
+
+
+def delegated_op_names(model: bytes) -> list[str]:
+    """Names of the ops in LiteRT's execution plan under XNNPACK ('DELEGATE' where XNNPACK took ops)."""
+    interpreter = litert_interpreter(model, LiteRTKernels.XNNPACK)
+    return [op["op_name"] for op in interpreter._get_ops_details()]  # noqa: SLF001 - public in spirit
