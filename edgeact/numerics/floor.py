@@ -10,12 +10,15 @@ input step) and the largest distance between f and its chord on a knot interval 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgeact.activations import Activation
+if TYPE_CHECKING:
+    from edgeact.activations import Activation
 from edgeact.numerics.qparams import dequantize, quantize
 from edgeact.numerics.tables import Table
 

@@ -15,12 +15,15 @@ by linear interpolation); they exist for ``ideal`` (float64) and ``litert`` (flo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
 
-from edgeact.activations import Activation
+if TYPE_CHECKING:
+    from edgeact.activations import Activation
 from edgeact.errors import UnsupportedConventionError
 from edgeact.numerics.qparams import QParams, qparams_from_range
 from edgeact.numerics.rounding import clamp, round_half_away_from_zero, round_half_to_even
