@@ -61,7 +61,7 @@ def _gelu_tanh_inner(x: Array) -> Array:
 
 
 def _gelu_tanh(x: Array, p: dict) -> Array:
-    return 0.5 * x * (1.0 + np.tanh(_gelu_tanh_inner(x)))
+    return x * special.expit(2.0 * _gelu_tanh_inner(x))  # == 0.5x(1+tanh(u)) without cancellation
 
 
 def _d_gelu_tanh(x: Array, p: dict) -> Array:

@@ -6,6 +6,8 @@ for inputs spread uniformly over the grid the RMS floor is sqrt((s_out^2 + E[f'^
 An int16 table is read by linear interpolation between 513 knots spaced h = 65535 s_in / 512 apart, so
 its per-code bound adds the knot rounding, the knots' drift against the 128-code boundaries (up to one
 input step) and the largest distance between f and its chord on a knot interval (~ max|f''| h^2 / 8).
+Tables built in float32 (the litert and xnnpack conventions) may round a near-tie the other way: their
+bounds add a few float32 ulps of f(x) and of x times max|f'|.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import numpy as np
 if TYPE_CHECKING:
     from edgeact.activations import Activation
 from edgeact.numerics.qparams import dequantize, quantize
-from edgeact.numerics.tables import Table
+from edgeact.numerics.tables import Convention, Table
 
 DENSE_SAMPLES_PER_CODE = 16
+FLOAT32_ULPS = 4 * 2.0**-24  # float32 conventions: a few roundings of f(x), x and y / s_out
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class TableError:
     rms_floor: float  # sqrt((s_out^2 + E[f'^2] s_in^2)/12)
     clamp_error: float  # how far f leaves the output grid's range over the input range
     interpolation_bound: float  # int16 only: knot rounding + drift + max|f''| h^2/8; 0 for int8
+    evaluation_bound: float  # float32 conventions: a few ulps of f and of x times max|f'|; 0 for ideal
     max_slope: float
 
     def as_dict(self) -> dict[str, float]:
@@ -82,15 +86,20 @@ def table_error(act: Activation, table: Table) -> TableError:
     clamp_error = _outside(f_x, out_lo, out_hi)
     max_slope = float(slopes.max())
     interpolation = _interpolation_bound(act, max_slope, table) if table.bits == 16 else 0.0
+    evaluation = 0.0
+    if table.convention is not Convention.IDEAL:  # f, x and the scaling are rounded to float32
+        evaluation = FLOAT32_ULPS * float(np.max(np.abs(f_x)) + max_slope * max(abs(lo), abs(hi)))
+    extra = interpolation + evaluation
     return TableError(
         per_code_max_error=float(code_err.max()),
         per_code_rms_error=float(np.sqrt(np.mean(code_err**2))),
-        per_code_bound=out_q.scale / 2 + interpolation + _outside(f_codes, out_lo, out_hi),
+        per_code_bound=out_q.scale / 2 + extra + _outside(f_codes, out_lo, out_hi),
         max_abs_error=float(dense_err.max()),
         rms_error=float(np.sqrt(np.mean(dense_err**2))),
-        bound=out_q.scale / 2 + interpolation + max_slope * in_q.scale / 2 + clamp_error,
+        bound=out_q.scale / 2 + extra + max_slope * in_q.scale / 2 + clamp_error,
         rms_floor=math.sqrt((out_q.scale**2 + float(np.mean(slopes**2)) * in_q.scale**2) / 12.0),
         clamp_error=clamp_error,
         interpolation_bound=interpolation,
+        evaluation_bound=evaluation,
         max_slope=max_slope,
     )

@@ -169,7 +169,7 @@ class TFLiteModelBuilder:
             b.StartVector(1, len(payload), BUFFER_ALIGNMENT)
             b.head = b.head - len(payload)
             b.Bytes[b.head : b.head + len(payload)] = payload
-            data = b.EndVector(len(payload))
+            data = b.EndVector()
         B.Start(b)
         if data is not None:
             B.AddData(b, data)
@@ -292,4 +292,4 @@ def _offsets_vector(b: flatbuffers.Builder, start_vector: Any, offsets: list[int
     start_vector(b, len(offsets))
     for offset in reversed(offsets):
         b.PrependUOffsetTRelative(offset)
-    return b.EndVector(len(offsets))
+    return b.EndVector()
