@@ -61,17 +61,17 @@ class ActivationVerdict:
 def _check_keys(table: dict[str, Any], schema: dict[str, type], where: str, source: str, required: set[str]) -> None:
     for key, value in table.items():
         if key not in schema:
-            raise DeviceProfileError(f"{source}: unknown key {where}{key!r}; allowed: {', '.join(schema)}")
+            raise DeviceProfileError(f"{source}: unknown key '{where}{key}'; allowed: {', '.join(schema)}")
         expected = schema[key]
         ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             ok = True
         if not ok:
             raise DeviceProfileError(
-                f"{source}: key {where}{key!r} must be {expected.__name__}, got {type(value).__name__}"
+                f"{source}: key '{where}{key}' must be {expected.__name__}, got {type(value).__name__}"
             )
     for key in sorted(required - set(table)):
-        raise DeviceProfileError(f"{source}: missing key {where}{key!r}")
+        raise DeviceProfileError(f"{source}: missing key '{where}{key}'")
 
 
 def _parse(data: dict[str, Any], source: str) -> DeviceProfile:

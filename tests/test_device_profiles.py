@@ -1,0 +1,55 @@
+"""Device profile files: validated on load, errors name the key and the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeact.devices import load_profile
+from edgeact.errors import DeviceProfileError
+
+GOOD = """
+schema_version = 1
+name = "mcu"
+description = "test"
+runtime = "tflm"
+[activations.TANH]
+kernel = "fixed_output"
+output_scale = 0.0078125
+output_zero_point = 0
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "device.toml"
+    path.write_text(text)
+    return path
+
+
+def test_builtin_and_file_profiles_load(tmp_path: Path) -> None:
+    assert load_profile("tflm").activations["GELU"].kernel == "missing"
+    assert load_profile(write(tmp_path, GOOD)).activations["TANH"].output_scale == 0.0078125
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (GOOD.replace("runtime", "runtim"), "unknown key 'runtim'"),
+        (GOOD.replace('name = "mcu"\n', ""), "missing key 'name'"),
+        (GOOD.replace("schema_version = 1", "schema_version = 9"), "schema_version 9"),
+        (GOOD.replace("output_zero_point = 0", 'output_zero_point = "0"'), "activations.TANH.output_zero_point"),
+        (GOOD.replace('kernel = "fixed_output"', 'kernel = "magic"'), "activations.TANH.kernel"),
+        ("name = [", "not valid TOML"),
+    ],
+)
+def test_bad_profiles_name_key_and_file(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(DeviceProfileError) as error:
+        load_profile(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_unknown_builtin_profile() -> None:
+    with pytest.raises(DeviceProfileError, match="no built-in device profile 'esp32'"):
+        load_profile("esp32")
