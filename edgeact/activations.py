@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import special
@@ -207,7 +207,7 @@ class Activation:
             return self.xnnpack_float(np.asarray(x, dtype=np.float32), self.params)
         return self.float32(x)
 
-    def with_params(self, **params: float) -> "Activation":
+    def with_params(self, **params: float) -> Activation:
         """A copy with some parameters (e.g. ``alpha``) changed."""
         unknown = set(params) - set(self.params)
         if unknown:

@@ -51,7 +51,7 @@ def test_saturation_bounds_are_where_f_reaches_its_limit(name: str, out_step: fl
     act = REGISTRY[name]
     limits = act.limits(act.params)
     bounds = act.saturation_bounds(out_step)
-    for side, (limit, bound) in enumerate(zip(limits, bounds)):
+    for side, (limit, bound) in enumerate(zip(limits, bounds, strict=True)):
         if limit is None:
             assert bound is None
             continue

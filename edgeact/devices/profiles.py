@@ -140,7 +140,9 @@ def activation_verdict(profile: DeviceProfile, op: str, in_q: QParams, out_q: QP
     refuses = kernel.refuses_other_output == "zero_point" and not zero_ok
     if refuses:
         return ActivationVerdict(
-            False, "refused", f"{profile.name} refuses {op} with output zero point {out_q.zero_point} (needs {expected[1]})"
+            False,
+            "refused",
+            f"{profile.name} refuses {op} with output zero point {out_q.zero_point} (needs {expected[1]})",
         )
     return ActivationVerdict(
         False,

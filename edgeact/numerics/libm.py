@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 from functools import lru_cache
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

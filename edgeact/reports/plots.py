@@ -26,7 +26,8 @@ def plot_lut(report: LutReport, path: str | Path) -> Path:
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     top.plot(x, y_true, color="black", lw=1.2, label=f"{act.name} (float64)")
-    top.step(x, y_table, where="mid", color="tab:orange", lw=1.0, label=f"int{table.bits} table ({table.convention.value})")
+    label = f"int{table.bits} table ({table.convention.value})"
+    top.step(x, y_table, where="mid", color="tab:orange", lw=1.0, label=label)
     for bound in report.saturation_bounds:
         if bound is not None and lo <= bound <= hi:
             top.axvline(bound, color="tab:red", ls=":", lw=1)

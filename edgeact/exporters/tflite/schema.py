@@ -7,7 +7,7 @@ module is imported by name here, once.
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 
 import numpy as np
@@ -24,7 +24,7 @@ TENSOR_TYPES: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_module(name: str) -> ModuleType:
     """The ``tflite.<name>`` module (builder functions and enums)."""
     return importlib.import_module(f"tflite.{name}")

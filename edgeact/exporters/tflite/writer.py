@@ -217,18 +217,18 @@ class TFLiteModelBuilder:
         return builtin_options_code(table), module.End(b)
 
     def _write_operator(self, b: flatbuffers.Builder, op: _Operator, opcode: int) -> int:
-        O = schema_module("Operator")
+        op_table = schema_module("Operator")
         inputs = b.CreateNumpyVector(np.asarray(op.inputs, dtype=np.int32))
         outputs = b.CreateNumpyVector(np.asarray(op.outputs, dtype=np.int32))
         options = self._write_options(b, op)
-        O.Start(b)
-        O.AddOpcodeIndex(b, opcode)
-        O.AddInputs(b, inputs)
-        O.AddOutputs(b, outputs)
+        op_table.Start(b)
+        op_table.AddOpcodeIndex(b, opcode)
+        op_table.AddInputs(b, inputs)
+        op_table.AddOutputs(b, outputs)
         if options is not None:
-            O.AddBuiltinOptionsType(b, options[0])
-            O.AddBuiltinOptions(b, options[1])
-        return O.End(b)
+            op_table.AddBuiltinOptionsType(b, options[0])
+            op_table.AddBuiltinOptions(b, options[1])
+        return op_table.End(b)
 
     def _write_subgraph(self, b: flatbuffers.Builder, tensors: list[int], operators: list[int]) -> int:
         S = schema_module("SubGraph")
