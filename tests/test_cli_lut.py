@@ -6,7 +6,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -113,4 +112,4 @@ def test_plot_into_missing_folder_is_an_error_and_writes_nothing(tmp_path: Path)
 def test_help_teaches_with_examples() -> None:
     result = invoke("lut", "--help")
     assert result.exit_code == 0 and "Examples:" in result.output and "xnnpack" in result.output
-    assert np.all([cmd in invoke("--help").output for cmd in ("lut",)])
+    assert "lut" in invoke("--help").output

@@ -99,3 +99,17 @@ def test_discriminating_grids_separate_the_conventions(function: str) -> None:
     for in_q, out_q in discriminating_grids(function):
         tables = [lut_for(act, in_q, out_q, c).values for c in ("ideal", "litert", "xnnpack")]
         assert any(not np.array_equal(tables[0], t) for t in tables[1:])
+
+
+@pytest.mark.parametrize("kernels", ["xnnpack", "builtin", "reference"])
+def test_litert_hard_swish_is_fixed_point_within_one_lsb_of_the_table(kernels: str) -> None:
+    """HARD_SWISH is not a table on LiteRT: int16 fixed point, at most 1 LSB from the exact table."""
+    rng = np.random.default_rng(17)
+    act = activation("hardswish")
+    worst = []
+    for _ in range(20):
+        in_q, out_q = random_grid(rng, 0.01, 0.1), random_grid(rng, 0.01, 0.05)
+        model = activation_builtin_model("HARD_SWISH", in_q, out_q)
+        got = run_litert(model, [ALL_INT8_CODES], kernels)[0].astype(np.int64)
+        worst.append(int(np.abs(got - lut_for(act, in_q, out_q).values).max()))
+    assert max(worst) <= 1, worst
