@@ -113,3 +113,21 @@ def test_litert_hard_swish_is_fixed_point_within_one_lsb_of_the_table(kernels: s
         got = run_litert(model, [ALL_INT8_CODES], kernels)[0].astype(np.int64)
         worst.append(int(np.abs(got - lut_for(act, in_q, out_q).values).max()))
     assert max(worst) <= 1, worst
+
+
+@pytest.mark.parametrize("function,approximate", [("gelu", False), ("gelu_tanh", True)])
+@pytest.mark.parametrize("kernels", ["builtin", "reference"])
+def test_int16_litert_tables_equal_litert_int16_gelu(function: str, approximate: bool, kernels: str) -> None:
+    """TFLite's 513-knot int16 scheme, read back by interpolation, on all 65,536 int16 codes."""
+    rng = np.random.default_rng(23)
+    act = activation(function)
+    codes16 = np.arange(-32768, 32768, dtype=np.int16)
+    differs_from_ideal = 0
+    for _ in range(5):
+        in_q = QParams(float(rng.uniform(5e-5, 4e-4)), 0, "int16")
+        out_q = QParams(float(rng.uniform(5e-5, 4e-4)), 0, "int16")
+        model = activation_builtin_model("GELU", in_q, out_q, shape=(65536,), approximate=approximate)
+        got = run_litert(model, [codes16], kernels)[0].astype(np.int64)
+        assert np.array_equal(got, lut_for(act, in_q, out_q, "litert").output_codes())
+        differs_from_ideal += not np.array_equal(got, lut_for(act, in_q, out_q, "ideal").output_codes())
+    assert differs_from_ideal, "no grid separated float32 from float64 knots; pick other seeds"
