@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from edgeact import __version__
 from edgeact.activations import Activation, activation
 from edgeact.errors import UsageError
@@ -77,7 +75,3 @@ def build_lut(
     table = lut_for(act, in_q, out_q, convention)
     return LutReport(act, table, table_error(act, table), act.saturation_bounds(out_q.scale), auto)
 
-
-def is_monotone_where_function_is(report: LutReport) -> bool:
-    """True when the table never decreases (for functions that are monotone)."""
-    return bool(np.all(np.diff(report.table.output_codes()) >= 0))

@@ -57,4 +57,3 @@ def float32_function(name: str, fallback: Callable[[np.ndarray], np.ndarray]) ->
 
 tanhf = float32_function("tanhf", np.tanh)
 expf = float32_function("expf", np.exp)
-expm1f = float32_function("expm1f", np.expm1)
