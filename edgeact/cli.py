@@ -12,7 +12,7 @@ import click
 from edgeact import __version__
 from edgeact.activations import REGISTRY
 from edgeact.errors import EdgeactError, UsageError
-from edgeact.lut import LutReport, build_lut
+from edgeact.lut import BITS_DTYPE, LutReport, build_lut
 from edgeact.numerics.qparams import integer_range
 from edgeact.numerics.tables import INT16_CONVENTIONS, Convention
 
@@ -73,7 +73,7 @@ class ActivationParam(click.ParamType):
 
 
 def _check_zero_point(ctx: click.Context, name: str, value: int, bits: int) -> None:
-    qmin, qmax = integer_range("int8" if bits == 8 else "int16")
+    qmin, qmax = integer_range(BITS_DTYPE[bits])
     if not qmin <= value <= qmax:
         raise click.BadParameter(
             f"{value} is outside [{qmin}, {qmax}] for --bits {bits}", ctx=ctx, param_hint=f"'--{name}'"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeact.errors import UsageError
 from edgeact.exporters.tflite.writer import TFLiteModelBuilder
 from edgeact.numerics.qparams import QParams
 from edgeact.numerics.tables import Table
@@ -21,7 +22,7 @@ def activation_builtin_model(
 ) -> bytes:
     """One builtin activation (``TANH``, ``LOGISTIC``, ``GELU`` ...) from grid ``in_q`` to ``out_q``."""
     if op not in ACTIVATION_BUILTINS:
-        raise ValueError(f"{op!r} is not an activation builtin; choose from {', '.join(ACTIVATION_BUILTINS)}")
+        raise UsageError(f"{op!r} is not an activation builtin; choose from {', '.join(ACTIVATION_BUILTINS)}")
     model = TFLiteModelBuilder(description=f"edgeact single-op {op}")
     x = model.add_tensor("x", shape, in_q.dtype, quant=in_q)
     y = model.add_tensor("y", shape, out_q.dtype, quant=out_q)
@@ -49,7 +50,7 @@ def add_table_lookup(model: TFLiteModelBuilder, table: Table, x: int, y: int, pr
 def table_lowering_model(table: Table, shape: tuple[int, ...] = (256,)) -> bytes:
     """A model computing ``table`` on int8 input through CAST -> ADD -> GATHER."""
     if table.bits != 8:
-        raise ValueError("the GATHER lowering takes int8 tables")
+        raise UsageError(f"the GATHER lowering takes int8 tables, not int{table.bits}")
     model = TFLiteModelBuilder(description=f"edgeact table {table.function}")
     x = model.add_tensor("x", shape, "int8", quant=table.in_q)
     y = model.add_tensor("y", shape, "int8", quant=table.out_q)
