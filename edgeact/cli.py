@@ -11,6 +11,7 @@ import click
 
 from edgeact import __version__
 from edgeact.activations import REGISTRY
+from edgeact.cli_quantize import calibrate, quantize
 from edgeact.errors import EdgeactError, UsageError
 from edgeact.lut import BITS_DTYPE, LutReport, build_lut
 from edgeact.numerics.qparams import integer_range
@@ -86,8 +87,10 @@ def main() -> None:
     """edgeact: int8 models with saturating and smooth activations, exact on the device.
 
     \b
-    Commands today:
-      lut   build one activation's exact lookup table and compare it with the int8 error floor
+    Commands:
+      quantize   ONNX model + calibration data -> int8 QDQ / table ONNX + calibration record
+      calibrate  collect tensor statistics for one data shard (merge them with quantize --stats)
+      lut        build one activation's exact lookup table and compare it with the int8 error floor
     Run 'edgeact COMMAND --help' for examples.
     """
 
@@ -207,3 +210,7 @@ def _lut_summary(report: LutReport) -> str:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+main.add_command(calibrate)
+main.add_command(quantize)

@@ -37,3 +37,7 @@ class RuntimeUnavailableError(EdgeactError):
 
 class DeviceProfileError(EdgeactError):
     """A device profile file that does not follow the schema."""
+
+
+class CalibrationDataError(EdgeactError):
+    """Calibration data that does not match the model (names, dtypes, shapes) or holds NaN/Inf."""

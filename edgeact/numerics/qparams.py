@@ -142,3 +142,21 @@ def per_channel_symmetric(weights: np.ndarray, axis: int, dtype: str = "int8") -
     peaks = np.abs(moved).max(axis=1)
     peaks = np.where(peaks > 0, peaks, 1.0)  # an all-zero channel keeps scale 1/qmax
     return PerChannelQParams(tuple(float(p / qmax) for p in peaks), axis, dtype)
+
+
+def quantize_per_channel(
+    x: np.ndarray, qp: PerChannelQParams, rounding: Rounding = Rounding.HALF_TO_EVEN
+) -> np.ndarray:
+    """Values to codes with one scale per slice of ``qp.axis`` (zero point 0, saturating). int64."""
+    x = np.asarray(x, dtype=np.float64)
+    shape = [1] * x.ndim
+    shape[qp.axis] = len(qp.scales)
+    scales = np.asarray(qp.scales, dtype=np.float32).astype(np.float64).reshape(shape)
+    qmin, qmax = integer_range(qp.dtype)
+    return clamp(round_to_int(np.clip(x / scales, qmin - 1, qmax + 1), rounding), qmin, qmax)
+
+
+def bias_grid(input_scale: float, weight: PerChannelQParams | QParams) -> PerChannelQParams:
+    """int32 bias grid: scale s_in * s_w per output channel, zero point 0."""
+    scales = weight.scales if isinstance(weight, PerChannelQParams) else (weight.scale,)
+    return PerChannelQParams(tuple(float(input_scale) * float(s) for s in scales), 0, "int32")

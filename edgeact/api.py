@@ -1,0 +1,201 @@
+"""The Python API behind ``edgeact calibrate`` and ``edgeact quantize`` (the CLI only parses and calls these)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeact import __version__
+from edgeact.calibration.data import CalibrationData
+from edgeact.calibration.engine import CalibrationStats, collect_stats, input_specs, observed_tensors
+from edgeact.errors import EdgeactError, UsageError
+from edgeact.exporters.onnx import FORMATS, export_onnx
+from edgeact.graph import canonicalise, load_onnx, view_of
+from edgeact.graph.importer import load_onnx_bytes
+from edgeact.graph.observe import fingerprint, observation_model
+from edgeact.io import atomic_write, atomic_write_bytes
+from edgeact.metrics import sqnr_db
+from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
+from edgeact.planning.record import plan_dict
+from edgeact.runtimes.onnxruntime import ort_session, run_ort
+
+EVAL_SAMPLES = 64
+SUFFIXES = {"onnx-qdq": ".int8.qdq.onnx", "onnx-table": ".int8.table.onnx"}
+
+
+@dataclass
+class CanonicalModel:
+    """A loaded, canonicalised float model and what the passes did to it."""
+
+    source: str
+    model: Any  # onnx_ir.Model
+    passes: list[str]
+    fingerprint: str
+
+    @classmethod
+    def load(cls, model: str | Path | bytes) -> CanonicalModel:
+        if isinstance(model, bytes):
+            loaded, source = load_onnx_bytes(model), "<model bytes>"
+        else:
+            loaded, source = load_onnx(model), str(model)
+        passes = canonicalise(loaded)
+        return cls(source, loaded, passes, fingerprint(loaded))
+
+
+@dataclass
+class QuantizeResult:
+    """What :func:`quantize` wrote: ``paths`` by format (plus ``record``) and the calibration record."""
+
+    paths: dict[str, Path]
+    record: dict[str, Any]
+    plan: QuantPlan = field(repr=False)
+
+
+def _calibration_data(canonical: CanonicalModel, calib: str | Path, skip_bad_samples: bool) -> CalibrationData:
+    return CalibrationData(calib, input_specs(view_of(canonical.model)), skip_bad_samples=skip_bad_samples)
+
+
+def calibrate(
+    model: str | Path | bytes | CanonicalModel,
+    calib: str | Path,
+    *,
+    batch_size: int = 8,
+    skip_bad_samples: bool = False,
+    stats_out: str | Path | None = None,
+    progress: bool = False,
+) -> CalibrationStats:
+    """Stream ``calib`` through the float model and return (and optionally save) per-tensor statistics."""
+    canonical = model if isinstance(model, CanonicalModel) else CanonicalModel.load(model)
+    data = _calibration_data(canonical, calib, skip_bad_samples)
+    tensors = observed_tensors(view_of(canonical.model))
+    session = ort_session(observation_model(canonical.model, tensors), "float model")
+    stats = collect_stats(session, data, tensors, canonical.fingerprint, batch_size=batch_size, progress=progress)
+    if stats_out is not None:
+        stats.save(stats_out)
+    return stats
+
+
+def merged_stats(paths: Iterable[str | Path]) -> CalibrationStats:
+    """Statistics files (one per calibration shard) merged into one."""
+    loaded = [(str(p), CalibrationStats.load(p)) for p in paths]
+    if not loaded:
+        raise UsageError("no statistics files given")
+    total = loaded[0][1]
+    for name, stats in loaded[1:]:
+        total = total.merge(stats, name)
+    return total
+
+
+def _output_paths(source: str, output_dir: str | Path | None, formats: Sequence[str]) -> dict[str, Path]:
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise UsageError(f"unknown format(s) {unknown}; choose from {', '.join(FORMATS)}")
+    stem = Path(source).name.removesuffix(".onnx") if source != "<model bytes>" else "model"
+    folder = Path(output_dir) if output_dir is not None else Path(".")
+    paths = {form: folder / f"{stem}{SUFFIXES[form]}" for form in formats}
+    paths["record"] = folder / f"{stem}.calibration.json"
+    source_path = Path(source).resolve() if source != "<model bytes>" else None
+    for path in paths.values():
+        if source_path is not None and path.resolve() == source_path:
+            raise UsageError(f"output {path} would overwrite the input model")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgeactError(f"output folder {folder} cannot be created: {exc.strerror}") from exc
+    if not os.access(folder, os.W_OK):
+        raise EdgeactError(f"output folder {folder} is not writable")
+    return paths
+
+
+def _evaluate(canonical: CanonicalModel, payloads: dict[str, bytes], data: CalibrationData | None) -> dict[str, Any]:
+    """SQNR (dB) of each int8 form against the float model, per graph output, on calibration samples."""
+    if data is None:
+        return {}
+    float_session = ort_session(ir_bytes(canonical), "float model")
+    sessions = {form: ort_session(payload, form) for form, payload in payloads.items()}
+    references: dict[str, list] = {}
+    results: dict[str, dict[str, list]] = {form: {} for form in payloads}
+    seen = 0
+    for feeds in data.batches(8):
+        for name, value in run_ort(float_session, feeds).items():
+            references.setdefault(name, []).append(value)
+        for form, session in sessions.items():
+            for name, value in run_ort(session, feeds).items():
+                results[form].setdefault(name, []).append(value)
+        seen += len(next(iter(feeds.values())))
+        if seen >= EVAL_SAMPLES:
+            break
+    import numpy as np
+
+    report: dict[str, Any] = {"samples": seen}
+    for form, outputs in results.items():
+        report[form] = {
+            name: sqnr_db(np.concatenate(references[name]), np.concatenate(values)) for name, values in outputs.items()
+        }
+    return report
+
+
+def ir_bytes(canonical: CanonicalModel) -> bytes:
+    from edgeact.graph.importer import model_bytes
+
+    return model_bytes(canonical.model)
+
+
+def quantize(
+    model: str | Path | bytes,
+    calib: str | Path | None = None,
+    *,
+    stats: Sequence[str | Path] = (),
+    method: str = "auto",
+    formats: Sequence[str] = FORMATS,
+    per_tensor: bool = False,
+    exclude: Iterable[str] = (),
+    output_dir: str | Path | None = None,
+    batch_size: int = 8,
+    skip_bad_samples: bool = False,
+    progress: bool = False,
+) -> QuantizeResult:
+    """Quantize an ONNX model to int8 and write the requested forms and the calibration record.
+
+    Statistics come from ``calib`` (an .npz or folder of .npz), from saved ``stats`` files (merged), or both.
+    """
+    options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude))
+    if calib is None and not stats:
+        raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
+    source = str(model) if not isinstance(model, bytes) else "<model bytes>"
+    paths = _output_paths(source, output_dir, list(formats))
+    canonical = CanonicalModel.load(model)
+    data = _calibration_data(canonical, calib, skip_bad_samples) if calib is not None else None
+    collected = []
+    if stats:
+        collected.append(merged_stats(stats))
+    if data is not None:
+        collected.append(calibrate(canonical, calib, batch_size=batch_size, skip_bad_samples=skip_bad_samples, progress=progress))
+    total = collected[0] if len(collected) == 1 else collected[0].merge(collected[1], "calibration data")
+    if total.model_fingerprint != canonical.fingerprint:
+        raise UsageError(f"statistics files were collected on a different model than {source}")
+    plan = make_plan(view_of(canonical.model), total.tensors, options)
+    payloads = {form: export_onnx(canonical.model, plan, form) for form in formats}
+    record = {
+        "edgeact_version": __version__,
+        "model": Path(source).name,
+        "model_sha256": canonical.fingerprint,
+        "options": {
+            "method": method, "formats": list(formats), "per_tensor": per_tensor, "exclude": sorted(options.exclude),
+            "batch_size": batch_size, "skip_bad_samples": skip_bad_samples,
+        },
+        "passes": canonical.passes,
+        "calibration": {"samples": total.samples, "bad_samples": total.bad_samples},
+        **plan_dict(plan),
+        "evaluation": _evaluate(canonical, payloads, data),
+        "files": {form: paths[form].name for form in formats},
+    }
+    for form, payload in payloads.items():
+        atomic_write_bytes(paths[form], payload)
+    text = json.dumps(record, indent=1, sort_keys=True, default=float)
+    atomic_write(paths["record"], lambda tmp: tmp.write_text(text + "\n"))
+    return QuantizeResult(paths, record, plan)

@@ -1,0 +1,124 @@
+"""Range choice: from a tensor's streaming stats to the real range its int8 grid covers.
+
+METHODS is the registry (`--method`); ``auto`` picks, for a tensor that feeds an activation, the input range
+that minimises the error *after* the activation (table included) and min/max for every other tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeact.activations import Activation
+from edgeact.calibration.observers import TensorStats
+from edgeact.numerics.qparams import QParams, dequantize, qparams_from_range, quantize
+from edgeact.numerics.tables import covering_output_grid, lut_for
+
+PERCENTILE = 99.99
+CLIP_STEPS = 32  # candidate clip points per side for mse / activation-aware search
+
+
+@dataclass(frozen=True)
+class ChosenRange:
+    lo: float
+    hi: float
+    method: str
+    why: str
+
+
+def minmax(stats: TensorStats) -> ChosenRange:
+    return ChosenRange(stats.min, stats.max, "minmax", "observed min and max")
+
+
+def percentile(stats: TensorStats, level: float = PERCENTILE) -> ChosenRange:
+    lo = stats.min if stats.min >= 0 else stats.quantile(1 - level / 100)
+    hi = stats.quantile(level / 100)
+    return ChosenRange(lo, hi, "percentile", f"{level}th percentiles")
+
+
+def _candidates(stats: TensorStats) -> tuple[np.ndarray, np.ndarray]:
+    """Clip points between 1/8 of the way and the observed extremes (the extremes included)."""
+    fractions = np.linspace(1 / 8, 1.0, CLIP_STEPS)
+    lows = stats.min * fractions if stats.min < 0 else np.array([stats.min])
+    highs = stats.max * fractions if stats.max > 0 else np.array([stats.max])
+    return lows, highs
+
+
+def _grid_error(points: np.ndarray, weights: np.ndarray, grid: QParams) -> float:
+    restored = dequantize(quantize(points, grid), grid)
+    return float(np.sum(weights * (points - restored) ** 2))
+
+
+def mse(stats: TensorStats, dtype: str = "int8") -> ChosenRange:
+    points, weights = stats.centres(), stats.counts.astype(np.float64)
+    lows, highs = _candidates(stats)
+    best = min(
+        ((_grid_error(points, weights, qparams_from_range(lo, hi, dtype)), lo, hi) for lo in lows for hi in highs),
+        key=lambda item: item[0],
+    )
+    return ChosenRange(best[1], best[2], "mse", "clip range minimising mean squared quantization error")
+
+
+def entropy(stats: TensorStats, target_bins: int = 128) -> ChosenRange:
+    """TensorRT-style KL threshold on |x| (symmetric threshold, cut to the observed side(s))."""
+    centres, counts = stats.centres(), stats.counts.astype(np.float64)
+    magnitude = np.abs(centres)
+    order = np.argsort(magnitude, kind="stable")
+    peak = float(magnitude.max()) or 1.0
+    edges = np.linspace(0.0, peak, 2049)
+    folded = np.histogram(magnitude[order], bins=edges, weights=counts[order])[0]
+    best_kl, best_t = np.inf, peak
+    for stop in np.unique(np.linspace(target_bins, len(folded), 96).astype(int)):
+        reference = folded[:stop].copy()
+        reference[-1] += folded[stop:].sum()
+        chunks = np.array_split(np.arange(stop), target_bins)
+        expanded = np.zeros(stop)
+        for chunk in chunks:
+            nonzero = reference[chunk] > 0
+            if nonzero.any():
+                expanded[chunk[nonzero]] = reference[chunk].sum() / nonzero.sum()
+        p, q = reference / reference.sum(), expanded / max(expanded.sum(), 1e-300)
+        mask = p > 0
+        kl = float(np.sum(p[mask] * np.log(p[mask] / np.maximum(q[mask], 1e-300))))
+        if kl < best_kl:
+            best_kl, best_t = kl, float(edges[stop])
+    return ChosenRange(max(stats.min, -best_t), min(stats.max, best_t), "entropy", "KL-divergence threshold")
+
+
+def activation_error(
+    act: Activation, points: np.ndarray, weights: np.ndarray, in_q: QParams, exact: np.ndarray | None = None
+) -> tuple[float, QParams]:
+    """Weighted squared error of f(x) vs its int8 table path, and the output grid used."""
+    out_q = covering_output_grid(act, in_q)
+    table = lut_for(act, in_q, out_q)
+    estimate = dequantize(table.lookup(quantize(points, in_q)), out_q)
+    exact = act(points) if exact is None else exact
+    return float(np.sum(weights * (exact - estimate) ** 2)), out_q
+
+
+def activation_aware(stats: TensorStats, act: Activation, dtype: str = "int8") -> ChosenRange:
+    """The input range whose table minimises the error after ``act`` over the observed distribution."""
+    points, weights = stats.centres(), stats.counts.astype(np.float64)
+    lows, highs = _candidates(stats)
+    exact = act(points)
+    scored = []
+    for lo in lows:
+        for hi in highs:
+            if hi - min(lo, 0.0) <= 0 and max(hi, 0.0) - lo <= 0:
+                continue
+            error, _ = activation_error(act, points, weights, qparams_from_range(lo, hi, dtype), exact)
+            scored.append((error, lo, hi))
+    error, lo, hi = min(scored, key=lambda item: item[0])
+    why = f"minimises the error after {act.name} (clipped {stats.fraction_outside(lo, hi):.2%} of inputs)"
+    return ChosenRange(float(lo), float(hi), "auto", why)
+
+
+METHODS: dict[str, Callable[[TensorStats], ChosenRange]] = {
+    "minmax": minmax,
+    "percentile": percentile,
+    "entropy": entropy,
+    "mse": mse,
+    "auto": mse,  # tensors that feed an activation use activation_aware instead
+}

@@ -1,0 +1,183 @@
+"""``edgeact calibrate`` and ``edgeact quantize``: parse, call :mod:`edgeact.api`, print a summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgeact import api
+from edgeact.calibration.ranges import METHODS
+from edgeact.errors import EdgeactError, UsageError
+from edgeact.exporters.onnx import FORMATS
+
+
+def run_api(call):  # type: ignore[no-untyped-def]
+    """Call the API; its errors become exit codes (usage 2, everything else 1)."""
+    try:
+        return call()
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except EdgeactError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+class GreedyOption(click.Option):
+    """An option that takes every following value up to the next option: ``--stats a.json b.json``.
+
+    Repeating the option (``--stats a.json --stats b.json``) works too.
+    """
+
+    def add_to_parser(self, parser, ctx):  # type: ignore[no-untyped-def]
+        result = super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is None:
+                continue
+            original = option.process
+
+            def process(value, state, original=original):  # type: ignore[no-untyped-def]
+                values = [value]
+                while state.rargs and not state.rargs[0].startswith("-"):
+                    values.append(state.rargs.pop(0))
+                for item in values:
+                    original(item, state)
+
+            option.process = process
+        return result
+
+
+class FormatList(click.ParamType):
+    """Comma-separated export formats."""
+
+    name = "FORMATS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        forms = tuple(part.strip() for part in str(value).split(",") if part.strip())
+        unknown = [f for f in forms if f not in FORMATS]
+        if unknown or not forms:
+            self.fail(f"unknown format(s) {unknown or value!r}; choose from {', '.join(FORMATS)}", param, ctx)
+        return forms
+
+
+EXISTING_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
+
+CALIBRATE_EPILOG = """\b
+Examples:
+  edgeact calibrate model.onnx --calib shard0.npz --stats-out shard0.stats.json
+  edgeact calibrate model.onnx --calib calib_dir/ --stats-out all.stats.json --batch-size 32
+
+\b
+Data: an .npz keyed by the model's input names (samples on axis 0), or a folder of them.
+The statistics are histograms in fixed memory; merge shards with 'edgeact quantize --stats a.json b.json'.
+"""
+
+QUANTIZE_EPILOG = """\b
+Examples:
+  edgeact quantize model.onnx --calib calib.npz -o out/
+  edgeact quantize model.onnx --stats shard0.json shard1.json --format onnx-table
+  edgeact quantize model.onnx --calib calib.npz --method percentile --exclude Softmax attn/out
+
+\b
+Writes OUTDIR/<name>.int8.qdq.onnx, OUTDIR/<name>.int8.table.onnx and OUTDIR/<name>.calibration.json.
+\b
+Methods: auto (activation-aware input ranges for every activation table, MSE elsewhere),
+         minmax, percentile (99.99), entropy (KL), mse.
+Formats: onnx-qdq   QuantizeLinear/DequantizeLinear around standard ops (onnxruntime, TensorRT, QNN, OpenVINO)
+         onnx-table every activation as an int8 Gather table (exactly edgeact's table on any ONNX runtime)
+"""
+
+
+@click.command(epilog=CALIBRATE_EPILOG)
+@click.argument("model", type=EXISTING_FILE)
+@click.option("--calib", required=True, type=click.Path(path_type=Path), help="Calibration .npz or folder of .npz.")
+@click.option("--stats-out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the statistics (JSON).")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Samples per onnxruntime run (when the model's batch axis is dynamic).")
+@click.option("--skip-bad-samples", is_flag=True, help="Skip samples with NaN/Inf instead of refusing the data.")
+def calibrate(model: Path, calib: Path, stats_out: Path, batch_size: int, skip_bad_samples: bool) -> None:
+    """Collect MODEL's tensor statistics over calibration data (one shard), for merging later."""
+    if stats_out.resolve() in (model.resolve(), calib.resolve()):
+        raise click.UsageError(f"--stats-out {stats_out} would overwrite an input")
+    stats = run_api(lambda: api.calibrate(model, calib, batch_size=batch_size, skip_bad_samples=skip_bad_samples,
+                                          stats_out=stats_out, progress=True))
+    click.echo(f"{len(stats.tensors)} tensors observed over {stats.samples} samples"
+               + (f" ({len(stats.bad_samples)} bad samples skipped)" if stats.bad_samples else ""))
+    click.echo(f"statistics written to {stats_out}")
+
+
+@click.command(epilog=QUANTIZE_EPILOG)
+@click.argument("model", type=EXISTING_FILE)
+@click.option("--calib", type=click.Path(path_type=Path), help="Calibration .npz or folder of .npz.")
+@click.option("--stats", cls=GreedyOption, multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Saved statistics to merge (from 'edgeact calibrate'); takes several files.")
+@click.option("--method", type=click.Choice(list(METHODS)), default="auto", show_default=True,
+              help="How tensor ranges are chosen.")
+@click.option("--format", "formats", type=FormatList(), default=",".join(FORMATS), show_default=True,
+              help="Comma-separated output forms.")
+@click.option("--per-tensor", is_flag=True, help="One weight scale per tensor instead of per output channel.")
+@click.option("--exclude", cls=GreedyOption, multiple=True,
+              help="Node names or op types to keep float; takes several.")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder for the outputs.")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Samples per onnxruntime run (when the model's batch axis is dynamic).")
+@click.option("--skip-bad-samples", is_flag=True, help="Skip samples with NaN/Inf instead of refusing the data.")
+@click.option("--json", "as_json", is_flag=True, help="Print the calibration record's summary as JSON.")
+def quantize(model: Path, calib: Path | None, stats: tuple[Path, ...], method: str, formats: tuple[str, ...],
+             per_tensor: bool, exclude: tuple[str, ...], output_dir: Path, batch_size: int, skip_bad_samples: bool,
+             as_json: bool) -> None:
+    """Quantize an ONNX MODEL to int8 with exact activation tables, and write the calibration record."""
+    if calib is None and not stats:
+        raise click.UsageError("give calibration data with --calib, or saved statistics with --stats")
+    result = run_api(lambda: api.quantize(
+        model, calib, stats=stats, method=method, formats=formats, per_tensor=per_tensor, exclude=exclude,
+        output_dir=output_dir, batch_size=batch_size, skip_bad_samples=skip_bad_samples, progress=not as_json))
+    if as_json:
+        click.echo(json.dumps(summary_dict(result.record), sort_keys=True))
+        return
+    click.echo(summary_text(result.record))
+    for label, path in result.paths.items():
+        click.echo(f"  {label:<11} {path}")
+
+
+def summary_dict(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "quantized_nodes": len(record["quantized_nodes"]),
+        "fallbacks": record["fallbacks"],
+        "hazards": record["hazards"],
+        "evaluation": record["evaluation"],
+        "files": record["files"],
+    }
+
+
+def summary_text(record: dict[str, Any]) -> str:
+    lines = [
+        f"{record['model']}: {len(record['quantized_nodes'])} ops int8, {len(record['fallbacks'])} kept float; "
+        f"{record['calibration']['samples']} calibration samples"
+        + (f" ({len(record['calibration']['bad_samples'])} skipped)" if record["calibration"]["bad_samples"] else ""),
+    ]
+    for fallback in record["fallbacks"]:
+        lines.append(f"  float  {fallback['node']} ({fallback['op_type']}): {fallback['reason']}")
+    for hazard in record["hazards"]:
+        lines.append(f"  hazard {hazard}")
+    worst = sorted(record["activations"], key=lambda a: -a["error"]["rms_error"] / max(a["error"]["rms_floor"], 1e-30))
+    if worst:
+        lines.append(f"  {'activation':<28}{'function':<12}{'input range':>20}{'rms err':>10}{'floor':>10}{'sat.':>8}")
+    for act in worst[:8]:
+        rng, err = act["input_range"], act["error"]
+        sat = "-" if act["saturation_rate"] is None else f"{act['saturation_rate']:.1%}"
+        span = f"[{rng['lo']:.3g}, {rng['hi']:.3g}]"
+        lines.append(f"  {act['node'][:27]:<28}{act['function']:<12}{span:>20}"
+                     f"{err['rms_error']:>10.3g}{err['rms_floor']:>10.3g}{sat:>8}")
+    evaluation = record["evaluation"]
+    for form in record["files"]:
+        if form in evaluation:
+            scores = ", ".join(f"{name} {db:.1f} dB" for name, db in evaluation[form].items())
+            lines.append(f"  SQNR vs fp32 ({form}, {evaluation['samples']} calibration samples): {scores}")
+    return "\n".join(lines)

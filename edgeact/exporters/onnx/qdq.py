@@ -1,0 +1,121 @@
+"""Write a :class:`QuantPlan` into the canonical model as QuantizeLinear/DequantizeLinear pairs.
+
+``onnx-qdq``: every planned value gets Q->DQ with its grid; weights and biases are stored as int8/int32 behind a
+DequantizeLinear (per output channel); fused ``ai.edgeact`` functions are inlined back to standard ops, which
+onnxruntime, TensorRT, QNN and OpenVINO consume.
+``onnx-table``: the same, but each planned activation is Cast(int8 -> int32) -> Gather on its 256-entry int8 table
+(rolled so the signed code is the index), so any ONNX runtime computes exactly edgeact's table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx_ir as ir
+import onnx_ir.passes.common as common
+
+from edgeact.graph.importer import check_bytes, model_bytes
+from edgeact.numerics import PerChannelQParams, QParams
+from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan
+
+FORMATS = ("onnx-qdq", "onnx-table")
+_NUMPY = {"int8": np.int8, "int32": np.int32}
+
+
+class _Writer:
+    def __init__(self, model: ir.Model) -> None:
+        self.model = model
+        self.graph = model.graph
+        self.values: dict[str, ir.Value] = {v.name: v for v in list(self.graph.inputs) + list(self.graph.initializers.values())}
+        self.nodes: dict[str, ir.Node] = {}
+        for node in self.graph:
+            self.nodes[node.name] = node
+            self.values.update({v.name: v for v in node.outputs})
+        self.quantize_nodes: dict[str, ir.Node] = {}
+        self.dequantize_nodes: dict[str, ir.Node] = {}
+
+    def _initializer(self, name: str, array: np.ndarray) -> ir.Value:
+        if name in self.graph.initializers:
+            return self.graph.initializers[name]
+        value = ir.Value(name=name, const_value=ir.tensor(array, name=name))
+        self.graph.register_initializer(value)
+        return value
+
+    def _grid_inputs(self, prefix: str, grid: QParams | PerChannelQParams) -> tuple[ir.Value, ir.Value]:
+        dtype = _NUMPY[grid.dtype]
+        if isinstance(grid, PerChannelQParams):
+            scale = np.asarray(grid.scales, dtype=np.float32)
+            zero = np.zeros(len(grid.scales), dtype=dtype)
+        else:
+            scale, zero = np.asarray(grid.scale, dtype=np.float32), np.asarray(grid.zero_point, dtype=dtype)
+        return self._initializer(f"{prefix}_scale", scale), self._initializer(f"{prefix}_zero_point", zero)
+
+    def quantized_constant(self, plan: ConstantPlan) -> None:
+        node = self.nodes[plan.node]
+        stored = self._initializer(f"{plan.constant}_{plan.role}_q_{plan.node}", plan.codes.astype(_NUMPY[plan.grid.dtype]))
+        scale, zero = self._grid_inputs(stored.name, plan.grid)
+        attributes = [ir.AttrInt64("axis", plan.grid.axis)] if isinstance(plan.grid, PerChannelQParams) else []
+        restore = ir.Node("", "DequantizeLinear", [stored, scale, zero], attributes, name=f"{stored.name}_dequantize")
+        restore.outputs[0].name = f"{stored.name}_dequantized"
+        self.graph.insert_before(node, restore)
+        node.replace_input_with(plan.input_index, restore.outputs[0])
+
+    def quantize_value(self, name: str, grid: QParams) -> None:
+        value = self.values[name]
+        scale, zero = self._grid_inputs(name, grid)
+        quantize = ir.Node("", "QuantizeLinear", [value, scale, zero], name=f"{name}_quantize")
+        quantize.outputs[0].name = f"{name}_quantized"
+        restore = ir.Node("", "DequantizeLinear", [quantize.outputs[0], scale, zero], name=f"{name}_dequantize")
+        restored = restore.outputs[0]
+        restored.type, restored.shape = value.type, value.shape
+        quantize.outputs[0].type, quantize.outputs[0].shape = ir.TensorType(ir.DataType.INT8), value.shape
+        for usage in list(value.uses()):
+            if usage.node is not quantize:
+                usage.node.replace_input_with(usage.idx, restored)
+        if value.is_graph_output():
+            index = list(self.graph.outputs).index(value)
+            value.name = f"{name}_float"
+            self.graph.outputs[index] = restored
+            restored.name = name
+        else:
+            restored.name = f"{name}_dequantized"
+        producer = value.producer()
+        if producer is not None:
+            self.graph.insert_after(producer, [quantize, restore])
+        else:
+            self.graph.insert_before(next(iter(self.graph)), [quantize, restore])
+        self.quantize_nodes[name], self.dequantize_nodes[name] = quantize, restore
+
+    def table_activation(self, plan: ActivationPlan) -> None:
+        """Replace DQ -> f -> Q by Cast -> Gather on the int8 table."""
+        codes = plan.table.values.astype(np.int8)
+        rolled = np.concatenate([codes[128:], codes[:128]])  # index = signed input code (negative wraps)
+        table = self._initializer(f"{plan.node}_table", rolled)
+        source = self.quantize_nodes[plan.input]
+        cast = ir.Node("", "Cast", [source.outputs[0]], [ir.AttrInt64("to", ir.DataType.INT32)], name=f"{plan.node}_index")
+        cast.outputs[0].name = f"{plan.node}_index"
+        gather = ir.Node("", "Gather", [table, cast.outputs[0]], [ir.AttrInt64("axis", 0)], name=f"{plan.node}_table_lookup")
+        gather.outputs[0].name = f"{plan.output}_quantized_by_table"
+        self.graph.insert_after(source, [cast, gather])
+        self.dequantize_nodes[plan.output].replace_input_with(0, gather.outputs[0])
+        self.graph.remove([self.nodes[plan.node], self.quantize_nodes[plan.output]], safe=True)
+
+
+def export_onnx(model: ir.Model, plan: QuantPlan, form: str) -> bytes:
+    """The int8 model in ``form`` (``onnx-qdq`` or ``onnx-table``), serialised and checked."""
+    copy = ir.from_proto(ir.to_proto(model))
+    writer = _Writer(copy)
+    for constant in plan.constants:
+        writer.quantized_constant(constant)
+    for name in sorted(plan.grids, key=list(writer.values).index):
+        writer.quantize_value(name, plan.grids[name])
+    if form == "onnx-table":
+        for activation in plan.activations:
+            writer.table_activation(activation)
+    common.InlinePass()(copy)
+    common.RemoveUnusedNodesPass()(copy)
+    common.RemoveUnusedFunctionsPass()(copy)
+    common.RemoveUnusedOpsetsPass()(copy)
+    common.TopologicalSortPass()(copy)
+    payload = model_bytes(copy)
+    check_bytes(payload, form)
+    return payload

@@ -1,0 +1,106 @@
+"""Read an ONNX file safely: parse, external data confined to the model's folder, opset, checker, shapes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import onnx_ir as ir
+from google.protobuf.message import DecodeError
+from onnx import external_data_helper
+
+from edgeact.errors import ModelFormatError
+
+SUPPORTED_OPSETS = range(13, 22)  # default-domain opsets 13..21
+IR_VERSION_OUT = 10  # function overloads need IR 10; onnxruntime 1.31 reads up to 13
+
+
+def _parse(path: Path) -> onnx.ModelProto:
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: no such model file")
+    try:
+        model = onnx.load_model(str(path), load_external_data=False)
+    except (DecodeError, RuntimeError, ValueError, OSError) as exc:
+        raise ModelFormatError(f"{path}: not an ONNX model (protobuf parse failed: {exc})") from exc
+    return model
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    folder = path.parent.resolve()
+    for tensor in external_data_helper._get_all_tensors(model):
+        if not external_data_helper.uses_external_data(tensor):
+            continue
+        info = external_data_helper.ExternalDataInfo(tensor)
+        location = (folder / info.location).resolve()
+        if not location.is_relative_to(folder):
+            raise ModelFormatError(
+                f"{path}: tensor {tensor.name!r} stores its data at {info.location!r}, outside the model's folder "
+                f"{folder}; refusing to read it"
+            )
+        if not location.is_file():
+            raise ModelFormatError(f"{path}: tensor {tensor.name!r}: external data file {location} is missing")
+    try:
+        external_data_helper.load_external_data_for_model(model, str(folder))
+    except (OSError, ValueError) as exc:
+        raise ModelFormatError(f"{path}: cannot read external data: {exc}") from exc
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    """The model's default-domain (ai.onnx) opset."""
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return int(entry.version)
+    raise ModelFormatError("model imports no ai.onnx opset")
+
+
+def load_onnx(path: str | Path) -> ir.Model:
+    """Parse, check and shape-infer ``path``; the result is an onnx-ir model (errors name the file)."""
+    path = Path(path)
+    model = _parse(path)
+    _load_external_data(model, path)
+    return _checked(model, path)
+
+
+def load_onnx_bytes(payload: bytes, name: str = "<model bytes>") -> ir.Model:
+    """As :func:`load_onnx` for a serialised model held in memory (no external data)."""
+    try:
+        model = onnx.load_model_from_string(payload)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise ModelFormatError(f"{name}: not an ONNX model (protobuf parse failed: {exc})") from exc
+    return _checked(model, Path(name))
+
+
+def _checked(model: onnx.ModelProto, path: Path) -> ir.Model:
+    if not model.HasField("graph") or not model.graph.node:
+        raise ModelFormatError(f"{path}: not an ONNX model (no graph nodes; truncated or a different format)")
+    opset = default_opset(model)
+    if opset not in SUPPORTED_OPSETS:
+        raise ModelFormatError(
+            f"{path}: opset {opset} is not supported; edgeact reads ai.onnx opsets "
+            f"{SUPPORTED_OPSETS.start}-{SUPPORTED_OPSETS.stop - 1}"
+        )
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise ModelFormatError(f"{path}: onnx.checker rejects the model: {first_line}") from exc
+    try:
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise ModelFormatError(f"{path}: shape inference failed: {exc}") from exc
+    return ir.from_proto(model)
+
+
+def model_bytes(model: ir.Model) -> bytes:
+    """Serialise an onnx-ir model (IR version raised to what local-function overloads need)."""
+    proto = ir.to_proto(model)
+    proto.ir_version = max(IR_VERSION_OUT, min(proto.ir_version, IR_VERSION_OUT))
+    return proto.SerializeToString(deterministic=True)
+
+
+def check_bytes(payload: bytes, what: str) -> None:
+    """onnx.checker on serialised bytes; a failure is a bug in edgeact's output, named by ``what``."""
+    try:
+        onnx.checker.check_model(onnx.load_model_from_string(payload))
+    except onnx.checker.ValidationError as exc:
+        raise ModelFormatError(f"{what}: edgeact produced a model onnx.checker rejects: {exc}") from exc

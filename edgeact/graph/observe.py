@@ -1,0 +1,25 @@
+"""Models derived for running: the float model with extra outputs for the tensors calibration observes."""
+
+from __future__ import annotations
+
+import hashlib
+
+import onnx
+import onnx_ir as ir
+
+from edgeact.graph.importer import model_bytes
+
+
+def observation_model(model: ir.Model, names: list[str]) -> bytes:
+    """``model`` serialised with every tensor in ``names`` added as a float graph output."""
+    proto = onnx.load_model_from_string(model_bytes(model))
+    present = {output.name for output in proto.graph.output}
+    for name in names:
+        if name not in present:
+            proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    return proto.SerializeToString(deterministic=True)
+
+
+def fingerprint(model: ir.Model) -> str:
+    """sha256 of the canonical model: stats from different models must not be merged."""
+    return hashlib.sha256(model_bytes(model)).hexdigest()

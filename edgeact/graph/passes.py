@@ -1,0 +1,123 @@
+"""Canonicalisation: named passes run in a fixed order before calibration (each says what it changes)."""
+
+from __future__ import annotations
+
+import onnx_ir as ir
+import onnx_ir.passes.common as common
+import onnxscript.optimizer
+from onnxscript.rewriter import pattern
+
+from edgeact.graph import fusions
+from edgeact.graph.view import EDGEACT_DOMAIN
+
+COMMUTATIVE_OPS = frozenset({"Add", "Mul"})
+
+
+class EdgeactPass(ir.passes.InPlacePass):
+    """A pass with a stable ``name`` (shown in the calibration record) and a one-line ``changes``."""
+
+    name: str = ""
+    changes: str = ""
+
+
+class FoldConstants(EdgeactPass):
+    name = "fold-constants"
+    changes = "evaluates sub-graphs whose inputs are all constant; results become initializers"
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        result = onnxscript.optimizer.fold_constants(model)
+        lifted = common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
+        return ir.passes.PassResult(model, bool(result.modified or lifted.modified))
+
+
+class _DropoutToIdentity(pattern.RewriteRuleClassBase):
+    def pattern(self, op, x):
+        return op.Dropout(x, _allow_other_inputs=True, _allow_other_attributes=True)
+
+    def rewrite(self, op, x):
+        return op.Identity(x)
+
+
+class RemoveIdentityDropout(EdgeactPass):
+    name = "remove-identity-dropout"
+    changes = "removes Identity and inference-time Dropout; consumers read the source value"
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        count = pattern.RewriteRuleSet([_DropoutToIdentity.rule()]).apply_to_model(model)
+        identity = common.IdentityEliminationPass()(model)
+        return ir.passes.PassResult(model, bool(count or identity.modified))
+
+
+class ConstantsRight(EdgeactPass):
+    name = "constants-right"
+    changes = "puts the constant operand of Add/Mul second, so patterns need one operand order"
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        modified = False
+        for node in model.graph:
+            if node.op_type in COMMUTATIVE_OPS and node.domain == "" and len(node.inputs) == 2:
+                first, second = node.inputs
+                if first is not None and first.const_value is not None and second.const_value is None:
+                    node.replace_input_with(0, second)
+                    node.replace_input_with(1, first)
+                    modified = True
+        return ir.passes.PassResult(model, modified)
+
+
+class _RuleSetPass(EdgeactPass):
+    rules: staticmethod
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        count = pattern.RewriteRuleSet(self.rules()).apply_to_model(model)
+        if count:
+            model.opset_imports.setdefault(EDGEACT_DOMAIN, 1)
+            common.RemoveUnusedNodesPass()(model)
+        return ir.passes.PassResult(model, bool(count))
+
+
+class FuseActivations(_RuleSetPass):
+    name = "fuse-activations"
+    changes = "decomposed GELU (erf, tanh), SiLU, hardswish, hardsigmoid, mish -> one ai.edgeact node each"
+    rules = staticmethod(fusions.activation_rules)
+
+
+class FuseStructures(_RuleSetPass):
+    name = "fuse-structures"
+    changes = "decomposed LayerNorm and Softmax, MatMul+Add -> one ai.edgeact node each"
+    rules = staticmethod(fusions.structure_rules)
+
+
+class NameEverything(EdgeactPass):
+    name = "name-everything"
+    changes = "gives every node and value a unique name (fused nodes: <op>_<output>)"
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        modified = False
+        for node in model.graph:
+            if not node.name and node.domain == EDGEACT_DOMAIN and node.outputs[0].name:
+                node.name = f"{node.op_type}_{node.outputs[0].name}"
+                modified = True
+        fixed = common.NameFixPass()(model)
+        return ir.passes.PassResult(model, modified or fixed.modified)
+
+
+CANONICALISATION: tuple[type[EdgeactPass], ...] = (
+    FoldConstants,
+    RemoveIdentityDropout,
+    ConstantsRight,
+    FuseActivations,
+    FuseStructures,
+    NameEverything,
+)
+
+
+def canonicalise(model: ir.Model, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Run the canonicalisation passes in place; returns the names of the passes that changed the model."""
+    changed = []
+    for pass_type in CANONICALISATION:
+        if pass_type.name in skip:
+            continue
+        if pass_type()(model).modified:
+            changed.append(pass_type.name)
+    common.RemoveUnusedFunctionsPass()(model)
+    return changed

@@ -1,0 +1,114 @@
+"""A plain, read-only view of the main graph that the planner and the calibration engine work on.
+
+It holds names, op types, attributes as Python values, dtypes and constant arrays — nothing from onnx —
+so the quantization logic never touches an IR object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx_ir as ir
+
+EDGEACT_DOMAIN = "ai.edgeact"
+SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan"})
+
+
+@dataclass(frozen=True)
+class ValueView:
+    name: str
+    dtype: str | None  # numpy dtype name ("float32", "int64", ...) or None when unknown
+    shape: tuple[int | str | None, ...] | None
+    constant: np.ndarray | None = None  # initializer / Constant value
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype in ("float32", "float16", "float64")
+
+
+@dataclass(frozen=True)
+class NodeView:
+    name: str
+    op_type: str
+    domain: str
+    inputs: tuple[str, ...]  # "" for an omitted optional input
+    outputs: tuple[str, ...]
+    attributes: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def has_subgraphs(self) -> bool:
+        return self.op_type in SUBGRAPH_OPS
+
+
+@dataclass(frozen=True)
+class GraphView:
+    nodes: tuple[NodeView, ...]
+    values: dict[str, ValueView]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    opset: int
+
+    def consumers(self, value: str) -> list[NodeView]:
+        return [node for node in self.nodes if value in node.inputs]
+
+    def producer(self, value: str) -> NodeView | None:
+        return next((node for node in self.nodes if value in node.outputs), None)
+
+
+def _dtype_name(value: ir.Value) -> str | None:
+    if value.dtype is None:
+        return None
+    try:
+        return np.dtype(value.dtype.numpy()).name
+    except (TypeError, ValueError):
+        return str(value.dtype).lower()
+
+
+def _shape(value: ir.Value) -> tuple[int | str | None, ...] | None:
+    if value.shape is None:
+        return None
+    return tuple(dim if isinstance(dim, int) else (dim.value if dim.value is not None else None) for dim in value.shape)
+
+
+def _value_view(value: ir.Value) -> ValueView:
+    constant = value.const_value.numpy() if value.const_value is not None else None
+    return ValueView(value.name or "", _dtype_name(value), _shape(value), constant)
+
+
+def _attribute(attr: ir.Attr) -> object:
+    if attr.type in (ir.AttributeType.GRAPH, ir.AttributeType.GRAPHS):
+        return "<subgraph>"
+    if attr.type == ir.AttributeType.TENSOR:
+        return attr.value.numpy()
+    return attr.value
+
+
+def view_of(model: ir.Model) -> GraphView:
+    """The planner's view of ``model``'s main graph (names must be unique: run the passes first)."""
+    graph = model.graph
+    values: dict[str, ValueView] = {}
+    for value in list(graph.inputs) + list(graph.initializers.values()):
+        values[value.name] = _value_view(value)
+    nodes = []
+    for node in graph:
+        for value in list(node.inputs) + list(node.outputs):
+            if value is not None and value.name not in values:
+                values[value.name] = _value_view(value)
+        nodes.append(
+            NodeView(
+                name=node.name or "",
+                op_type=node.op_type,
+                domain=node.domain,
+                inputs=tuple(v.name if v is not None else "" for v in node.inputs),
+                outputs=tuple(v.name for v in node.outputs),
+                attributes={name: _attribute(attr) for name, attr in node.attributes.items()},
+            )
+        )
+    return GraphView(
+        nodes=tuple(nodes),
+        values=values,
+        inputs=tuple(v.name for v in graph.inputs if v.name not in graph.initializers),
+        outputs=tuple(v.name for v in graph.outputs),
+        opset=model.opset_imports.get("", 0),
+    )

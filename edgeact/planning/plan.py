@@ -1,0 +1,368 @@
+"""The planner: graph view + calibration stats -> every int8 grid, table, constant and fallback.
+
+Grids are chosen per *group*: values joined by data-movement ops (Reshape, MaxPool, ...) or by a folded
+Relu/Clip share one grid. Activation tables are planned first, in graph order, so their input grids can be chosen
+for the error after the activation and their output grids cover what the table produces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeact.activations import Activation
+from edgeact.calibration.observers import TensorStats
+from edgeact.calibration.ranges import METHODS, ChosenRange, activation_aware
+from edgeact.errors import UsageError
+from edgeact.graph.view import GraphView, NodeView
+from edgeact.numerics import (
+    PerChannelQParams,
+    QParams,
+    Table,
+    TableError,
+    covering_output_grid,
+    lut_for,
+    per_channel_symmetric,
+    qparams_from_range,
+    quantize,
+    table_error,
+)
+from edgeact.numerics.qparams import bias_grid, quantize_per_channel
+from edgeact.numerics.rounding import Rounding
+from edgeact.planning.registry import OpQuantizer, Role, activation_of, quantizer_for
+
+MASK_THRESHOLD = -1.0e4  # values at or below this are additive-mask fill, never part of an int8 range
+CONCAT_RANGE_RATIO = 16.0  # concat inputs whose ranges differ more than this keep the concat float
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    method: str = "auto"
+    per_tensor: bool = False
+    exclude: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise UsageError(f"unknown calibration method {self.method!r}; known: {', '.join(METHODS)}")
+
+
+@dataclass(frozen=True)
+class ConstantPlan:
+    node: str
+    input_index: int
+    constant: str
+    role: str  # weight | bias | operand
+    grid: QParams | PerChannelQParams
+    codes: np.ndarray
+
+
+@dataclass(frozen=True)
+class ActivationPlan:
+    node: str
+    function: Activation
+    input: str
+    output: str
+    input_range: ChosenRange
+    table: Table
+    error: TableError
+    saturation_rate: float | None  # share of calibration inputs beyond the saturation bounds
+
+
+@dataclass(frozen=True)
+class Fallback:
+    node: str
+    op_type: str
+    reason: str
+
+
+@dataclass
+class QuantPlan:
+    grids: dict[str, QParams] = field(default_factory=dict)
+    ranges: dict[str, ChosenRange] = field(default_factory=dict)
+    constants: list[ConstantPlan] = field(default_factory=list)
+    activations: list[ActivationPlan] = field(default_factory=list)
+    quantized: list[str] = field(default_factory=list)
+    fallbacks: list[Fallback] = field(default_factory=list)
+    hazards: list[str] = field(default_factory=list)
+
+
+class _Groups:
+    """Union-find over value names; the root is the earliest member."""
+
+    def __init__(self, order: dict[str, int]) -> None:
+        self.parent: dict[str, str] = {}
+        self.order = order
+
+    def find(self, name: str) -> str:
+        self.parent.setdefault(name, name)
+        while self.parent[name] != name:
+            self.parent[name] = self.parent[self.parent[name]]
+            name = self.parent[name]
+        return name
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = sorted((self.find(a), self.find(b)), key=lambda n: self.order.get(n, -1))
+        self.parent[rb] = ra
+
+    def members(self, root: str) -> list[str]:
+        return [name for name in self.parent if self.find(name) == root]
+
+
+def _data_indices(node: NodeView, quantizer: OpQuantizer) -> list[int]:
+    indices = range(len(node.inputs)) if quantizer.data_inputs is None else quantizer.data_inputs
+    return [i for i in indices if i < len(node.inputs) and node.inputs[i]]
+
+
+class _Planner:
+    def __init__(self, view: GraphView, stats: dict[str, TensorStats], options: PlanOptions) -> None:
+        self.view, self.stats, self.options = view, stats, options
+        self.plan = QuantPlan()
+        self.roles: dict[str, OpQuantizer] = {}
+        self.order = {}
+        for index, node in enumerate(view.nodes):
+            for name in node.outputs:
+                self.order[name] = index + 1
+        self.groups = _Groups(self.order)
+        self.wanted: set[str] = set()
+        self.fold_source: dict[str, str] = {}  # group root -> the Relu/Clip output whose range it takes
+
+    # -- which values can hold an int8 grid ---------------------------------------------------------------------
+    def _is_activation_value(self, name: str) -> bool:
+        value = self.view.values.get(name)
+        return bool(name) and value is not None and value.is_float and value.constant is None and name in self.stats
+
+    def _mask_floor(self, name: str) -> float | None:
+        """The huge negative (or non-finite) fill a value holds, or None when it has none."""
+        value = self.view.values.get(name)
+        if value is not None and value.constant is not None and value.is_float and value.constant.size:
+            data = value.constant.astype(np.float64)
+            if not np.isfinite(data).all() or data.min() <= MASK_THRESHOLD:
+                return float(np.nanmin(np.where(np.isfinite(data), data, -np.inf)))
+            return None
+        stats = self.stats.get(name)
+        if stats is not None and (stats.nonfinite or (stats.exponent is not None and stats.min <= MASK_THRESHOLD)):
+            return -np.inf if stats.nonfinite else stats.min
+        return None
+
+    def _range_of(self, name: str) -> tuple[float, float] | None:
+        value = self.view.values.get(name)
+        if value is not None and value.constant is not None and value.constant.size:
+            return float(value.constant.min()), float(value.constant.max())
+        stats = self.stats.get(name)
+        return (stats.min, stats.max) if stats is not None and stats.exponent is not None else None
+
+    # -- roles and fallbacks --------------------------------------------------------------------------------------
+    def _fallback_reason(self, node: NodeView) -> str | None:
+        if node.name in self.options.exclude or node.op_type in self.options.exclude:
+            return "excluded by --exclude"
+        if node.has_subgraphs:
+            return f"{node.op_type} holds subgraphs; it runs float between DequantizeLinear/QuantizeLinear"
+        quantizer = quantizer_for(node)
+        if quantizer is None:
+            return f"no int8 quantizer for {node.domain + '::' if node.domain else ''}{node.op_type}"
+        for name in node.outputs:
+            floor = self._mask_floor(name)
+            if floor is not None:
+                return f"output {name!r} holds additive-mask values (down to {floor:.3g}); kept float"
+        for index in _data_indices(node, quantizer):
+            name = node.inputs[index]
+            constant = self.view.values[name].constant is not None
+            if index == quantizer.weight and constant:
+                continue
+            if self._mask_floor(name) is not None and quantizer.output_range is None:
+                return f"input {name!r} holds additive-mask values; kept float"
+            if not constant and not self._is_activation_value(name) and quantizer.output_range is None:
+                return f"input {name!r} is not a float tensor edgeact observed"
+        if quantizer.weight is not None and quantizer.data_inputs == (0,):
+            weight = node.inputs[quantizer.weight] if quantizer.weight < len(node.inputs) else ""
+            if weight and self.view.values[weight].constant is None:
+                return f"weight {weight!r} is not a constant"
+        if node.op_type == "Concat":
+            return self._concat_reason(node)
+        return None
+
+    def _concat_reason(self, node: NodeView) -> str | None:
+        widths = [hi - lo for lo, hi in filter(None, (self._range_of(n) for n in node.inputs if n))]
+        widths = [w for w in widths if w > 0]
+        if len(widths) > 1 and max(widths) / min(widths) > CONCAT_RANGE_RATIO:
+            ratio = max(widths) / min(widths)
+            self.plan.hazards.append(f"concat {node.name!r}: input ranges differ x{ratio:.0f}; output kept float")
+            return f"input ranges differ x{ratio:.0f}; one int8 scale would wipe out the smaller inputs"
+        return None
+
+    def assign_roles(self) -> None:
+        for node in self.view.nodes:
+            reason = self._fallback_reason(node)
+            if reason is None:
+                self.roles[node.name] = quantizer_for(node)  # type: ignore[assignment]
+                self.plan.quantized.append(node.name)
+            else:
+                self.plan.fallbacks.append(Fallback(node.name, node.op_type, reason))
+                if "additive-mask" in reason:
+                    self.plan.hazards.append(f"{node.op_type} {node.name!r}: {reason}")
+
+    # -- groups of values sharing one grid ------------------------------------------------------------------------
+    def collect_values(self) -> None:
+        for node in self.view.nodes:
+            quantizer = self.roles.get(node.name)
+            if quantizer is None:
+                continue
+            names = [node.inputs[i] for i in _data_indices(node, quantizer)] + list(node.outputs)
+            self.wanted |= {n for n in names if self._is_activation_value(n) and self._mask_floor(n) is None}
+        for name in self.wanted:
+            self.groups.find(name)
+        for node in self.view.nodes:
+            quantizer = self.roles.get(node.name)
+            if quantizer is None or not node.inputs:
+                continue
+            source = node.inputs[0]
+            if quantizer.role is Role.SHARED and source in self.wanted:
+                for out in node.outputs:
+                    if out in self.wanted:
+                        self.groups.union(source, out)
+            if quantizer.role is Role.FOLD and self._can_fold(node):
+                self.groups.union(source, node.outputs[0])
+                self.fold_source[self.groups.find(source)] = node.outputs[0]
+
+    def _can_fold(self, node: NodeView) -> bool:
+        source, out = node.inputs[0], node.outputs[0]
+        producer = self.view.producer(source)
+        producer_role = self.roles.get(producer.name) if producer else None
+        return (
+            source in self.wanted
+            and out in self.wanted
+            and producer_role is not None
+            and producer_role.role is Role.COMPUTE
+            and len(self.view.consumers(source)) == 1
+            and source not in self.view.outputs
+        )
+
+    def _sole_consumer(self, root: str, node: NodeView) -> bool:
+        members = set(self.groups.members(root))
+        consumers = {c.name for m in members for c in self.view.consumers(m) if not set(c.outputs) & members}
+        return consumers == {node.name} and not members & set(self.view.outputs)
+
+    # -- grids ------------------------------------------------------------------------------------------------------
+    def _set_grid(self, root: str, chosen: ChosenRange) -> QParams:
+        grid = qparams_from_range(chosen.lo, chosen.hi, "int8", tensor=root)
+        self.plan.ranges[root] = chosen
+        for member in self.groups.members(root):
+            self.plan.grids[member] = grid
+        return grid
+
+    def _method_range(self, name: str) -> ChosenRange:
+        return METHODS[self.options.method](self.stats[name])
+
+    def plan_activations(self) -> None:
+        for node in self.view.nodes:
+            act = activation_of(node)
+            if act is None or node.name not in self.roles:
+                continue
+            source, out = node.inputs[0], node.outputs[0]
+            if source not in self.wanted or out not in self.wanted:
+                continue
+            root = self.groups.find(source)
+            if root in self.plan.ranges:
+                chosen = self.plan.ranges[root]
+                in_q = self.plan.grids[source]
+            else:
+                if self.options.method == "auto" and self._sole_consumer(root, node):
+                    chosen = activation_aware(self.stats[source], act)
+                else:
+                    chosen = self._method_range(source)
+                in_q = self._set_grid(root, chosen)
+            out_root = self.groups.find(out)
+            if out_root in self.plan.ranges:
+                out_q = self.plan.grids[out]
+            else:
+                out_q = covering_output_grid(act, in_q)
+                self.plan.ranges[out_root] = ChosenRange(*out_q.real_range, "table", f"covers {act.name} over its input grid")
+                for member in self.groups.members(out_root):
+                    self.plan.grids[member] = out_q
+            table = lut_for(act, in_q, out_q)
+            bounds = act.saturation_bounds(out_q.scale)
+            saturation = None if bounds == (None, None) else self.stats[source].fraction_outside(*bounds)
+            self.plan.activations.append(
+                ActivationPlan(node.name, act, source, out, chosen, table, table_error(act, table), saturation)
+            )
+
+    def plan_remaining_grids(self) -> None:
+        roots = sorted({self.groups.find(n) for n in self.wanted}, key=lambda n: self.order.get(n, 0))
+        for root in roots:
+            if root in self.plan.ranges:
+                continue
+            known = self._known_output_range(root)
+            if known is not None:
+                self._set_grid(root, ChosenRange(*known, "known", "the op's output range is fixed"))
+            elif root in self.fold_source:
+                chosen = self._method_range(self.fold_source[root])
+                self._set_grid(root, ChosenRange(chosen.lo, chosen.hi, chosen.method, chosen.why + ", of the folded Relu/Clip"))
+            else:
+                self._set_grid(root, self._method_range(root))
+
+    def _known_output_range(self, root: str) -> tuple[float, float] | None:
+        producer = self.view.producer(root)
+        quantizer = self.roles.get(producer.name) if producer else None
+        return quantizer.output_range if quantizer else None
+
+    # -- constants ------------------------------------------------------------------------------------------------
+    def plan_constants(self) -> None:
+        for node in self.view.nodes:
+            quantizer = self.roles.get(node.name)
+            if quantizer is None:
+                continue
+            weight_grid = None
+            data = set(_data_indices(node, quantizer))
+            for index, name in enumerate(node.inputs):
+                value = self.view.values.get(name) if name else None
+                if value is None or value.constant is None or not value.is_float or not value.constant.size:
+                    continue
+                constant = value.constant.astype(np.float64)
+                if index == quantizer.weight:
+                    weight_grid = self._weight_plan(node, index, name, constant, quantizer)
+                elif index == quantizer.bias and weight_grid is not None:
+                    self._bias_plan(node, index, name, constant, weight_grid)
+                elif index in data and np.ptp(constant) + np.abs(constant).max() > 0:
+                    self._operand_plan(node, index, name, constant, quantizer)
+
+    def _weight_plan(self, node: NodeView, index: int, name: str, weight: np.ndarray, q: OpQuantizer):
+        axis = q.axis_for(node) % weight.ndim
+        if self.options.per_tensor or weight.ndim < 2:
+            peak = float(np.abs(weight).max()) or 1.0
+            grid: QParams | PerChannelQParams = qparams_from_range(-peak, peak, "int8", symmetric=True, tensor=name)
+            codes = quantize(weight, grid, Rounding.HALF_TO_EVEN)
+        else:
+            grid = per_channel_symmetric(weight, axis)
+            codes = quantize_per_channel(weight, grid)
+        self.plan.constants.append(ConstantPlan(node.name, index, name, "weight", grid, codes))
+        return grid
+
+    def _bias_plan(self, node: NodeView, index: int, name: str, bias: np.ndarray, weight_grid) -> None:
+        channels = len(weight_grid.scales) if isinstance(weight_grid, PerChannelQParams) else 1
+        in_grid = self.plan.grids.get(node.inputs[0])
+        if in_grid is None or bias.ndim != 1 or (channels > 1 and bias.shape[0] != channels):
+            return  # the bias stays float
+        grid = bias_grid(in_grid.scale, weight_grid)
+        if channels == 1:
+            grid = PerChannelQParams(grid.scales * bias.shape[0], 0, "int32")
+        self.plan.constants.append(ConstantPlan(node.name, index, name, "bias", grid, quantize_per_channel(bias, grid)))
+
+    def _operand_plan(self, node: NodeView, index: int, name: str, constant: np.ndarray, q: OpQuantizer) -> None:
+        if q.role is Role.SHARED and node.outputs[0] in self.plan.grids:
+            grid = self.plan.grids[node.outputs[0]]
+        else:
+            grid = qparams_from_range(float(constant.min()), float(constant.max()), "int8", tensor=name)
+        codes = quantize(constant, grid, Rounding.HALF_TO_EVEN)
+        self.plan.constants.append(ConstantPlan(node.name, index, name, "operand", grid, codes))
+
+
+def make_plan(view: GraphView, stats: dict[str, TensorStats], options: PlanOptions | None = None) -> QuantPlan:
+    """Decide every grid, table, quantized constant and fallback of ``view`` from calibration ``stats``."""
+    planner = _Planner(view, stats, options or PlanOptions())
+    planner.assign_roles()
+    planner.collect_values()
+    planner.plan_activations()
+    planner.plan_remaining_grids()
+    planner.plan_constants()
+    return planner.plan

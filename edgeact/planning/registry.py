@@ -1,0 +1,93 @@
+"""Per-op quantizers as a table: which inputs are int8 activations, which are weights/bias, how the output grid
+is chosen. Adding an op = one entry here (and one case in tests/cases/op_quantizers.toml)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from edgeact.activations import REGISTRY, Activation, activation
+from edgeact.graph.view import EDGEACT_DOMAIN, NodeView
+
+
+class Role(str, Enum):
+    COMPUTE = "compute"  # output grid from its own calibrated range
+    SHARED = "shared"  # output reuses the grid of input 0 (data movement, max pooling)
+    ACTIVATION = "activation"  # an exact int8 table with its own input and output grids
+    FOLD = "fold"  # Relu / Clip: its output range becomes the producer's grid
+
+
+@dataclass(frozen=True)
+class OpQuantizer:
+    role: Role
+    data_inputs: tuple[int, ...] | None = (0,)  # None: every input
+    weight: int | None = None  # per-channel int8 symmetric
+    weight_axis: Callable[[NodeView], int] | int = 0
+    bias: int | None = None  # int32 at s_in * s_w
+    output_range: tuple[float, float] | None = None  # a range known without calibration
+
+    def axis_for(self, node: NodeView) -> int:
+        return self.weight_axis(node) if callable(self.weight_axis) else self.weight_axis
+
+
+def _gemm_axis(node: NodeView) -> int:
+    return 0 if node.attributes.get("transB", 0) else 1
+
+
+_SHARED = OpQuantizer(Role.SHARED)
+_COMPUTE = OpQuantizer(Role.COMPUTE)
+_BINARY = OpQuantizer(Role.COMPUTE, data_inputs=(0, 1))
+_SOFTMAX = OpQuantizer(Role.COMPUTE, output_range=(0.0, 1.0))
+_ACTIVATION = OpQuantizer(Role.ACTIVATION)
+
+OP_QUANTIZERS: dict[tuple[str, str], OpQuantizer] = {
+    ("", "Conv"): OpQuantizer(Role.COMPUTE, weight=1, weight_axis=0, bias=2),
+    ("", "Gemm"): OpQuantizer(Role.COMPUTE, weight=1, weight_axis=_gemm_axis, bias=2),
+    ("", "MatMul"): OpQuantizer(Role.COMPUTE, data_inputs=(0, 1), weight=1, weight_axis=-1),
+    (EDGEACT_DOMAIN, "Linear"): OpQuantizer(Role.COMPUTE, weight=1, weight_axis=1, bias=2),
+    ("", "Add"): _BINARY,
+    ("", "Sub"): _BINARY,
+    ("", "Div"): OpQuantizer(Role.COMPUTE),  # divisor stays float (usually a constant)
+    ("", "Mul"): _BINARY,
+    ("", "Concat"): OpQuantizer(Role.COMPUTE, data_inputs=None),
+    **{("", op): _SHARED for op in ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split",
+                                   "Gather", "MaxPool", "Expand", "Identity", "DepthToSpace", "SpaceToDepth")},
+    **{("", op): _COMPUTE for op in ("AveragePool", "GlobalAveragePool", "ReduceMean", "LayerNormalization")},
+    (EDGEACT_DOMAIN, "LayerNorm"): _COMPUTE,
+    ("", "Softmax"): _SOFTMAX,
+    (EDGEACT_DOMAIN, "Softmax"): _SOFTMAX,
+    ("", "Relu"): OpQuantizer(Role.FOLD),
+    ("", "Clip"): OpQuantizer(Role.FOLD),
+}
+
+# Standard ONNX activations -> registry entry (with the node's attributes as parameters).
+STANDARD_ACTIVATIONS: dict[str, Callable[[NodeView], Activation]] = {
+    "Tanh": lambda n: activation("tanh"),
+    "Sigmoid": lambda n: activation("sigmoid"),
+    "HardSwish": lambda n: activation("hardswish"),
+    "HardSigmoid": lambda n: activation(
+        "hardsigmoid", alpha=float(n.attributes.get("alpha", 0.2)), beta=float(n.attributes.get("beta", 0.5))
+    ),
+    "Gelu": lambda n: activation("gelu_tanh" if n.attributes.get("approximate", "none") == "tanh" else "gelu"),
+    "Elu": lambda n: activation("elu", alpha=float(n.attributes.get("alpha", 1.0))),
+    "Softplus": lambda n: activation("softplus"),
+    "Mish": lambda n: activation("mish"),
+    "LeakyRelu": lambda n: activation("leaky_relu", alpha=float(n.attributes.get("alpha", 0.01))),
+}
+
+
+def activation_of(node: NodeView) -> Activation | None:
+    """The registry activation a node computes (standard op or fused ``ai.edgeact`` node), else None."""
+    if node.domain == EDGEACT_DOMAIN:
+        return activation(node.op_type) if node.op_type in REGISTRY else None
+    if node.domain == "" and node.op_type in STANDARD_ACTIVATIONS:
+        return STANDARD_ACTIVATIONS[node.op_type](node)
+    return None
+
+
+def quantizer_for(node: NodeView) -> OpQuantizer | None:
+    """The node's quantizer, or None when it has none (the node stays float)."""
+    if activation_of(node) is not None:
+        return _ACTIVATION
+    return OP_QUANTIZERS.get((node.domain, node.op_type))

@@ -1,0 +1,31 @@
+"""onnxruntime sessions (CPU, fixed thread count so results do not depend on the machine)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeact.errors import RuntimeUnavailableError
+
+THREADS = 2
+
+
+def ort_session(model: bytes, what: str = "model"):
+    """An onnxruntime CPU session for serialised ``model``; a refusal names ``what``."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # pragma: no cover - a dependency of edgeact
+        raise RuntimeUnavailableError("onnxruntime is not installed (pip install onnxruntime)") from exc
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise RuntimeUnavailableError(f"onnxruntime refuses the {what}: {exc}") from exc
+
+
+def run_ort(session, feeds: dict[str, np.ndarray], outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Run and return outputs by name."""
+    names = outputs or [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, feeds)))
