@@ -1,7 +1,8 @@
 """edgeact: int8 edge deployment for models with saturating and smooth activations.
 
-Public API (mirrors the CLI): :func:`build_lut` (``edgeact lut``), plus the building blocks
-:func:`activation`, :class:`QParams` and :func:`lut_for`.
+Public API (mirrors the CLI): :func:`quantize` (``edgeact quantize``), :func:`calibrate` (``edgeact calibrate``),
+:func:`build_lut` (``edgeact lut``), plus the building blocks :func:`activation`, :class:`QParams` and
+:func:`lut_for`. ``quantize``/``calibrate`` load onnx and onnxruntime on first use.
 """
 
 __version__ = "0.1.0"
@@ -10,4 +11,17 @@ from edgeact.activations import activation  # noqa: E402
 from edgeact.lut import LutReport, build_lut  # noqa: E402
 from edgeact.numerics import Convention, QParams, lut_for, table_error  # noqa: E402
 
-__all__ = ["Convention", "LutReport", "QParams", "__version__", "activation", "build_lut", "lut_for", "table_error"]
+__all__ = [
+    "Convention", "LutReport", "QParams", "QuantizeResult", "__version__", "activation", "build_lut", "calibrate",
+    "lut_for", "quantize", "table_error",
+]
+
+_LAZY = {"quantize", "calibrate", "QuantizeResult"}
+
+
+def __getattr__(name: str):  # noqa: ANN202 - module-level lazy attribute
+    if name in _LAZY:
+        from edgeact import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'edgeact' has no attribute {name!r}")

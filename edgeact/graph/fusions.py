@@ -155,24 +155,29 @@ def _linear_check(context, x, weight, bias, **_) -> bool:
     return len(w_shape) == 2 and tuple(b_shape) in ((w_shape[1],), (1, w_shape[1]))
 
 
-def activation_rules() -> list[pattern.RewriteRule]:
-    """Activation fusions, most specific first (hardswish before the hardsigmoid inside it)."""
+def activation_rules() -> list[list[pattern.RewriteRule]]:
+    """Activation fusions in stages: hardswish before the hardsigmoid inside it (the rewriter visits nodes in
+    graph order, so a smaller pattern whose root comes first would otherwise win)."""
     both = (False, True)
     return [
-        *_variants("gelu", _gelu_erf_family, form=(0, 1, 2), swap=both),
-        *_variants("gelu_tanh", _gelu_tanh_family, form=(0, 1, 2), swap=both),
-        *_variants("hardswish", _hardswish_outer_div, by_mul=both),
-        *_variants("hardswish", _hardswish_inner_div, swap=both),
-        *_variants("hardsigmoid", _hardsigmoid, by_mul=both),
-        *_variants("mish", _mish, swap=both),
-        *_variants("silu", _silu, swap=both),
+        [
+            *_variants("hardswish", _hardswish_outer_div, by_mul=both),
+            *_variants("hardswish", _hardswish_inner_div, swap=both),
+        ],
+        [
+            *_variants("gelu", _gelu_erf_family, form=(0, 1, 2), swap=both),
+            *_variants("gelu_tanh", _gelu_tanh_family, form=(0, 1, 2), swap=both),
+            *_variants("hardsigmoid", _hardsigmoid, by_mul=both),
+            *_variants("mish", _mish, swap=both),
+            *_variants("silu", _silu, swap=both),
+        ],
     ]
 
 
-def structure_rules() -> list[pattern.RewriteRule]:
+def structure_rules() -> list[list[pattern.RewriteRule]]:
     """LayerNorm, Softmax and Linear recognised as one node each."""
-    return [
+    return [[
         pattern.RewriteRule(_layer_norm, _layer_norm_call, _layer_norm_check, as_function=True, name="layer_norm"),
         pattern.RewriteRule(_softmax, _activation_call("Softmax"), as_function=True, name="softmax"),
         pattern.RewriteRule(_linear, _linear_call, _linear_check, as_function=True, name="linear"),
-    ]
+    ]]

@@ -64,11 +64,21 @@ class ConstantsRight(EdgeactPass):
         return ir.passes.PassResult(model, modified)
 
 
+def _rewrite_main_graph(rules: list[pattern.RewriteRule], model: ir.Model) -> int:
+    """Apply ``rules`` to the main graph only: the bodies of fused functions keep their original nodes."""
+    existing = dict(model.functions)
+    model.functions.clear()
+    try:
+        return pattern.RewriteRuleSet(rules).apply_to_model(model)
+    finally:
+        model.functions.update(existing)
+
+
 class _RuleSetPass(EdgeactPass):
     rules: staticmethod
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
-        count = pattern.RewriteRuleSet(self.rules()).apply_to_model(model)
+        count = sum(_rewrite_main_graph(stage, model) for stage in self.rules())
         if count:
             model.opset_imports.setdefault(EDGEACT_DOMAIN, 1)
             common.RemoveUnusedNodesPass()(model)
