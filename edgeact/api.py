@@ -174,7 +174,9 @@ def quantize(
     if stats:
         collected.append(merged_stats(stats))
     if data is not None:
-        collected.append(calibrate(canonical, calib, batch_size=batch_size, skip_bad_samples=skip_bad_samples, progress=progress))
+        collected.append(
+            calibrate(canonical, calib, batch_size=batch_size, skip_bad_samples=skip_bad_samples, progress=progress)
+        )
     total = collected[0] if len(collected) == 1 else collected[0].merge(collected[1], "calibration data")
     if total.model_fingerprint != canonical.fingerprint:
         raise UsageError(f"statistics files were collected on a different model than {source}")

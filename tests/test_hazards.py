@@ -11,8 +11,8 @@ from onnx import helper
 
 import edgeact
 from edgeact.metrics import sqnr_db
-from tests.models import builders
-from tests.models.ort_baseline import run
+from examples import onnx_models as builders
+from bench.ort_baseline import run
 
 
 def _quantize(model: onnx.ModelProto, tmp_path: Path, **options):

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeact.cli import main
-from tests.models import builders
+from examples import onnx_models as builders
 
 
 @pytest.fixture()

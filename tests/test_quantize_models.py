@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
 import edgeact
 from edgeact.metrics import sqnr_db
-from tests.models import builders
-from tests.models.ort_baseline import ort_quantize_static, run
+from examples import onnx_models as builders
+from bench.ort_baseline import ort_quantize_static, run
 
 MODELS = {
     "mlp_tanh": (builders.mlp_tanh, 1.0),

@@ -74,7 +74,7 @@ def _check_arrays(path: Path, arrays: dict[str, np.ndarray], specs: list[InputSp
                 f"{path}: input {spec.name!r}: expected rank {len(spec.shape)} (shape {list(spec.shape)}, samples "
                 f"on axis 0), got shape {list(array.shape)}"
             )
-        for axis, (want, got) in enumerate(zip(spec.shape[1:], array.shape[1:]), start=1):
+        for axis, (want, got) in enumerate(zip(spec.shape[1:], array.shape[1:], strict=True), start=1):
             if isinstance(want, int) and want != got:
                 raise CalibrationDataError(
                     f"{path}: input {spec.name!r}: axis {axis} must be {want}, got shape {list(array.shape)}"
@@ -128,7 +128,7 @@ class CalibrationData:
     def batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
         fixed_batch = next((spec.batch for spec in self.specs if spec.batch is not None), None)
         step = fixed_batch or max(1, batch_size)
-        for file, good in zip(self.files, self._good_rows):
+        for file, good in zip(self.files, self._good_rows, strict=True):
             arrays = _open(file)
             usable = len(good) - len(good) % step  # a fixed batch drops a ragged tail; a dynamic one keeps it
             usable = usable if fixed_batch else len(good)

@@ -91,7 +91,9 @@ class TensorStats:
         return merged
 
     def copy(self) -> TensorStats:
-        return TensorStats(self.count, self.nonfinite, self.min, self.max, self.exponent, self.first, self.counts.copy())
+        return TensorStats(
+            self.count, self.nonfinite, self.min, self.max, self.exponent, self.first, self.counts.copy()
+        )
 
     @property
     def finite_count(self) -> int:

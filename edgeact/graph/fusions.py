@@ -69,7 +69,7 @@ def _activation_call(name: str) -> Callable:
 def _variants(name: str, family: Callable, **choices: tuple) -> list[pattern.RewriteRule]:
     """One rule per combination of ``choices`` (a pattern's root cannot be an alternative)."""
     keys = list(choices)
-    combos = [dict(zip(keys, values)) for values in itertools.product(*(choices[k] for k in keys))]
+    combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*(choices[k] for k in keys))]
 
     def target_for(combo: dict) -> Callable:
         def target(op, x):
@@ -100,7 +100,7 @@ def _hardswish_outer_div(op, x, by_mul: bool):
 
 
 def _hardswish_inner_div(op, x, swap: bool):
-    hsig = pattern.OrValue([_over_six(op, _relu6_of_x_plus_3(op, x), False), _over_six(op, _relu6_of_x_plus_3(op, x), True)])
+    hsig = pattern.OrValue([_over_six(op, _relu6_of_x_plus_3(op, x), by_mul) for by_mul in (False, True)])
     return op.Mul(hsig, x) if swap else op.Mul(x, hsig)
 
 
@@ -136,7 +136,8 @@ def _layer_norm_check(context, x, scale, bias, **_) -> bool:
 
 
 def _softmax(op, x):
-    shifted = pattern.OrValue([op.Exp(op.Sub(x, op.ReduceMax(x, _allow_other_inputs=True, _allow_other_attributes=True))), op.Exp(x)])
+    peak = op.ReduceMax(x, _allow_other_inputs=True, _allow_other_attributes=True)
+    shifted = pattern.OrValue([op.Exp(op.Sub(x, peak)), op.Exp(x)])
     return op.Div(shifted, op.ReduceSum(shifted, _allow_other_inputs=True, _allow_other_attributes=True))
 
 

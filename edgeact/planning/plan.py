@@ -277,7 +277,8 @@ class _Planner:
                 out_q = self.plan.grids[out]
             else:
                 out_q = covering_output_grid(act, in_q)
-                self.plan.ranges[out_root] = ChosenRange(*out_q.real_range, "table", f"covers {act.name} over its input grid")
+                why = f"covers {act.name} over its input grid"
+                self.plan.ranges[out_root] = ChosenRange(*out_q.real_range, "table", why)
                 for member in self.groups.members(out_root):
                     self.plan.grids[member] = out_q
             table = lut_for(act, in_q, out_q)
@@ -297,7 +298,8 @@ class _Planner:
                 self._set_grid(root, ChosenRange(*known, "known", "the op's output range is fixed"))
             elif root in self.fold_source:
                 chosen = self._method_range(self.fold_source[root])
-                self._set_grid(root, ChosenRange(chosen.lo, chosen.hi, chosen.method, chosen.why + ", of the folded Relu/Clip"))
+                why = chosen.why + ", of the folded Relu/Clip"
+                self._set_grid(root, ChosenRange(chosen.lo, chosen.hi, chosen.method, why))
             else:
                 self._set_grid(root, self._method_range(root))
 

@@ -28,4 +28,4 @@ def ort_session(model: bytes, what: str = "model"):
 def run_ort(session, feeds: dict[str, np.ndarray], outputs: list[str] | None = None) -> dict[str, np.ndarray]:
     """Run and return outputs by name."""
     names = outputs or [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, feeds)))
+    return dict(zip(names, session.run(names, feeds), strict=True))

@@ -25,7 +25,8 @@ class _Writer:
     def __init__(self, model: ir.Model) -> None:
         self.model = model
         self.graph = model.graph
-        self.values: dict[str, ir.Value] = {v.name: v for v in list(self.graph.inputs) + list(self.graph.initializers.values())}
+        sources = list(self.graph.inputs) + list(self.graph.initializers.values())
+        self.values: dict[str, ir.Value] = {v.name: v for v in sources}
         self.nodes: dict[str, ir.Node] = {}
         for node in self.graph:
             self.nodes[node.name] = node
@@ -51,7 +52,8 @@ class _Writer:
 
     def quantized_constant(self, plan: ConstantPlan) -> None:
         node = self.nodes[plan.node]
-        stored = self._initializer(f"{plan.constant}_{plan.role}_q_{plan.node}", plan.codes.astype(_NUMPY[plan.grid.dtype]))
+        codes = plan.codes.astype(_NUMPY[plan.grid.dtype])
+        stored = self._initializer(f"{plan.constant}_{plan.role}_q_{plan.node}", codes)
         scale, zero = self._grid_inputs(stored.name, plan.grid)
         attributes = [ir.AttrInt64("axis", plan.grid.axis)] if isinstance(plan.grid, PerChannelQParams) else []
         restore = ir.Node("", "DequantizeLinear", [stored, scale, zero], attributes, name=f"{stored.name}_dequantize")
@@ -91,9 +93,11 @@ class _Writer:
         rolled = np.concatenate([codes[128:], codes[:128]])  # index = signed input code (negative wraps)
         table = self._initializer(f"{plan.node}_table", rolled)
         source = self.quantize_nodes[plan.input]
-        cast = ir.Node("", "Cast", [source.outputs[0]], [ir.AttrInt64("to", ir.DataType.INT32)], name=f"{plan.node}_index")
+        to_int32 = [ir.AttrInt64("to", ir.DataType.INT32)]
+        cast = ir.Node("", "Cast", [source.outputs[0]], to_int32, name=f"{plan.node}_index")
         cast.outputs[0].name = f"{plan.node}_index"
-        gather = ir.Node("", "Gather", [table, cast.outputs[0]], [ir.AttrInt64("axis", 0)], name=f"{plan.node}_table_lookup")
+        axis = [ir.AttrInt64("axis", 0)]
+        gather = ir.Node("", "Gather", [table, cast.outputs[0]], axis, name=f"{plan.node}_table_lookup")
         gather.outputs[0].name = f"{plan.output}_quantized_by_table"
         self.graph.insert_after(source, [cast, gather])
         self.dequantize_nodes[plan.output].replace_input_with(0, gather.outputs[0])

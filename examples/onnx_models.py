@@ -1,7 +1,5 @@
-"""Small ONNX models built in code, as real exporters spell them (torch, jax2tf), with seeded weights and data.
-
-Used by the tests and by `make demo`; nothing is downloaded.
-"""
+"""Small ONNX models built in code, spelled as real exporters write them (torch, jax2tf), seeded; used by the
+examples, the tests and the benchmarks. Nothing is downloaded."""
 
 from __future__ import annotations
 
@@ -40,8 +38,10 @@ class GraphBuilder:
         std = scale if scale is not None else 1.0 / math.sqrt(fan_in)
         return self.const(self.rng.normal(0.0, std, size=shape), "w")
 
-    def linear(self, x: str, n_in: int, n_out: int, bias_scale: float = 0.1) -> str:
-        return self.op("Add", self.op("MatMul", x, self.weight(n_in, n_out)), self.const(self.rng.normal(0, bias_scale, n_out), "b"))
+    def linear(self, x: str, n_in: int, n_out: int, bias_scale: float = 0.1, gain: float | None = None) -> str:
+        """MatMul + Add, as torch exports nn.Linear on 3-D inputs."""
+        product = self.op("MatMul", x, self.weight(n_in, n_out, scale=gain))
+        return self.op("Add", product, self.const(self.rng.normal(0, bias_scale, n_out), "b"))
 
     # -- activations as exporters write them ----------------------------------------------------------------------
     def gelu_erf_torch(self, x: str) -> str:
@@ -84,13 +84,15 @@ def mlp_tanh(seed: int = 0, gain: float = 3.0) -> onnx.ModelProto:
     """x[N,16] -> Linear 32 -> tanh -> Linear 32 -> tanh -> Linear 4; ``gain`` widens the pre-activations so the
     tanh units saturate often, as in trained classifiers and recurrent gates."""
     g = GraphBuilder(seed)
-    h = g.op("Tanh", g.op("Add", g.op("MatMul", "x", g.weight(16, 32, scale=gain / 4)), g.const(np.zeros(32))))
-    h = g.op("Tanh", g.op("Add", g.op("MatMul", h, g.weight(32, 32, scale=gain / math.sqrt(32))), g.const(np.zeros(32))))
+    h = g.op("Tanh", g.linear("x", 16, 32, bias_scale=0.0, gain=gain / 4))
+    h = g.op("Tanh", g.linear(h, 32, 32, bias_scale=0.0, gain=gain / math.sqrt(32)))
     g.nodes.append(helper.make_node("Identity", [g.linear(h, 32, 4)], ["y"], name="out"))
     return g.model([tensor("x", ["N", 16])], [tensor("y", ["N", 4])])
 
 
-def transformer_block(gelu: str = "erf", seed: int = 0, width: int = 32, seq: int = 8, masked: bool = False) -> onnx.ModelProto:
+def transformer_block(
+    gelu: str = "erf", seed: int = 0, width: int = 32, seq: int = 8, masked: bool = False
+) -> onnx.ModelProto:
     """Pre-LN self-attention + MLP block; GELU spelled as torch ('erf', 'tanh') or jax2tf ('tanh_jax') writes it."""
     g = GraphBuilder(seed)
     x = "x"
