@@ -82,7 +82,7 @@ class QuantPlan:
     ranges: dict[str, ChosenRange] = field(default_factory=dict)
     constants: list[ConstantPlan] = field(default_factory=list)
     activations: list[ActivationPlan] = field(default_factory=list)
-    quantized: list[str] = field(default_factory=list)
+    quantized: list[tuple[str, str]] = field(default_factory=list)  # (node, op_type)
     fallbacks: list[Fallback] = field(default_factory=list)
     hazards: list[str] = field(default_factory=list)
 
@@ -196,7 +196,7 @@ class _Planner:
             reason = self._fallback_reason(node)
             if reason is None:
                 self.roles[node.name] = quantizer_for(node)  # type: ignore[assignment]
-                self.plan.quantized.append(node.name)
+                self.plan.quantized.append((node.name, node.op_type))
             else:
                 self.plan.fallbacks.append(Fallback(node.name, node.op_type, reason))
                 if "additive-mask" in reason:

@@ -46,7 +46,7 @@ def plan_dict(plan: QuantPlan) -> dict[str, Any]:
         "constants": [
             {"node": c.node, "input": c.constant, "role": c.role, **grid_dict(c.grid)} for c in plan.constants
         ],
-        "quantized_nodes": plan.quantized,
+        "quantized_nodes": [{"node": name, "op_type": op} for name, op in plan.quantized],
         "fallbacks": [{"node": f.node, "op_type": f.op_type, "reason": f.reason} for f in plan.fallbacks],
         "hazards": plan.hazards,
     }
