@@ -104,7 +104,8 @@ class NameEverything(EdgeactPass):
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         modified = False
         for node in model.graph:
-            if not node.name and node.domain == EDGEACT_DOMAIN and node.outputs[0].name:
+            generated = not node.name or node.name.startswith("node_")  # unnamed, or named by the rewriter
+            if generated and node.domain == EDGEACT_DOMAIN and node.outputs[0].name:
                 node.name = f"{node.op_type}_{node.outputs[0].name}"
                 modified = True
         fixed = common.NameFixPass()(model)
