@@ -18,6 +18,16 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	@mkdir -p $(DEMO_OUT)
+	$(PY) -m examples.make_onnx_examples $(DEMO_OUT)/models
+	@echo
+	$(EDGEACT) quantize $(DEMO_OUT)/models/attention_gelu.onnx --calib $(DEMO_OUT)/models/attention_gelu.calib.npz \
+		-o $(DEMO_OUT) --plots
+	@echo
+	$(EDGEACT) quantize $(DEMO_OUT)/models/detector_head.onnx --calib $(DEMO_OUT)/models/detector_head.calib.npz \
+		-o $(DEMO_OUT)
+	@echo
+	$(PY) -m bench.quantize_vs_ort
+	@echo
 	$(EDGEACT) lut tanh --in-scale 0.03125 --in-zero-point 0 --out-scale 0.0078125 --out-zero-point 0 \
 		--plot $(DEMO_OUT)/tanh_int8.png
 	@echo
@@ -29,9 +39,12 @@ demo: $(STAMP)
 	$(PY) examples/tflm_tanh_hazard.py
 
 test: $(STAMP)
+	$(PY) -m ruff check edgeact tests examples bench
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) -m bench.quantize_vs_ort
+	$(PY) -m bench.calibration_memory
 	$(PY) bench/table_build_speed.py
 
 clean:

@@ -53,6 +53,7 @@ class QuantizeResult:
     paths: dict[str, Path]
     record: dict[str, Any]
     plan: QuantPlan = field(repr=False)
+    plots: list[Path] = field(default_factory=list)
 
 
 def _calibration_data(canonical: CanonicalModel, calib: str | Path, skip_bad_samples: bool) -> CalibrationData:
@@ -157,11 +158,13 @@ def quantize(
     output_dir: str | Path | None = None,
     batch_size: int = 8,
     skip_bad_samples: bool = False,
+    plots: bool = False,
     progress: bool = False,
 ) -> QuantizeResult:
     """Quantize an ONNX model to int8 and write the requested forms and the calibration record.
 
     Statistics come from ``calib`` (an .npz or folder of .npz), from saved ``stats`` files (merged), or both.
+    With ``plots``, each activation's nonlinear quantization map is drawn to OUTDIR/<name>.plots/<node>.png.
     """
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude))
     if calib is None and not stats:
@@ -200,4 +203,18 @@ def quantize(
         atomic_write_bytes(paths[form], payload)
     text = json.dumps(record, indent=1, sort_keys=True, default=float)
     atomic_write(paths["record"], lambda tmp: tmp.write_text(text + "\n"))
-    return QuantizeResult(paths, record, plan)
+    drawn = _plot_activation_maps(plan, total, paths["record"]) if plots else []
+    return QuantizeResult(paths, record, plan, drawn)
+
+
+def _plot_activation_maps(plan: QuantPlan, stats: CalibrationStats, record_path: Path) -> list[Path]:
+    from edgeact.reports.plots import plot_activation_map
+
+    folder = record_path.with_name(record_path.name.removesuffix(".calibration.json") + ".plots")
+    folder.mkdir(exist_ok=True)
+    drawn = []
+    for act in plan.activations:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in act.node)
+        drawn.append(plot_activation_map(act.node, act.function, act.table, act.error, stats.tensors[act.input],
+                                         folder / f"{safe}.png"))
+    return drawn

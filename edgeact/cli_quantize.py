@@ -128,22 +128,27 @@ def calibrate(model: Path, calib: Path, stats_out: Path, batch_size: int, skip_b
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
               help="Samples per onnxruntime run (when the model's batch axis is dynamic).")
 @click.option("--skip-bad-samples", is_flag=True, help="Skip samples with NaN/Inf instead of refusing the data.")
+@click.option("--plots", is_flag=True,
+              help="Draw each activation's nonlinear quantization map to OUTDIR/<name>.plots/<node>.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration record's summary as JSON.")
 def quantize(model: Path, calib: Path | None, stats: tuple[Path, ...], method: str, formats: tuple[str, ...],
              per_tensor: bool, exclude: tuple[str, ...], output_dir: Path, batch_size: int, skip_bad_samples: bool,
-             as_json: bool) -> None:
+             plots: bool, as_json: bool) -> None:
     """Quantize an ONNX MODEL to int8 with exact activation tables, and write the calibration record."""
     if calib is None and not stats:
         raise click.UsageError("give calibration data with --calib, or saved statistics with --stats")
     result = run_api(lambda: api.quantize(
         model, calib, stats=stats, method=method, formats=formats, per_tensor=per_tensor, exclude=exclude,
-        output_dir=output_dir, batch_size=batch_size, skip_bad_samples=skip_bad_samples, progress=not as_json))
+        output_dir=output_dir, batch_size=batch_size, skip_bad_samples=skip_bad_samples, plots=plots,
+        progress=not as_json))
     if as_json:
         click.echo(json.dumps(summary_dict(result.record), sort_keys=True))
         return
     click.echo(summary_text(result.record))
     for label, path in result.paths.items():
         click.echo(f"  {label:<11} {path}")
+    if result.plots:
+        click.echo(f"  plots       {len(result.plots)} in {result.plots[0].parent}")
 
 
 def summary_dict(record: dict[str, Any]) -> dict[str, Any]:
@@ -164,8 +169,10 @@ def summary_text(record: dict[str, Any]) -> str:
     ]
     for fallback in record["fallbacks"]:
         lines.append(f"  float  {fallback['node']} ({fallback['op_type']}): {fallback['reason']}")
+    listed = {f["node"] for f in record["fallbacks"]}
     for hazard in record["hazards"]:
-        lines.append(f"  hazard {hazard}")
+        if not any(f"'{node}'" in hazard for node in listed):
+            lines.append(f"  hazard {hazard}")
     worst = sorted(record["activations"], key=lambda a: -a["error"]["rms_error"] / max(a["error"]["rms_floor"], 1e-30))
     if worst:
         lines.append(f"  {'activation':<28}{'function':<12}{'input range':>20}{'rms err':>10}{'floor':>10}{'sat.':>8}")

@@ -187,3 +187,17 @@ def test_stats_output_equal_to_an_input_is_refused(mlp, target: str) -> None:
     result = invoke("calibrate", model, "--calib", calib, "--stats-out", victim)
     assert result.exit_code == 2 and "would overwrite an input" in result.output
     assert victim.read_bytes() == before
+
+
+def test_plots_draw_one_map_per_activation(mlp, tmp_path: Path) -> None:
+    model, calib = mlp
+    result = invoke("quantize", model, "--calib", calib, "-o", tmp_path / "out", "--plots")
+    assert result.exit_code == 0, result.output
+    pngs = sorted((tmp_path / "out" / "mlp.plots").glob("*.png"))
+    assert len(pngs) == 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_help_teaches_with_examples() -> None:
+    for command in ("quantize", "calibrate"):
+        text = invoke(command, "--help").output
+        assert "Examples:" in text and "edgeact " + command in text
