@@ -147,7 +147,7 @@ def ir_bytes(canonical: CanonicalModel) -> bytes:
 
 
 def quantize(
-    model: str | Path | bytes,
+    model: str | Path | bytes | Any,
     calib: str | Path | None = None,
     *,
     stats: Sequence[str | Path] = (),
@@ -161,7 +161,8 @@ def quantize(
     plots: bool = False,
     progress: bool = False,
 ) -> QuantizeResult:
-    """Quantize an ONNX model to int8 and write the requested forms and the calibration record.
+    """Quantize an ONNX model (path, serialised bytes or ``onnx.ModelProto``) to int8 and write the requested
+    forms and the calibration record.
 
     Statistics come from ``calib`` (an .npz or folder of .npz), from saved ``stats`` files (merged), or both.
     With ``plots``, each activation's nonlinear quantization map is drawn to OUTDIR/<name>.plots/<node>.png.
@@ -169,6 +170,8 @@ def quantize(
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude))
     if calib is None and not stats:
         raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
+    if hasattr(model, "SerializeToString"):  # an onnx.ModelProto
+        model = model.SerializeToString()
     source = str(model) if not isinstance(model, bytes) else "<model bytes>"
     paths = _output_paths(source, output_dir, list(formats))
     canonical = CanonicalModel.load(model)

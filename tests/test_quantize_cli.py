@@ -201,3 +201,30 @@ def test_help_teaches_with_examples() -> None:
     for command in ("quantize", "calibrate"):
         text = invoke(command, "--help").output
         assert "Examples:" in text and "edgeact " + command in text
+
+
+def test_exclude_by_activation_name_and_unmatched_entries_are_reported(mlp, tmp_path: Path) -> None:
+    model, calib = mlp
+    result = invoke("quantize", model, "--calib", calib, "--exclude", "tanh", "Tnah", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("excluded by --exclude") == 2
+    assert "--exclude 'Tnah' matched no node" in result.output
+
+
+def test_per_tensor_weights_have_one_scale(mlp, tmp_path: Path) -> None:
+    import json
+
+    model, calib = mlp
+    assert invoke("quantize", model, "--calib", calib, "--per-tensor", "-o", tmp_path / "out").exit_code == 0
+    record = json.loads((tmp_path / "out" / "mlp.calibration.json").read_text())
+    weights = [c for c in record["constants"] if c["role"] == "weight"]
+    assert weights and all("scale" in c and "scales" not in c for c in weights)
+
+
+def test_api_accepts_a_model_proto(tmp_path: Path) -> None:
+    import edgeact
+
+    model = builders.mlp_tanh()
+    np.savez(tmp_path / "calib.npz", **builders.sample_inputs(model, 16, seed=1))
+    result = edgeact.quantize(model, tmp_path / "calib.npz", output_dir=tmp_path, formats=["onnx-table"])
+    assert result.paths["onnx-table"].name == "model.int8.table.onnx" and result.paths["onnx-table"].exists()

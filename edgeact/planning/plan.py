@@ -79,7 +79,8 @@ class Fallback:
 @dataclass
 class QuantPlan:
     grids: dict[str, QParams] = field(default_factory=dict)
-    ranges: dict[str, ChosenRange] = field(default_factory=dict)
+    ranges: dict[str, ChosenRange] = field(default_factory=dict)  # by group root
+    shares_grid_with: dict[str, str] = field(default_factory=dict)  # member -> group root
     constants: list[ConstantPlan] = field(default_factory=list)
     activations: list[ActivationPlan] = field(default_factory=list)
     quantized: list[tuple[str, str]] = field(default_factory=list)  # (node, op_type)
@@ -154,7 +155,7 @@ class _Planner:
 
     # -- roles and fallbacks --------------------------------------------------------------------------------------
     def _fallback_reason(self, node: NodeView) -> str | None:
-        if node.name in self.options.exclude or node.op_type in self.options.exclude:
+        if self._excluded_by(node):
             return "excluded by --exclude"
         if node.has_subgraphs:
             return f"{node.op_type} holds subgraphs; it runs float between DequantizeLinear/QuantizeLinear"
@@ -191,7 +192,18 @@ class _Planner:
             return f"input ranges differ x{ratio:.0f}; one int8 scale would wipe out the smaller inputs"
         return None
 
+    def _excluded_by(self, node: NodeView) -> str | None:
+        act = activation_of(node)
+        keys = {node.name, node.op_type} | ({act.name} if act is not None else set())
+        return next((entry for entry in sorted(self.options.exclude) if entry in keys), None)
+
+    def _check_excludes(self) -> None:
+        used = {self._excluded_by(node) for node in self.view.nodes}
+        for entry in sorted(self.options.exclude - used):
+            self.plan.hazards.append(f"--exclude {entry!r} matched no node name, op type or activation")
+
     def assign_roles(self) -> None:
+        self._check_excludes()
         for node in self.view.nodes:
             reason = self._fallback_reason(node)
             if reason is None:
@@ -247,9 +259,14 @@ class _Planner:
     def _set_grid(self, root: str, chosen: ChosenRange) -> QParams:
         grid = qparams_from_range(chosen.lo, chosen.hi, "int8", tensor=root)
         self.plan.ranges[root] = chosen
+        self._assign(root, grid)
+        return grid
+
+    def _assign(self, root: str, grid: QParams) -> None:
         for member in self.groups.members(root):
             self.plan.grids[member] = grid
-        return grid
+            if member != root:
+                self.plan.shares_grid_with[member] = root
 
     def _method_range(self, name: str) -> ChosenRange:
         return METHODS[self.options.method](self.stats[name])
@@ -271,6 +288,9 @@ class _Planner:
                     chosen = activation_aware(self.stats[source], act)
                 else:
                     chosen = self._method_range(source)
+                    if self.options.method == "auto":
+                        note = "; the input also feeds other ops, so it is not clipped for the activation"
+                        chosen = ChosenRange(chosen.lo, chosen.hi, chosen.method, chosen.why + note)
                 in_q = self._set_grid(root, chosen)
             out_root = self.groups.find(out)
             if out_root in self.plan.ranges:
@@ -279,8 +299,7 @@ class _Planner:
                 out_q = covering_output_grid(act, in_q)
                 why = f"covers {act.name} over its input grid"
                 self.plan.ranges[out_root] = ChosenRange(*out_q.real_range, "table", why)
-                for member in self.groups.members(out_root):
-                    self.plan.grids[member] = out_q
+                self._assign(out_root, out_q)
             table = lut_for(act, in_q, out_q)
             bounds = act.saturation_bounds(out_q.scale)
             saturation = None if bounds == (None, None) else self.stats[source].fraction_outside(*bounds)

@@ -39,6 +39,8 @@ def plan_dict(plan: QuantPlan) -> dict[str, Any]:
         chosen = plan.ranges.get(name)
         if chosen is not None:
             entry.update(range=[chosen.lo, chosen.hi], method=chosen.method, why=chosen.why)
+        if name in plan.shares_grid_with:
+            entry["shares_grid_with"] = plan.shares_grid_with[name]
         tensors[name] = entry
     return {
         "tensors": tensors,
