@@ -53,7 +53,8 @@ def main() -> None:
     for name, (build, part) in MODELS.items():
         with tempfile.TemporaryDirectory() as folder:
             qdq, table, ort_db, seconds = measure(name, build(), part, Path(folder))
-        print(f"| {name:<40}| {qdq:11.1f} | {table:13.1f} | {ort_db:11.1f} | {table - ort_db:+4.1f} | {seconds:10.2f} |")
+        gain = table - ort_db
+        print(f"| {name:<40}| {qdq:11.1f} | {table:13.1f} | {ort_db:11.1f} | {gain:+4.1f} | {seconds:10.2f} |")
 
 
 if __name__ == "__main__":

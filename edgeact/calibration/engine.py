@@ -91,7 +91,8 @@ def collect_stats(
     stats = {name: TensorStats() for name in tensors}
     batches = data.batches(batch_size)
     total = math.ceil(data.summary.samples / max(1, batch_size))
-    for feeds in tqdm(batches, total=total, desc="calibrating", unit="batch", disable=None if progress else True, leave=False):
+    bar = tqdm(batches, total=total, desc="calibrating", unit="batch", disable=None if progress else True, leave=False)
+    for feeds in bar:  # the bar shows on a terminal only
         for name, values in run_ort(session, feeds, tensors).items():
             stats[name].observe(values)
     return CalibrationStats(fingerprint, stats, data.summary.samples, list(data.summary.bad_samples))
