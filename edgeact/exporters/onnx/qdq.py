@@ -33,6 +33,7 @@ class _Writer:
             self.values.update({v.name: v for v in node.outputs})
         self.quantize_nodes: dict[str, ir.Node] = {}
         self.dequantize_nodes: dict[str, ir.Node] = {}
+        self.codes: dict[str, ir.Value] = {}  # value name -> the int8 codes that carry it
 
     def _initializer(self, name: str, array: np.ndarray) -> ir.Value:
         if name in self.graph.initializers:
@@ -86,22 +87,27 @@ class _Writer:
         else:
             self.graph.insert_before(next(iter(self.graph)), [quantize, restore])
         self.quantize_nodes[name], self.dequantize_nodes[name] = quantize, restore
+        self.codes[name] = quantize.outputs[0]
 
     def table_activation(self, plan: ActivationPlan) -> None:
-        """Replace DQ -> f -> Q by Cast -> Gather on the int8 table."""
+        """Replace DQ -> f -> Q by Cast -> Gather on the int8 table (chained tables read each other's codes)."""
         codes = plan.table.values.astype(np.int8)
         rolled = np.concatenate([codes[128:], codes[:128]])  # index = signed input code (negative wraps)
         table = self._initializer(f"{plan.node}_table", rolled)
-        source = self.quantize_nodes[plan.input]
+        source = self.codes[plan.input]
         to_int32 = [ir.AttrInt64("to", ir.DataType.INT32)]
-        cast = ir.Node("", "Cast", [source.outputs[0]], to_int32, name=f"{plan.node}_index")
+        cast = ir.Node("", "Cast", [source], to_int32, name=f"{plan.node}_index")
         cast.outputs[0].name = f"{plan.node}_index"
         axis = [ir.AttrInt64("axis", 0)]
         gather = ir.Node("", "Gather", [table, cast.outputs[0]], axis, name=f"{plan.node}_table_lookup")
         gather.outputs[0].name = f"{plan.output}_quantized_by_table"
-        self.graph.insert_after(source, [cast, gather])
-        self.dequantize_nodes[plan.output].replace_input_with(0, gather.outputs[0])
-        self.graph.remove([self.nodes[plan.node], self.quantize_nodes[plan.output]], safe=True)
+        gather.outputs[0].type, gather.outputs[0].shape = source.type, source.shape
+        self.graph.insert_after(source.producer(), [cast, gather])
+        output_q = self.quantize_nodes[plan.output]
+        for usage in list(output_q.outputs[0].uses()):  # the output DQ, and the next table's Cast if chained
+            usage.node.replace_input_with(usage.idx, gather.outputs[0])
+        self.codes[plan.output] = gather.outputs[0]
+        self.graph.remove([self.nodes[plan.node], output_q], safe=True)
 
 
 def export_onnx(model: ir.Model, plan: QuantPlan, form: str) -> bytes:
