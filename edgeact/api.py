@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgeact import __version__
 from edgeact.calibration.data import CalibrationData
 from edgeact.calibration.engine import CalibrationStats, collect_stats, input_specs, observed_tensors
-from edgeact.errors import EdgeactError, UsageError
+from edgeact.errors import CalibrationDataError, EdgeactError, UsageError
 from edgeact.exporters.onnx import FORMATS, export_onnx
 from edgeact.graph import canonicalise, load_onnx, view_of
-from edgeact.graph.importer import load_onnx_bytes
+from edgeact.graph.importer import load_onnx_bytes, model_bytes
 from edgeact.graph.observe import fingerprint, observation_model
 from edgeact.io import atomic_write, atomic_write_bytes
 from edgeact.metrics import sqnr_db
@@ -72,12 +74,16 @@ def calibrate(
     """Stream ``calib`` through the float model and return (and optionally save) per-tensor statistics."""
     canonical = model if isinstance(model, CanonicalModel) else CanonicalModel.load(model)
     data = _calibration_data(canonical, calib, skip_bad_samples)
-    tensors = observed_tensors(view_of(canonical.model))
-    session = ort_session(observation_model(canonical.model, tensors), "float model")
-    stats = collect_stats(session, data, tensors, canonical.fingerprint, batch_size=batch_size, progress=progress)
+    stats = _stream(canonical, data, batch_size, progress)
     if stats_out is not None:
         stats.save(stats_out)
     return stats
+
+
+def _stream(canonical: CanonicalModel, data: CalibrationData, batch_size: int, progress: bool) -> CalibrationStats:
+    tensors = observed_tensors(view_of(canonical.model))
+    session = ort_session(observation_model(canonical.model, tensors), "float model")
+    return collect_stats(session, data, tensors, canonical.fingerprint, batch_size=batch_size, progress=progress)
 
 
 def merged_stats(paths: Iterable[str | Path]) -> CalibrationStats:
@@ -103,20 +109,26 @@ def _output_paths(source: str, output_dir: str | Path | None, formats: Sequence[
     for path in paths.values():
         if source_path is not None and path.resolve() == source_path:
             raise UsageError(f"output {path} would overwrite the input model")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EdgeactError(f"output folder {folder} cannot be created: {exc.strerror}") from exc
-    if not os.access(folder, os.W_OK):
-        raise EdgeactError(f"output folder {folder} is not writable")
+    _check_writable(folder)
     return paths
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail before any work if ``folder`` cannot be written or created (it is created only when writing)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EdgeactError(f"output folder {folder} cannot be created: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise EdgeactError(f"output folder {folder} is not writable")
 
 
 def _evaluate(canonical: CanonicalModel, payloads: dict[str, bytes], data: CalibrationData | None) -> dict[str, Any]:
     """SQNR (dB) of each int8 form against the float model, per graph output, on calibration samples."""
     if data is None:
         return {}
-    float_session = ort_session(ir_bytes(canonical), "float model")
+    float_session = ort_session(model_bytes(canonical.model), "float model")
     sessions = {form: ort_session(payload, form) for form, payload in payloads.items()}
     references: dict[str, list] = {}
     results: dict[str, dict[str, list]] = {form: {} for form in payloads}
@@ -130,20 +142,12 @@ def _evaluate(canonical: CanonicalModel, payloads: dict[str, bytes], data: Calib
         seen += len(next(iter(feeds.values())))
         if seen >= EVAL_SAMPLES:
             break
-    import numpy as np
-
     report: dict[str, Any] = {"samples": seen}
     for form, outputs in results.items():
         report[form] = {
             name: sqnr_db(np.concatenate(references[name]), np.concatenate(values)) for name, values in outputs.items()
         }
     return report
-
-
-def ir_bytes(canonical: CanonicalModel) -> bytes:
-    from edgeact.graph.importer import model_bytes
-
-    return model_bytes(canonical.model)
 
 
 def quantize(
@@ -176,16 +180,13 @@ def quantize(
     paths = _output_paths(source, output_dir, list(formats))
     canonical = CanonicalModel.load(model)
     data = _calibration_data(canonical, calib, skip_bad_samples) if calib is not None else None
-    collected = []
-    if stats:
-        collected.append(merged_stats(stats))
+    collected = [merged_stats(stats)] if stats else []
+    if collected and collected[0].model_fingerprint != canonical.fingerprint:
+        raise CalibrationDataError(f"{', '.join(map(str, stats))}: statistics collected on a different model "
+                                   f"than {source}")
     if data is not None:
-        collected.append(
-            calibrate(canonical, calib, batch_size=batch_size, skip_bad_samples=skip_bad_samples, progress=progress)
-        )
+        collected.append(_stream(canonical, data, batch_size, progress))
     total = collected[0] if len(collected) == 1 else collected[0].merge(collected[1], "calibration data")
-    if total.model_fingerprint != canonical.fingerprint:
-        raise UsageError(f"statistics files were collected on a different model than {source}")
     plan = make_plan(view_of(canonical.model), total.tensors, options)
     payloads = {form: export_onnx(canonical.model, plan, form) for form in formats}
     record = {
@@ -202,6 +203,7 @@ def quantize(
         "evaluation": _evaluate(canonical, payloads, data),
         "files": {form: paths[form].name for form in formats},
     }
+    paths["record"].parent.mkdir(parents=True, exist_ok=True)
     for form, payload in payloads.items():
         atomic_write_bytes(paths[form], payload)
     text = json.dumps(record, indent=1, sort_keys=True, default=float)

@@ -13,6 +13,7 @@ import pytest
 from edgeact.errors import ModelFormatError
 from edgeact.graph import load_onnx, view_of
 from edgeact.graph.passes import (
+    FoldBatchNorm,
     CANONICALISATION,
     ConstantsRight,
     FoldConstants,
@@ -138,3 +139,22 @@ def test_external_data_inside_the_folder_is_read(tmp_path: Path) -> None:
               size_threshold=0)
     loaded = load_onnx(path)
     assert any(v.const_value is not None for v in loaded.graph.initializers.values())
+
+
+def test_batchnorm_folds_into_the_conv_before_it() -> None:
+    g = onnx_models.GraphBuilder()
+    conv = g.op("Conv", "x", g.weight(4, 3, 3, 3), g.const(np.zeros(4)), pads=[1, 1, 1, 1])
+    rng = np.random.default_rng(0)
+    stats = [g.const(v) for v in (rng.uniform(0.5, 2, 4), rng.normal(0, 1, 4), rng.normal(0, 1, 4),
+                                  rng.uniform(0.5, 2, 4))]
+    g.nodes.append(onnx.helper.make_node("BatchNormalization", [conv, *stats], ["y"], name="bn"))
+    proto = g.model([onnx_models.tensor("x", ["N", 3, 8, 8])], [onnx_models.tensor("y", ["N", 4, 8, 8])])
+    model = ir.from_proto(onnx.shape_inference.infer_shapes(proto))
+    assert FoldBatchNorm()(model).modified and _ops(model) == ["Conv"]
+    from edgeact.graph.importer import model_bytes
+    import onnxruntime as ort
+
+    x = rng.normal(0, 1, (2, 3, 8, 8)).astype(np.float32)
+    folded = ort.InferenceSession(model_bytes(model)).run(None, {"x": x})[0]
+    original = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(folded, original, rtol=1e-4, atol=1e-5)

@@ -6,6 +6,7 @@ import onnx_ir as ir
 import onnx_ir.passes.common as common
 import onnxscript.optimizer
 from onnxscript.rewriter import pattern
+from onnxscript.rewriter.rules import common as common_rules
 
 from edgeact.graph import fusions
 from edgeact.graph.view import EDGEACT_DOMAIN
@@ -46,6 +47,16 @@ class RemoveIdentityDropout(EdgeactPass):
         count = pattern.RewriteRuleSet([_DropoutToIdentity.rule()]).apply_to_model(model)
         identity = common.IdentityEliminationPass()(model)
         return ir.passes.PassResult(model, bool(count or identity.modified))
+
+
+class FoldBatchNorm(EdgeactPass):
+    name = "fold-batchnorm"
+    changes = "folds inference BatchNormalization into the Conv/ConvTranspose/Gemm before it (weights change by ulps)"
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        rules = [common_rules.fuse_batchnorm_into_conv_rule, common_rules.fuse_batchnorm_into_conv_transpose_rule,
+                 common_rules.fuse_batchnorm_into_gemm_rule]
+        return ir.passes.PassResult(model, bool(_rewrite_main_graph(rules, model)))
 
 
 class ConstantsRight(EdgeactPass):
@@ -115,6 +126,7 @@ class NameEverything(EdgeactPass):
 CANONICALISATION: tuple[type[EdgeactPass], ...] = (
     FoldConstants,
     RemoveIdentityDropout,
+    FoldBatchNorm,
     ConstantsRight,
     FuseActivations,
     FuseStructures,
