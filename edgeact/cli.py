@@ -12,7 +12,7 @@ import click
 from edgeact import __version__
 from edgeact.activations import REGISTRY
 from edgeact.cli_quantize import calibrate, quantize
-from edgeact.errors import EdgeactError, UsageError
+from edgeact.cli_support import run_api
 from edgeact.lut import BITS_DTYPE, LutReport, build_lut
 from edgeact.numerics.qparams import integer_range
 from edgeact.numerics.tables import INT16_CONVENTIONS, Convention
@@ -153,28 +153,18 @@ def lut(
             f"{convention!r} has no int16 table; use one of {', '.join(c.value for c in INT16_CONVENTIONS)}",
             ctx=ctx, param_hint="'--convention'",
         )
-    report = _run(lambda: build_lut(function, in_scale, in_zero_point, out_scale, out_zero_point,
+    report = run_api(lambda: build_lut(function, in_scale, in_zero_point, out_scale, out_zero_point,
                                     convention, nbits, **dict(params)))
     if plot is not None:
         from edgeact.reports.plots import plot_lut
 
-        _run(lambda: plot_lut(report, plot))
+        run_api(lambda: plot_lut(report, plot))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=None, sort_keys=True))
         return
     click.echo(_lut_summary(report))
     if plot is not None:
         click.echo(f"plot written to {plot}")
-
-
-def _run(call):  # type: ignore[no-untyped-def]
-    """Call the API; its errors become exit codes (usage 2, everything else 1)."""
-    try:
-        return call()
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from exc
-    except EdgeactError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _fmt(value: float | None) -> str:

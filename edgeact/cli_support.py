@@ -1,0 +1,42 @@
+"""Shared pieces of the click commands: calling the API with exit codes, options that take several values."""
+
+from __future__ import annotations
+
+import click
+
+from edgeact.errors import EdgeactError, UsageError
+
+
+def run_api(call):  # type: ignore[no-untyped-def]
+    """Call the API; its errors become exit codes (usage 2, everything else 1)."""
+    try:
+        return call()
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except EdgeactError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+class GreedyOption(click.Option):
+    """An option that takes every following value up to the next option: ``--stats a.json b.json``.
+
+    Repeating the option (``--stats a.json --stats b.json``) works too.
+    """
+
+    def add_to_parser(self, parser, ctx):  # type: ignore[no-untyped-def]
+        result = super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is None:
+                continue
+            original = option.process
+
+            def process(value, state, original=original):  # type: ignore[no-untyped-def]
+                values = [value]
+                while state.rargs and not state.rargs[0].startswith("-"):
+                    values.append(state.rargs.pop(0))
+                for item in values:
+                    original(item, state)
+
+            option.process = process
+        return result
