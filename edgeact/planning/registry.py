@@ -38,7 +38,9 @@ def _gemm_axis(node: NodeView) -> int:
 _SHARED = OpQuantizer(Role.SHARED)
 _COMPUTE = OpQuantizer(Role.COMPUTE)
 _BINARY = OpQuantizer(Role.COMPUTE, data_inputs=(0, 1))
-_SOFTMAX = OpQuantizer(Role.COMPUTE, output_range=(0.0, 1.0))
+# Softmax's int8 grid is the one TFLite requires, (1/256, -128): one calibration gives the same scales in ONNX and
+# TFLite; an output of exactly 1.0 saturates to 255/256.
+_SOFTMAX = OpQuantizer(Role.COMPUTE, output_range=(0.0, 255.0 / 256.0))
 _ACTIVATION = OpQuantizer(Role.ACTIVATION)
 
 OP_QUANTIZERS: dict[tuple[str, str], OpQuantizer] = {
@@ -52,8 +54,9 @@ OP_QUANTIZERS: dict[tuple[str, str], OpQuantizer] = {
     ("", "Mul"): _BINARY,
     ("", "Concat"): OpQuantizer(Role.COMPUTE, data_inputs=None),
     **{("", op): _SHARED for op in ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split",
-                                   "Gather", "MaxPool", "Expand", "Identity", "DepthToSpace", "SpaceToDepth")},
-    **{("", op): _COMPUTE for op in ("AveragePool", "GlobalAveragePool", "ReduceMean", "LayerNormalization")},
+                                   "Gather", "MaxPool", "AveragePool", "Expand", "Identity", "DepthToSpace",
+                                   "SpaceToDepth")},  # (TFLite's int8 AVERAGE_POOL_2D needs equal grids too)
+    **{("", op): _COMPUTE for op in ("GlobalAveragePool", "ReduceMean", "LayerNormalization")},
     (EDGEACT_DOMAIN, "LayerNorm"): _COMPUTE,
     ("", "Softmax"): _SOFTMAX,
     (EDGEACT_DOMAIN, "Softmax"): _SOFTMAX,
