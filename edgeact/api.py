@@ -18,7 +18,7 @@ from edgeact.errors import CalibrationDataError, EdgeactError, UsageError
 from edgeact.exporters.onnx import FORMATS, export_onnx
 from edgeact.graph import canonicalise, load_onnx, view_of
 from edgeact.graph.importer import load_onnx_bytes, model_bytes
-from edgeact.graph.observe import fingerprint, observation_model
+from edgeact.graph.observe import fingerprint, observation_model, shape_probe_model
 from edgeact.io import atomic_write, atomic_write_bytes
 from edgeact.metrics import sqnr_db
 from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
@@ -84,6 +84,20 @@ def _stream(canonical: CanonicalModel, data: CalibrationData, batch_size: int, p
     tensors = observed_tensors(view_of(canonical.model))
     session = ort_session(observation_model(canonical.model, tensors), "float model")
     return collect_stats(session, data, tensors, canonical.fingerprint, batch_size=batch_size, progress=progress)
+
+
+def static_shapes(canonical: CanonicalModel, batch: int = 1) -> dict[str, tuple[int, ...]]:
+    """Every value's shape with dynamic input dims fixed to ``batch`` (one onnxruntime run on zeros)."""
+    view = view_of(canonical.model)
+    feeds = {}
+    for spec in input_specs(view):
+        shape = tuple(d if isinstance(d, int) else batch for d in spec.shape)
+        feeds[spec.name] = np.zeros(shape, dtype=spec.dtype)
+    probe, names = shape_probe_model(canonical.model)
+    outputs = run_ort(ort_session(probe, "shape probe"), feeds, names)
+    shapes = {name: tuple(int(d) for d in value.shape) for name, value in outputs.items()}
+    shapes.update({name: tuple(value.shape) for name, value in feeds.items()})
+    return shapes
 
 
 def merged_stats(paths: Iterable[str | Path]) -> CalibrationStats:

@@ -35,6 +35,7 @@ class NodeView:
     inputs: tuple[str, ...]  # "" for an omitted optional input
     outputs: tuple[str, ...]
     attributes: dict[str, object] = field(default_factory=dict)
+    overload: str = ""
 
     @property
     def has_subgraphs(self) -> bool:
@@ -48,6 +49,11 @@ class GraphView:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     opset: int
+    functions: dict[tuple[str, str, str], GraphView] = field(default_factory=dict)  # fused bodies by identifier
+
+    def body_of(self, node: NodeView) -> GraphView | None:
+        """The model-local function a fused node calls (its original nodes), or None."""
+        return self.functions.get((node.domain, node.op_type, node.overload))
 
     def consumers(self, value: str) -> list[NodeView]:
         return [node for node in self.nodes if value in node.inputs]
@@ -84,18 +90,32 @@ def _attribute(attr: ir.Attr) -> object:
     return attr.value
 
 
-def view_of(model: ir.Model) -> GraphView:
-    """The planner's view of ``model``'s main graph (names must be unique: run the passes first)."""
-    graph = model.graph
+def _constant_node_value(node: ir.Node) -> np.ndarray | None:
+    """The value of a Constant node (tensor or scalar/list attribute forms)."""
+    for name, attr in node.attributes.items():
+        if name == "value":
+            return attr.value.numpy()
+        if name in ("value_float", "value_floats"):
+            return np.asarray(attr.value, dtype=np.float32)
+        if name in ("value_int", "value_ints"):
+            return np.asarray(attr.value, dtype=np.int64)
+    return None
+
+
+def _view(nodes, inputs, outputs, initializers, opset: int, functions) -> GraphView:  # type: ignore[no-untyped-def]
     values: dict[str, ValueView] = {}
-    for value in list(graph.inputs) + list(graph.initializers.values()):
+    for value in list(inputs) + list(initializers):
         values[value.name] = _value_view(value)
-    nodes = []
-    for node in graph:
+    node_views = []
+    for node in nodes:
+        if node.op_type == "Constant" and node.domain == "" and _constant_node_value(node) is not None:
+            value = node.outputs[0]
+            values[value.name] = ValueView(value.name, _dtype_name(value), _shape(value), _constant_node_value(node))
+            continue
         for value in list(node.inputs) + list(node.outputs):
             if value is not None and value.name not in values:
                 values[value.name] = _value_view(value)
-        nodes.append(
+        node_views.append(
             NodeView(
                 name=node.name or "",
                 op_type=node.op_type,
@@ -103,12 +123,29 @@ def view_of(model: ir.Model) -> GraphView:
                 inputs=tuple(v.name if v is not None else "" for v in node.inputs),
                 outputs=tuple(v.name for v in node.outputs),
                 attributes={name: _attribute(attr) for name, attr in node.attributes.items()},
+                overload=node.overload or "",
             )
         )
+    initializer_names = {v.name for v in initializers}
     return GraphView(
-        nodes=tuple(nodes),
+        nodes=tuple(node_views),
         values=values,
-        inputs=tuple(v.name for v in graph.inputs if v.name not in graph.initializers),
-        outputs=tuple(v.name for v in graph.outputs),
-        opset=model.opset_imports.get("", 0),
+        inputs=tuple(v.name for v in inputs if v.name not in initializer_names),
+        outputs=tuple(v.name for v in outputs),
+        opset=opset,
+        functions=functions,
     )
+
+
+def view_of(model: ir.Model) -> GraphView:
+    """The planner's view of ``model``'s main graph (names must be unique: run the passes first).
+
+    Fused nodes' function bodies are in ``functions`` (a view each), for lowerings that need the original nodes.
+    """
+    opset = model.opset_imports.get("", 0)
+    functions = {
+        (f.domain, f.name, f.overload or ""): _view(list(f), f.inputs, f.outputs, [], opset, {})
+        for f in model.functions.values()
+    }
+    graph = model.graph
+    return _view(list(graph), graph.inputs, graph.outputs, list(graph.initializers.values()), opset, functions)

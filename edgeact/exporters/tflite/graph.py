@@ -1,0 +1,78 @@
+"""The lowered TFLite graph: tensors and builtin ops as plain data (what the writer serialises and the integer
+emulator runs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeact.exporters.tflite.writer import Quantization, TFLiteModelBuilder
+
+
+@dataclass
+class LoweredTensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # numpy dtype name
+    quant: Quantization | None = None
+    data: np.ndarray | None = None
+
+
+@dataclass
+class LoweredOp:
+    op: str  # TFLite builtin name
+    inputs: tuple[int, ...]  # -1: omitted optional input
+    outputs: tuple[int, ...]
+    options: dict[str, Any]
+    node: str  # the ONNX node it lowers
+    table: bool = False  # part of a CAST -> ADD -> GATHER activation table
+
+
+@dataclass
+class LoweredGraph:
+    tensors: list[LoweredTensor] = field(default_factory=list)
+    ops: list[LoweredOp] = field(default_factory=list)
+    inputs: list[int] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+
+    def tensor(
+        self, name: str, shape: tuple[int, ...], dtype: str, quant: Quantization | None = None,
+        data: np.ndarray | None = None,
+    ) -> int:
+        taken = {t.name for t in self.tensors}
+        unique, suffix = name, 1
+        while unique in taken:
+            suffix += 1
+            unique = f"{name}_{suffix}"
+        self.tensors.append(LoweredTensor(unique, tuple(int(d) for d in shape), np.dtype(dtype).name, quant, data))
+        return len(self.tensors) - 1
+
+    def constant(self, name: str, data: np.ndarray, quant: Quantization | None = None) -> int:
+        data = np.ascontiguousarray(data)
+        return self.tensor(name, data.shape, data.dtype.name, quant, data)
+
+    def op(
+        self, op: str, inputs: list[int], outputs: list[int], node: str, table: bool = False, **options: Any
+    ) -> None:
+        self.ops.append(LoweredOp(op, tuple(inputs), tuple(outputs), options, node, table))
+
+    def like(self, index: int, name: str, dtype: str | None = None, quant: Quantization | None = None) -> int:
+        """A new tensor shaped like tensor ``index``."""
+        source = self.tensors[index]
+        return self.tensor(name, source.shape, dtype or source.dtype, quant)
+
+
+def serialise(graph: LoweredGraph, metadata: dict[str, bytes], description: str) -> bytes:
+    """The .tflite bytes of ``graph`` (deterministic)."""
+    builder = TFLiteModelBuilder(description=description)
+    for t in graph.tensors:
+        builder.add_tensor(t.name, t.shape, t.dtype, t.data, t.quant)
+    for op in graph.ops:
+        builder.add_operator(op.op, list(op.inputs), list(op.outputs), **op.options)
+    builder.set_inputs(graph.inputs)
+    builder.set_outputs(graph.outputs)
+    for name in sorted(metadata):
+        builder.add_metadata(name, metadata[name])
+    return builder.build()

@@ -1,0 +1,151 @@
+"""Lower edgeact's canonical graph and quantization plan to a TFLite graph (int8, or float32 with no plan).
+
+Every ONNX value can exist in the TFLite graph as int8 (its planned grid) and/or float32, in ONNX axis order
+("nchw") or, for rank-4 values, channels-last ("nhwc"). Lowerings ask for the form they need and the context
+inserts QUANTIZE / DEQUANTIZE / TRANSPOSE once per value and form, so NCHW becomes NHWC once where convolutions
+start and back once where the graph leaves them — not around every op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeact.errors import EdgeactError
+from edgeact.exporters.tflite.graph import LoweredGraph
+from edgeact.exporters.tflite.targets import Target
+from edgeact.graph.view import GraphView, NodeView, ValueView
+from edgeact.numerics import QParams
+from edgeact.planning.plan import ConstantPlan, QuantPlan
+
+TO_NHWC = (0, 2, 3, 1)
+TO_NCHW = (0, 3, 1, 2)
+INT8, FLOAT = "int8", "float32"
+
+
+class UnsupportedOpError(EdgeactError):
+    """An op (or an attribute of it) that the TFLite target cannot run."""
+
+
+def to_layout(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
+    return tuple(shape[i] for i in TO_NHWC) if layout == "nhwc" else tuple(shape)
+
+
+@dataclass
+class Lowering:
+    view: GraphView
+    plan: QuantPlan | None
+    shapes: dict[str, tuple[int, ...]]
+    target: Target
+    graph: LoweredGraph = field(default_factory=LoweredGraph)
+    forms: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (value, dtype, layout) -> tensor
+    aliases: dict[str, str] = field(default_factory=dict)
+    table_ops: list[str] = field(default_factory=list)  # activation nodes lowered as GATHER tables
+    builtin_ops: list[str] = field(default_factory=list)  # activation nodes lowered as exact builtins
+
+    # ---- values ---------------------------------------------------------------------------------------------
+    def resolve(self, name: str) -> str:
+        while name in self.aliases:
+            name = self.aliases[name]
+        return name
+
+    def value(self, name: str) -> ValueView:
+        return self.view.values[self.resolve(name)]
+
+    def constant(self, name: str) -> np.ndarray | None:
+        value = self.view.values.get(self.resolve(name))
+        return value.constant if value is not None else None
+
+    def grid(self, name: str) -> QParams | None:
+        return self.plan.grids.get(self.resolve(name)) if self.plan is not None else None
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        name = self.resolve(name)
+        if name in self.shapes:
+            return self.shapes[name]
+        constant = self.constant(name)
+        if constant is not None:
+            return tuple(constant.shape)
+        raise EdgeactError(f"no static shape known for tensor {name!r}")
+
+    def rank(self, name: str) -> int:
+        return len(self.shape(name))
+
+    def constant_plan(self, node: NodeView, index: int) -> ConstantPlan | None:
+        if self.plan is None:
+            return None
+        return next((c for c in self.plan.constants if c.node == node.name and c.input_index == index), None)
+
+    def has(self, name: str, dtype: str, layout: str = "nchw") -> bool:
+        return (self.resolve(name), dtype, layout) in self.forms
+
+    def layouts(self, name: str) -> set[str]:
+        name = self.resolve(name)
+        return {layout for (n, _, layout) in self.forms if n == name}
+
+    # ---- forms: int8/float32, nchw/nhwc -----------------------------------------------------------------------
+    def put(self, name: str, index: int, dtype: str, layout: str = "nchw") -> int:
+        self.forms[(self.resolve(name), dtype, layout)] = index
+        return index
+
+    def output(self, node: NodeView, name: str, dtype: str, layout: str = "nchw", shape: tuple | None = None) -> int:
+        """A new tensor for ONNX value ``name`` (int8 on its planned grid, or float32), registered as that form."""
+        shape = shape if shape is not None else to_layout(self.shape(name), layout)
+        quant = self.grid(name) if dtype == INT8 else None
+        if dtype == INT8 and quant is None:
+            raise EdgeactError(f"node {node.name!r}: value {name!r} has no int8 grid")
+        suffixes = {(INT8, "nchw"): "/int8", (INT8, "nhwc"): "/int8_nhwc", (FLOAT, "nhwc"): "/nhwc"}
+        suffix = suffixes.get((dtype, layout), "")
+        return self.put(name, self.graph.tensor(self.resolve(name) + suffix, shape, dtype, quant), dtype, layout)
+
+    def get(self, name: str, dtype: str, layout: str = "nchw", node: str = "") -> int:
+        """Tensor index of ``name`` as ``dtype`` in ``layout``, converting once from a form that exists."""
+        name = self.resolve(name)
+        key = (name, dtype, layout)
+        if key in self.forms:
+            return self.forms[key]
+        constant = self.constant(name)
+        if constant is not None and dtype == FLOAT:
+            data = constant.astype(np.float32)
+            data = np.transpose(data, TO_NHWC) if layout == "nhwc" else data
+            label = name + ("/nhwc" if layout == "nhwc" else "")
+            return self.put(name, self.graph.constant(label, data), dtype, layout)
+        other_layout = "nhwc" if layout == "nchw" else "nchw"
+        if (name, dtype, other_layout) in self.forms:
+            return self._transpose(name, dtype, layout, node)
+        other_dtype = FLOAT if dtype == INT8 else INT8
+        for source_layout in (layout, other_layout):
+            if (name, other_dtype, source_layout) in self.forms:
+                self._convert(name, other_dtype, dtype, source_layout, node)
+                return self.get(name, dtype, layout, node)
+        raise EdgeactError(f"value {name!r} is used before it is computed (node {node!r})")
+
+    def _transpose(self, name: str, dtype: str, layout: str, node: str) -> int:
+        source_layout = "nhwc" if layout == "nchw" else "nchw"
+        source = self.forms[(name, dtype, source_layout)]
+        perm = np.asarray(TO_NHWC if layout == "nhwc" else TO_NCHW, dtype=np.int32)
+        target = self.output(NodeView(node, "", "", (), ()), name, dtype, layout)
+        self.graph.op("TRANSPOSE", [source, self.graph.constant(f"{name}/perm_{layout}", perm)], [target], node)
+        return target
+
+    def _convert(self, name: str, source_dtype: str, dtype: str, layout: str, node: str) -> None:
+        source = self.forms[(name, source_dtype, layout)]
+        target = self.output(NodeView(node, "", "", (), ()), name, dtype, layout,
+                             shape=self.graph.tensors[source].shape)
+        self.graph.op("QUANTIZE" if dtype == INT8 else "DEQUANTIZE", [source], [target], node)
+
+    def raw(self, name: str) -> int:
+        """Any registered form of ``name`` (integer graph inputs such as token ids)."""
+        name = self.resolve(name)
+        for (value, _, _), index in self.forms.items():
+            if value == name:
+                return index
+        raise EdgeactError(f"value {name!r} is used before it is computed")
+
+    # ---- helpers for lowerings --------------------------------------------------------------------------------
+    def int32_constant(self, name: str, values) -> int:  # type: ignore[no-untyped-def]
+        return self.graph.constant(name, np.asarray(values, dtype=np.int32))
+
+    def unsupported(self, node: NodeView, why: str) -> UnsupportedOpError:
+        return UnsupportedOpError(f"node {node.name!r} ({node.op_type}): {why} on target {self.target.name}")
