@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from edgeact import __version__
 from edgeact.calibration.data import CalibrationData
 from edgeact.calibration.engine import CalibrationStats, collect_stats, input_specs, observed_tensors
 from edgeact.errors import CalibrationDataError, EdgeactError, UsageError
-from edgeact.exporters.onnx import FORMATS, export_onnx
+from edgeact.exporters.onnx import FORMATS as ONNX_FORMATS
+from edgeact.exporters.onnx import export_onnx
+from edgeact.exporters.tflite.model import TFLiteLowering, lower_tflite
 from edgeact.graph import canonicalise, load_onnx, view_of
 from edgeact.graph.importer import load_onnx_bytes, model_bytes
 from edgeact.graph.observe import fingerprint, observation_model, shape_probe_model
@@ -26,7 +29,12 @@ from edgeact.planning.record import plan_dict
 from edgeact.runtimes.onnxruntime import ort_session, run_ort
 
 EVAL_SAMPLES = 64
-SUFFIXES = {"onnx-qdq": ".int8.qdq.onnx", "onnx-table": ".int8.table.onnx"}
+FORMATS = (*ONNX_FORMATS, "tflite")
+DEFAULT_FORMATS = ONNX_FORMATS
+SUFFIXES = {
+    "onnx-qdq": ".int8.qdq.onnx", "onnx-table": ".int8.table.onnx", "tflite": ".int8.tflite",
+    "fp32-tflite": ".fp32.tflite",
+}
 
 
 @dataclass
@@ -111,13 +119,15 @@ def merged_stats(paths: Iterable[str | Path]) -> CalibrationStats:
     return total
 
 
-def _output_paths(source: str, output_dir: str | Path | None, formats: Sequence[str]) -> dict[str, Path]:
+def _output_paths(
+    source: str, output_dir: str | Path | None, formats: Sequence[str], float_tflite: bool
+) -> dict[str, Path]:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise UsageError(f"unknown format(s) {unknown}; choose from {', '.join(FORMATS)}")
     stem = Path(source).name.removesuffix(".onnx") if source != "<model bytes>" else "model"
     folder = Path(output_dir) if output_dir is not None else Path(".")
-    paths = {form: folder / f"{stem}{SUFFIXES[form]}" for form in formats}
+    paths = {form: folder / f"{stem}{SUFFIXES[form]}" for form in [*formats] + (["fp32-tflite"] * float_tflite)}
     paths["record"] = folder / f"{stem}.calibration.json"
     source_path = Path(source).resolve() if source != "<model bytes>" else None
     for path in paths.values():
@@ -138,20 +148,45 @@ def _check_writable(folder: Path) -> None:
         raise EdgeactError(f"output folder {folder} is not writable")
 
 
-def _evaluate(canonical: CanonicalModel, payloads: dict[str, bytes], data: CalibrationData | None) -> dict[str, Any]:
+Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+def _ort_runner(payload: bytes, what: str) -> Runner:
+    session = ort_session(payload, what)
+    return lambda feeds: run_ort(session, feeds)
+
+
+def _tflite_runner(payload: bytes, target: str, inputs: Sequence[str], outputs: Sequence[str]) -> Runner:
+    """Runs a batch through a .tflite model in chunks of its (static) batch size."""
+    from edgeact.runtimes.litert import run_litert
+    from edgeact.runtimes.tflm import run_tflm
+
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        count = len(feeds[inputs[0]])
+        results: list[list[np.ndarray]] = [[] for _ in outputs]
+        for row in range(count):
+            sample = [feeds[name][row : row + 1] for name in inputs]
+            values = run_tflm(payload, sample) if target == "tflm" else run_litert(payload, sample)
+            for index, value in enumerate(values):
+                results[index].append(value)
+        return {name: np.concatenate(parts) for name, parts in zip(outputs, results, strict=True)}
+
+    return run
+
+
+def _evaluate(canonical: CanonicalModel, runners: dict[str, Runner], data: CalibrationData | None) -> dict[str, Any]:
     """SQNR (dB) of each int8 form against the float model, per graph output, on calibration samples."""
     if data is None:
         return {}
-    float_session = ort_session(model_bytes(canonical.model), "float model")
-    sessions = {form: ort_session(payload, form) for form, payload in payloads.items()}
-    references: dict[str, list] = {}
-    results: dict[str, dict[str, list]] = {form: {} for form in payloads}
+    reference = _ort_runner(model_bytes(canonical.model), "float model")
+    expected: dict[str, list] = {}
+    results: dict[str, dict[str, list]] = {form: {} for form in runners}
     seen = 0
     for feeds in data.batches(8):
-        for name, value in run_ort(float_session, feeds).items():
-            references.setdefault(name, []).append(value)
-        for form, session in sessions.items():
-            for name, value in run_ort(session, feeds).items():
+        for name, value in reference(feeds).items():
+            expected.setdefault(name, []).append(value)
+        for form, runner in runners.items():
+            for name, value in runner(feeds).items():
                 results[form].setdefault(name, []).append(value)
         seen += len(next(iter(feeds.values())))
         if seen >= EVAL_SAMPLES:
@@ -159,9 +194,36 @@ def _evaluate(canonical: CanonicalModel, payloads: dict[str, bytes], data: Calib
     report: dict[str, Any] = {"samples": seen}
     for form, outputs in results.items():
         report[form] = {
-            name: sqnr_db(np.concatenate(references[name]), np.concatenate(values)) for name, values in outputs.items()
+            name: sqnr_db(np.concatenate(expected[name]), np.concatenate(values)) for name, values in outputs.items()
         }
     return report
+
+
+@dataclass
+class _TFLiteOutputs:
+    int8: TFLiteLowering | None
+    fp32: TFLiteLowering | None
+
+    def record(self) -> dict[str, Any]:
+        if self.int8 is None and self.fp32 is None:
+            return {}
+        lowered = self.int8 or self.fp32
+        entry: dict[str, Any] = {"target": lowered.target, "input_shapes": {
+            lowered.graph.tensors[i].name: list(lowered.graph.tensors[i].shape) for i in lowered.graph.inputs}}
+        if self.int8 is not None:
+            entry.update(table_ops=list(self.int8.table_ops), builtin_ops=list(self.int8.builtin_ops))
+        return {"tflite": entry}
+
+
+def _lower_tflite(canonical: CanonicalModel, plan: QuantPlan, formats: Sequence[str], target: str,
+                  float_tflite: bool) -> _TFLiteOutputs:
+    if "tflite" not in formats and not float_tflite:
+        return _TFLiteOutputs(None, None)
+    view, shapes = view_of(canonical.model), static_shapes(canonical)
+    return _TFLiteOutputs(
+        lower_tflite(view, plan, shapes, target) if "tflite" in formats else None,
+        lower_tflite(view, None, shapes, target) if float_tflite else None,
+    )
 
 
 def quantize(
@@ -170,7 +232,9 @@ def quantize(
     *,
     stats: Sequence[str | Path] = (),
     method: str = "auto",
-    formats: Sequence[str] = FORMATS,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+    target: str = "litert",
+    float_tflite: bool = False,
     per_tensor: bool = False,
     exclude: Iterable[str] = (),
     output_dir: str | Path | None = None,
@@ -183,7 +247,9 @@ def quantize(
     forms and the calibration record.
 
     Statistics come from ``calib`` (an .npz or folder of .npz), from saved ``stats`` files (merged), or both.
-    With ``plots``, each activation's nonlinear quantization map is drawn to OUTDIR/<name>.plots/<node>.png.
+    ``formats``: onnx-qdq, onnx-table, tflite (int8 for ``target`` litert or tflm); ``float_tflite`` adds the
+    float32 .tflite baseline. With ``plots``, each activation's nonlinear quantization map is drawn to
+    OUTDIR/<name>.plots/<node>.png.
     """
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude))
     if calib is None and not stats:
@@ -191,39 +257,59 @@ def quantize(
     if hasattr(model, "SerializeToString"):  # an onnx.ModelProto
         model = model.SerializeToString()
     source = str(model) if not isinstance(model, bytes) else "<model bytes>"
-    paths = _output_paths(source, output_dir, list(formats))
+    paths = _output_paths(source, output_dir, list(formats), float_tflite)
     canonical = CanonicalModel.load(model)
     data = _calibration_data(canonical, calib, skip_bad_samples) if calib is not None else None
-    collected = [merged_stats(stats)] if stats else []
-    if collected and collected[0].model_fingerprint != canonical.fingerprint:
-        raise CalibrationDataError(f"{', '.join(map(str, stats))}: statistics collected on a different model "
-                                   f"than {source}")
-    if data is not None:
-        collected.append(_stream(canonical, data, batch_size, progress))
-    total = collected[0] if len(collected) == 1 else collected[0].merge(collected[1], "calibration data")
+    total = _statistics(canonical, data, stats, source, batch_size, progress)
     plan = make_plan(view_of(canonical.model), total.tensors, options)
-    payloads = {form: export_onnx(canonical.model, plan, form) for form in formats}
+    payloads = {form: export_onnx(canonical.model, plan, form) for form in formats if form in ONNX_FORMATS}
+    tflite = _lower_tflite(canonical, plan, formats, target, float_tflite)
+    runners = {form: _ort_runner(payload, form) for form, payload in payloads.items()}
+    view = view_of(canonical.model)
+    if tflite.int8 is not None:
+        payload = tflite.int8.to_bytes({})
+        runners["tflite"] = _tflite_runner(payload, target, view.inputs, view.outputs)
     record = {
         "edgeact_version": __version__,
         "model": Path(source).name,
         "model_sha256": canonical.fingerprint,
         "options": {
             "method": method, "formats": list(formats), "per_tensor": per_tensor, "exclude": sorted(options.exclude),
-            "batch_size": batch_size, "skip_bad_samples": skip_bad_samples,
+            "batch_size": batch_size, "skip_bad_samples": skip_bad_samples, "target": target,
+            "float_tflite": float_tflite,
         },
         "passes": canonical.passes,
         "calibration": {"samples": total.samples, "bad_samples": total.bad_samples},
         **plan_dict(plan),
-        "evaluation": _evaluate(canonical, payloads, data),
-        "files": {form: paths[form].name for form in formats},
+        **tflite.record(),
+        "evaluation": _evaluate(canonical, runners, data),
+        "files": {form: path.name for form, path in paths.items() if form != "record"},
     }
+    text = json.dumps(record, indent=1, sort_keys=True, default=float) + "\n"
+    metadata = {"edgeact_version": __version__.encode(),
+                "calibration_record_sha256": hashlib.sha256(text.encode()).hexdigest().encode()}
+    if tflite.int8 is not None:
+        payloads["tflite"] = tflite.int8.to_bytes(metadata)
+    if tflite.fp32 is not None:
+        payloads["fp32-tflite"] = tflite.fp32.to_bytes(metadata)
     paths["record"].parent.mkdir(parents=True, exist_ok=True)
     for form, payload in payloads.items():
         atomic_write_bytes(paths[form], payload)
-    text = json.dumps(record, indent=1, sort_keys=True, default=float)
-    atomic_write(paths["record"], lambda tmp: tmp.write_text(text + "\n"))
+    atomic_write(paths["record"], lambda tmp: tmp.write_text(text))
     drawn = _plot_activation_maps(plan, total, paths["record"]) if plots else []
     return QuantizeResult(paths, record, plan, drawn)
+
+
+def _statistics(canonical: CanonicalModel, data: CalibrationData | None, stats: Sequence[str | Path], source: str,
+                batch_size: int, progress: bool) -> CalibrationStats:
+    """Saved statistics (merged) and/or statistics streamed from ``data``."""
+    collected = [merged_stats(stats)] if stats else []
+    if collected and collected[0].model_fingerprint != canonical.fingerprint:
+        raise CalibrationDataError(f"{', '.join(map(str, stats))}: statistics collected on a different model "
+                                   f"than {source}")
+    if data is not None:
+        collected.append(_stream(canonical, data, batch_size, progress))
+    return collected[0] if len(collected) == 1 else collected[0].merge(collected[1], "calibration data")
 
 
 def _plot_activation_maps(plan: QuantPlan, stats: CalibrationStats, record_path: Path) -> list[Path]:

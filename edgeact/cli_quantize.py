@@ -11,7 +11,8 @@ import click
 from edgeact import api
 from edgeact.calibration.ranges import METHODS
 from edgeact.cli_support import GreedyOption, run_api
-from edgeact.exporters.onnx import FORMATS
+from edgeact.api import DEFAULT_FORMATS, FORMATS
+from edgeact.exporters.tflite.targets import TARGETS
 
 
 class FormatList(click.ParamType):
@@ -46,14 +47,18 @@ Examples:
   edgeact quantize model.onnx --calib calib.npz -o out/
   edgeact quantize model.onnx --stats shard0.json shard1.json --format onnx-table
   edgeact quantize model.onnx --calib calib.npz --method percentile --exclude Softmax attn/out
+  edgeact quantize model.onnx --calib calib.npz --format tflite --target tflm --float-tflite
 
 \b
-Writes OUTDIR/<name>.int8.qdq.onnx, OUTDIR/<name>.int8.table.onnx and OUTDIR/<name>.calibration.json.
+Writes OUTDIR/<name>.int8.qdq.onnx, OUTDIR/<name>.int8.table.onnx and OUTDIR/<name>.calibration.json
+(with --format tflite: OUTDIR/<name>.int8.tflite; with --float-tflite: OUTDIR/<name>.fp32.tflite).
 \b
 Methods: auto (activation-aware input ranges for every activation table, MSE elsewhere),
          minmax, percentile (99.99), entropy (KL), mse.
 Formats: onnx-qdq   QuantizeLinear/DequantizeLinear around standard ops (onnxruntime, TensorRT, QNN, OpenVINO)
          onnx-table every activation as an int8 Gather table (exactly edgeact's table on any ONNX runtime)
+         tflite     int8 .tflite without TensorFlow: builtins where the target computes edgeact's table exactly,
+                    else CAST -> ADD -> GATHER tables; float DEQUANTIZE/QUANTIZE islands for float-only ops
 """
 
 
@@ -83,8 +88,11 @@ def calibrate(model: Path, calib: Path, stats_out: Path, batch_size: int, skip_b
               help="Saved statistics to merge (from 'edgeact calibrate'); takes several files.")
 @click.option("--method", type=click.Choice(list(METHODS)), default="auto", show_default=True,
               help="How tensor ranges are chosen.")
-@click.option("--format", "formats", type=FormatList(), default=",".join(FORMATS), show_default=True,
-              help="Comma-separated output forms.")
+@click.option("--format", "formats", type=FormatList(), default=",".join(DEFAULT_FORMATS), show_default=True,
+              help=f"Comma-separated output forms: {', '.join(FORMATS)}.")
+@click.option("--target", type=click.Choice(list(TARGETS)), default="litert", show_default=True,
+              help="TFLite target: litert (exact builtins where they exist) or tflm (tables, no GELU).")
+@click.option("--float-tflite", is_flag=True, help="Also write the float32 .tflite baseline (<name>.fp32.tflite).")
 @click.option("--per-tensor", is_flag=True, help="One weight scale per tensor instead of per output channel.")
 @click.option("--exclude", cls=GreedyOption, multiple=True,
               help="Node names or op types to keep float; takes several.")
@@ -97,13 +105,14 @@ def calibrate(model: Path, calib: Path, stats_out: Path, batch_size: int, skip_b
               help="Draw each activation's nonlinear quantization map to OUTDIR/<name>.plots/<node>.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration record's summary as JSON.")
 def quantize(model: Path, calib: Path | None, stats: tuple[Path, ...], method: str, formats: tuple[str, ...],
-             per_tensor: bool, exclude: tuple[str, ...], output_dir: Path, batch_size: int, skip_bad_samples: bool,
+             target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path, batch_size: int, skip_bad_samples: bool,
              plots: bool, as_json: bool) -> None:
     """Quantize an ONNX MODEL to int8 with exact activation tables, and write the calibration record."""
     if calib is None and not stats:
         raise click.UsageError("give calibration data with --calib, or saved statistics with --stats")
     result = run_api(lambda: api.quantize(
-        model, calib, stats=stats, method=method, formats=formats, per_tensor=per_tensor, exclude=exclude,
+        model, calib, stats=stats, method=method, formats=formats, target=target, float_tflite=float_tflite,
+        per_tensor=per_tensor, exclude=exclude,
         output_dir=output_dir, batch_size=batch_size, skip_bad_samples=skip_bad_samples, plots=plots,
         progress=not as_json))
     if as_json:
@@ -148,6 +157,10 @@ def summary_text(record: dict[str, Any]) -> str:
         lines.append(f"  {act['node'][:27]:<28}{act['function']:<12}{span:>20}"
                      f"{err['rms_error']:>10.3g}{err['rms_floor']:>10.3g}{sat:>8}")
     evaluation = record["evaluation"]
+    if "tflite" in record:
+        tflite = record["tflite"]
+        tables, builtins = len(tflite.get("table_ops", [])), len(tflite.get("builtin_ops", []))
+        lines.append(f"  tflite ({tflite['target']}): {tables} activations as GATHER tables, {builtins} as exact builtins")
     for form in record["files"]:
         if form in evaluation:
             scores = ", ".join(f"{name} {db:.1f} dB" for name, db in evaluation[form].items())

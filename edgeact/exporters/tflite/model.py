@@ -1,4 +1,4 @@
-"""Whole-model TFLite export: canonical graph + plan (or none, for float32) -> .tflite bytes."""
+"""Whole-model TFLite export: canonical graph + plan (or none, for float32) -> lowered graph -> .tflite bytes."""
 
 from __future__ import annotations
 
@@ -13,22 +13,21 @@ from edgeact.planning.plan import QuantPlan
 
 
 @dataclass(frozen=True)
-class TFLiteExport:
-    payload: bytes
+class TFLiteLowering:
     graph: LoweredGraph
+    target: str
+    int8: bool
     table_ops: tuple[str, ...]  # activation nodes lowered as GATHER tables
     builtin_ops: tuple[str, ...]  # activation nodes lowered as exact builtins
 
+    def to_bytes(self, metadata: dict[str, bytes]) -> bytes:
+        kind = "int8" if self.int8 else "float32"
+        return serialise(self.graph, metadata, f"edgeact {kind} model for {self.target}")
 
-def export_tflite(
-    view: GraphView,
-    plan: QuantPlan | None,
-    shapes: dict[str, tuple[int, ...]],
-    target: str,
-    metadata: dict[str, bytes],
-) -> TFLiteExport:
-    """The model as .tflite: int8 on ``plan``'s grids, or float32 when ``plan`` is None."""
+
+def lower_tflite(
+    view: GraphView, plan: QuantPlan | None, shapes: dict[str, tuple[int, ...]], target: str
+) -> TFLiteLowering:
+    """The model lowered to TFLite builtins: int8 on ``plan``'s grids, or float32 when ``plan`` is None."""
     ctx = lower_graph(Lowering(view, plan, shapes, target_named(target)))
-    kind = "int8" if plan is not None else "float32"
-    payload = serialise(ctx.graph, metadata, f"edgeact {kind} model for {target}")
-    return TFLiteExport(payload, ctx.graph, tuple(ctx.table_ops), tuple(ctx.builtin_ops))
+    return TFLiteLowering(ctx.graph, target, plan is not None, tuple(ctx.table_ops), tuple(ctx.builtin_ops))
