@@ -105,7 +105,8 @@ def calibrate(model: Path, calib: Path, stats_out: Path, batch_size: int, skip_b
               help="Draw each activation's nonlinear quantization map to OUTDIR/<name>.plots/<node>.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration record's summary as JSON.")
 def quantize(model: Path, calib: Path | None, stats: tuple[Path, ...], method: str, formats: tuple[str, ...],
-             target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path, batch_size: int, skip_bad_samples: bool,
+             target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path,
+             batch_size: int, skip_bad_samples: bool,
              plots: bool, as_json: bool) -> None:
     """Quantize an ONNX MODEL to int8 with exact activation tables, and write the calibration record."""
     if calib is None and not stats:
@@ -160,7 +161,8 @@ def summary_text(record: dict[str, Any]) -> str:
     if "tflite" in record:
         tflite = record["tflite"]
         tables, builtins = len(tflite.get("table_ops", [])), len(tflite.get("builtin_ops", []))
-        lines.append(f"  tflite ({tflite['target']}): {tables} activations as GATHER tables, {builtins} as exact builtins")
+        lines.append(f"  tflite ({tflite['target']}): {tables} activations as GATHER tables, "
+                     f"{builtins} as exact builtins")
     for form in record["files"]:
         if form in evaluation:
             scores = ", ".join(f"{name} {db:.1f} dB" for name, db in evaluation[form].items())
