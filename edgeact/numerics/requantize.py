@@ -98,16 +98,24 @@ def _requantize_exact(acc: np.ndarray, multiplier: float) -> np.ndarray:
     return (nearest - away * below_half + away * above_half).astype(np.int64)
 
 
-def _requantize_tflite_double(acc: np.ndarray, multiplier: float) -> np.ndarray:
-    q, shift = quantize_multiplier(multiplier)
+def multiply_by_quantized_multiplier(
+    x: np.ndarray, q_multiplier: int, shift: int, mode: RequantRounding | str = RequantRounding.TFLITE_DOUBLE
+) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier: x * q_multiplier * 2^(shift - 31), double or single rounding."""
+    x = np.asarray(x, dtype=np.int64)
+    if RequantRounding(mode) is RequantRounding.SINGLE:
+        total_shift = 31 - shift
+        return (x * np.int64(q_multiplier) + (np.int64(1) << (total_shift - 1))) >> total_shift  # < 2^63: exact
     left, right = max(shift, 0), max(-shift, 0)
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(acc * (1 << left), q), right)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x * (1 << left), q_multiplier), right)
+
+
+def _requantize_tflite_double(acc: np.ndarray, multiplier: float) -> np.ndarray:
+    return multiply_by_quantized_multiplier(acc, *quantize_multiplier(multiplier), RequantRounding.TFLITE_DOUBLE)
 
 
 def _requantize_single(acc: np.ndarray, multiplier: float) -> np.ndarray:
-    q, shift = quantize_multiplier(multiplier)
-    total_shift = 31 - shift
-    return (acc * np.int64(q) + (np.int64(1) << (total_shift - 1))) >> total_shift  # < 2^63: exact
+    return multiply_by_quantized_multiplier(acc, *quantize_multiplier(multiplier), RequantRounding.SINGLE)
 
 
 def _requantize_float32_rne(acc: np.ndarray, multiplier: float) -> np.ndarray:

@@ -31,7 +31,8 @@ def run_tflm(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
             bytes(model), arena_size=max(MIN_ARENA_BYTES, 16 * len(model))
         )
         for index, value in enumerate(inputs):
-            interpreter.set_input(np.ascontiguousarray(value), index)
+            dtype = interpreter.get_input_details(index)["dtype"]
+            interpreter.set_input(np.ascontiguousarray(value, dtype=dtype), index)
         interpreter.invoke()
         return [np.array(interpreter.get_output(i)) for i in range(_output_count(runtime, model))]
     except RuntimeError as exc:

@@ -549,7 +549,7 @@ def lower_graph(ctx: Lowering) -> Lowering:
     quantized = {name for name, _ in ctx.plan.quantized} if ctx.plan is not None else set()
     for name in ctx.view.inputs:
         value = ctx.view.values[name]
-        dtype = FLOAT if value.is_float else value.dtype
+        dtype = FLOAT if value.is_float else ("int32" if value.dtype == "int64" else value.dtype)  # TFLM: no int64
         ctx.graph.inputs.append(ctx.put(name, ctx.graph.tensor(name, ctx.shape(name), dtype), dtype))
     for node in ctx.view.nodes:
         lowering = lowering_for(node)
