@@ -31,8 +31,10 @@ def _interpreter_module() -> Any:
     return interpreter
 
 
-def litert_interpreter(model: bytes, kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK, threads: int = 1) -> Any:
-    """A LiteRT interpreter for ``model`` with tensors allocated."""
+def litert_interpreter(
+    model: bytes, kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK, threads: int = 1, keep_tensors: bool = False
+) -> Any:
+    """A LiteRT interpreter for ``model`` with tensors allocated (``keep_tensors``: intermediates stay readable)."""
     module = _interpreter_module()
     resolver = {
         LiteRTKernels.XNNPACK: module.OpResolverType.AUTO,
@@ -41,7 +43,8 @@ def litert_interpreter(model: bytes, kernels: LiteRTKernels | str = LiteRTKernel
     }[LiteRTKernels(kernels)]
     try:
         interpreter = module.Interpreter(
-            model_content=bytes(model), experimental_op_resolver_type=resolver, num_threads=threads
+            model_content=bytes(model), experimental_op_resolver_type=resolver, num_threads=threads,
+            experimental_preserve_all_tensors=keep_tensors,
         )
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
@@ -58,6 +61,24 @@ def run_litert(
         interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
     interpreter.invoke()
     return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
+
+
+def run_litert_tensors(
+    model: bytes, inputs: list[np.ndarray], kernels: LiteRTKernels | str = LiteRTKernels.REFERENCE
+) -> dict[int, np.ndarray]:
+    """Run once and return every tensor LiteRT holds afterwards, by index (intermediates included; a delegate
+    hides the tensors inside its partitions, so use builtin or reference kernels for per-op comparisons)."""
+    interpreter = litert_interpreter(model, kernels, keep_tensors=True)
+    for detail, value in zip(interpreter.get_input_details(), inputs, strict=True):
+        interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
+    interpreter.invoke()
+    tensors = {}
+    for detail in interpreter.get_tensor_details():
+        try:
+            tensors[detail["index"]] = interpreter.get_tensor(detail["index"]).copy()
+        except ValueError:  # tensors without data (e.g. optional inputs)
+            continue
+    return tensors
 
 
 def delegated_op_names(model: bytes) -> list[str]:

@@ -342,6 +342,17 @@ def lower_split(ctx: Lowering, node: NodeView, dtype: str) -> None:
                  numSplits=len(outputs))
 
 
+FLOAT_UNARY = {"Sin": "SIN", "Cos": "COS", "Exp": "EXP", "Log": "LOG", "Sqrt": "SQRT", "Abs": "ABS", "Neg": "NEG",
+               "Floor": "FLOOR", "Ceil": "CEIL", "Round": "ROUND", "Sign": "SIGN"}
+
+
+def lower_float_unary(ctx: Lowering, node: NodeView, dtype: str) -> None:
+    """Float-only elementwise ops (a float island: DEQUANTIZE before, QUANTIZE after where neighbours are int8)."""
+    layout = _layout_for(ctx, [node.inputs[0]])
+    source = ctx.get(node.inputs[0], FLOAT, layout, node.name)
+    ctx.graph.op(FLOAT_UNARY[node.op_type], [source], [ctx.output(node, node.outputs[0], FLOAT, layout)], node.name)
+
+
 def lower_identity(ctx: Lowering, node: NodeView, dtype: str) -> None:
     ctx.aliases[node.outputs[0]] = node.inputs[0]
 
@@ -521,6 +532,7 @@ LOWERINGS: dict[tuple[str, str], Lowerer] = {
     ("", "Slice"): lower_slice,
     ("", "Split"): lower_split,
     ("", "Identity"): lower_identity,
+    **{("", op): lower_float_unary for op in FLOAT_UNARY},
     ("", "Relu"): lower_relu_clip,
     ("", "Clip"): lower_relu_clip,
     ("", "LayerNormalization"): lower_layer_norm,

@@ -218,6 +218,15 @@ def float_binary(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     return [FLOAT_BINARY[op.op](a.astype(np.float32), b.astype(np.float32)).astype(np.float32)]
 
 
+FLOAT_UNARY = {"SIN": np.sin, "COS": np.cos, "EXP": np.exp, "LOG": np.log, "SQRT": np.sqrt, "ABS": np.abs,
+               "NEG": np.negative, "FLOOR": np.floor, "CEIL": np.ceil, "ROUND": np.round, "SIGN": np.sign}
+
+
+@kernel(*FLOAT_UNARY)
+def float_unary(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    return [FLOAT_UNARY[op.op](inputs[0].astype(np.float32)).astype(np.float32)]
+
+
 @kernel("RSQRT")
 def rsqrt(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     return [(np.float32(1.0) / np.sqrt(inputs[0].astype(np.float32))).astype(np.float32)]
