@@ -26,6 +26,9 @@ demo: $(STAMP)
 	$(EDGEACT) quantize $(DEMO_OUT)/models/detector_head.onnx --calib $(DEMO_OUT)/models/detector_head.calib.npz \
 		-o $(DEMO_OUT)
 	@echo
+	$(EDGEACT) quantize $(DEMO_OUT)/models/attention_gelu.onnx --calib $(DEMO_OUT)/models/attention_gelu.calib.npz \
+		--format tflite --target tflm -o $(DEMO_OUT)/tflm
+	@echo
 	$(PY) -m bench.quantize_vs_ort
 	@echo
 	$(EDGEACT) lut tanh --in-scale 0.03125 --in-zero-point 0 --out-scale 0.0078125 --out-zero-point 0 \
@@ -45,6 +48,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.quantize_vs_ort
 	$(PY) -m bench.calibration_memory
+	$(PY) -m bench.tflite_latency
 	$(PY) bench/table_build_speed.py
 
 clean:
