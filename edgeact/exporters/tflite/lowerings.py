@@ -258,7 +258,20 @@ def lower_concat(ctx: Lowering, node: NodeView, dtype: str) -> None:
     if layout == "nhwc":
         axis = TO_NHWC.index(axis)
     inputs = [ctx.get(name, dtype, layout, node.name) for name in node.inputs]
-    ctx.graph.op("CONCATENATION", inputs, [ctx.output(node, node.outputs[0], dtype, layout)], node.name, axis=axis)
+    out = ctx.output(node, node.outputs[0], dtype, layout)
+    if dtype == INT8:  # XNNPACK and TFLite Micro take int8 CONCATENATION only on one shared grid
+        inputs = [_requantized(ctx, node, source, ctx.graph.tensors[out].quant) for source in inputs]
+    ctx.graph.op("CONCATENATION", inputs, [out], node.name, axis=axis)
+
+
+def _requantized(ctx: Lowering, node: NodeView, source: int, grid) -> int:  # type: ignore[no-untyped-def]
+    """``source`` moved onto ``grid`` by an int8 -> int8 QUANTIZE (itself when it is already there)."""
+    tensor = ctx.graph.tensors[source]
+    if tensor.quant == grid:
+        return source
+    moved = ctx.graph.like(source, f"{tensor.name}/requantized", quant=grid)
+    ctx.graph.op("QUANTIZE", [source], [moved], node.name)
+    return moved
 
 
 # ---- data movement ------------------------------------------------------------------------------------------------

@@ -328,6 +328,10 @@ def cast(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
 @kernel("QUANTIZE")
 def quantize_op(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     so, zo = _scale_zp(graph, op.outputs[0])
+    if graph.tensors[op.inputs[0]].dtype == "int8":  # requantize: (q - zp_in) * s_in / s_out
+        si, zi = _scale_zp(graph, op.inputs[0])
+        multiplier = float(np.float32(si)) / float(np.float32(so))
+        return [_int8(requantize(inputs[0].astype(np.int64) - zi, multiplier, rounding) + zo)]
     return [_int8(round_half_away_from_zero(inputs[0].astype(np.float32) / np.float32(so)) + zo)]
 
 
