@@ -268,7 +268,10 @@ def quantize(
     view = view_of(canonical.model)
     if tflite.int8 is not None:
         payload = tflite.int8.to_bytes({})
+        _check_runs(payload, target, tflite.int8, "int8 .tflite")
         runners["tflite"] = _tflite_runner(payload, target, view.inputs, view.outputs)
+    if tflite.fp32 is not None:
+        _check_runs(tflite.fp32.to_bytes({}), target, tflite.fp32, "float32 .tflite")
     record = {
         "edgeact_version": __version__,
         "model": Path(source).name,
@@ -298,6 +301,16 @@ def quantize(
     atomic_write(paths["record"], lambda tmp: tmp.write_text(text))
     drawn = _plot_activation_maps(plan, total, paths["record"]) if plots else []
     return QuantizeResult(paths, record, plan, drawn)
+
+
+def _check_runs(payload: bytes, target: str, lowered: TFLiteLowering, what: str) -> None:
+    """Load and invoke once on zeros in the target's runtime: never write a file that fails when loaded."""
+    feeds = {}
+    for index in lowered.graph.inputs:
+        tensor = lowered.graph.tensors[index]
+        feeds[tensor.name] = np.zeros((1, *tensor.shape[1:]), dtype=tensor.dtype)
+    names = [lowered.graph.tensors[i].name for i in lowered.graph.outputs]
+    _tflite_runner(payload, target, list(feeds), names)(feeds)
 
 
 def _statistics(canonical: CanonicalModel, data: CalibrationData | None, stats: Sequence[str | Path], source: str,
