@@ -1,8 +1,10 @@
 """Calibration data: an .npz keyed by the model's input names, or a folder of them; checked before any work.
 
-Each array holds samples along axis 0 and has the model input's rank (axis 0 is the batch axis); dims the model
-fixes must match, symbolic dims may be anything. Samples containing NaN/Inf are refused with their index or, with
-``skip_bad_samples``, skipped and counted.
+Two layouts, chosen per file: *batched* — each array has the model input's rank and samples run along its axis 0
+(the batch axis); *stacked* — each array has one more leading axis than the model input and every entry along it is
+one complete model input (for models whose inputs have no common batch axis, e.g. a recurrent state
+[directions, batch, hidden]). Dims the model fixes must match, symbolic dims may be anything. Samples containing
+NaN/Inf are refused with their index or, with ``skip_bad_samples``, skipped and counted.
 """
 
 from __future__ import annotations
@@ -57,29 +59,42 @@ def _open(path: Path) -> dict[str, np.ndarray]:
         raise CalibrationDataError(f"{path}: not a readable .npz file ({exc})") from exc
 
 
-def _check_arrays(path: Path, arrays: dict[str, np.ndarray], specs: list[InputSpec]) -> int:
+def _stacked(path: Path, arrays: dict[str, np.ndarray], specs: list[InputSpec]) -> bool:
+    """True when every array carries one extra leading axis of complete model inputs."""
+    stacked = {spec.name: arrays[spec.name].ndim == len(spec.shape) + 1 for spec in specs}
+    if len(set(stacked.values())) > 1:
+        raise CalibrationDataError(
+            f"{path}: mixes layouts: {sorted(n for n, s in stacked.items() if s)} carry a leading sample axis, "
+            f"{sorted(n for n, s in stacked.items() if not s)} do not; use one layout per file"
+        )
+    return all(stacked.values())
+
+
+def _check_arrays(path: Path, arrays: dict[str, np.ndarray], specs: list[InputSpec]) -> tuple[int, bool]:
     expected = {spec.name for spec in specs}
     missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
     if missing or extra:
         raise CalibrationDataError(
             f"{path}: keys must be the model's inputs {sorted(expected)}; missing {missing}, unexpected {extra}"
         )
+    stacked = _stacked(path, arrays, specs)
     counts = set()
     for spec in specs:
         array = arrays[spec.name]
         if array.dtype.name != spec.dtype:
             raise CalibrationDataError(f"{path}: input {spec.name!r}: expected dtype {spec.dtype}, got {array.dtype}")
-        if array.ndim != len(spec.shape):
+        if array.ndim != len(spec.shape) + stacked:
             raise CalibrationDataError(
                 f"{path}: input {spec.name!r}: expected rank {len(spec.shape)} (shape {list(spec.shape)}, samples "
-                f"on axis 0), got shape {list(array.shape)}"
+                f"on axis 0) or {len(spec.shape) + 1} (a leading axis of whole inputs), got shape {list(array.shape)}"
             )
-        for axis, (want, got) in enumerate(zip(spec.shape[1:], array.shape[1:], strict=True), start=1):
+        first = 0 if stacked else 1
+        for axis, (want, got) in enumerate(zip(spec.shape[first:], array.shape[1:], strict=True), start=1):
             if isinstance(want, int) and want != got:
                 raise CalibrationDataError(
                     f"{path}: input {spec.name!r}: axis {axis} must be {want}, got shape {list(array.shape)}"
                 )
-        if spec.batch is not None and array.shape[0] % spec.batch:
+        if not stacked and spec.batch is not None and array.shape[0] % spec.batch:
             raise CalibrationDataError(
                 f"{path}: input {spec.name!r}: the model's batch is fixed at {spec.batch}; {array.shape[0]} samples "
                 "is not a multiple of it"
@@ -87,7 +102,7 @@ def _check_arrays(path: Path, arrays: dict[str, np.ndarray], specs: list[InputSp
         counts.add(array.shape[0])
     if len(counts) != 1:
         raise CalibrationDataError(f"{path}: inputs hold different sample counts {sorted(counts)}")
-    return counts.pop()
+    return counts.pop(), stacked
 
 
 def _bad_rows(arrays: dict[str, np.ndarray]) -> np.ndarray:
@@ -109,9 +124,11 @@ class CalibrationData:
         self.files = _files(self.path)
         self.summary = DataSummary([str(p) for p in self.files])
         self._good_rows: list[np.ndarray] = []
+        self._stacked: list[bool] = []
         for file in self.files:  # validate everything before any work starts
             arrays = _open(file)
-            count = _check_arrays(file, arrays, specs)
+            count, stacked = _check_arrays(file, arrays, specs)
+            self._stacked.append(stacked)
             bad = _bad_rows(arrays)
             if len(bad) and not skip_bad_samples:
                 raise CalibrationDataError(
@@ -128,8 +145,12 @@ class CalibrationData:
     def batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
         fixed_batch = next((spec.batch for spec in self.specs if spec.batch is not None), None)
         step = fixed_batch or max(1, batch_size)
-        for file, good in zip(self.files, self._good_rows, strict=True):
+        for file, good, stacked in zip(self.files, self._good_rows, self._stacked, strict=True):
             arrays = _open(file)
+            if stacked:  # one complete model input per sample
+                for row in good:
+                    yield {name: np.ascontiguousarray(array[row]) for name, array in arrays.items()}
+                continue
             usable = len(good) - len(good) % step  # a fixed batch drops a ragged tail; a dynamic one keeps it
             usable = usable if fixed_batch else len(good)
             for start in range(0, usable, step):

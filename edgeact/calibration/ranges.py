@@ -29,6 +29,8 @@ class ChosenRange:
 
 
 def minmax(stats: TensorStats) -> ChosenRange:
+    if stats.min == stats.max == 0.0:
+        return ChosenRange(0.0, 1.0, "minmax", "every observed value is 0; any grid holds it")
     return ChosenRange(stats.min, stats.max, "minmax", "observed min and max")
 
 
@@ -51,14 +53,24 @@ def _grid_error(points: np.ndarray, weights: np.ndarray, grid: QParams) -> float
     return float(np.sum(weights * (points - restored) ** 2))
 
 
+def _best_clip(stats: TensorStats, error: Callable[[float, float], float]) -> tuple[float, float]:
+    """Coordinate descent over the clip candidates: the best high end for the current low end, then the best low
+    end for that high end, until neither moves (a few dozen evaluations instead of every pair)."""
+    lows, highs = _candidates(stats)
+    lo, hi = float(lows[-1]), float(highs[-1])  # start from min/max
+    for _ in range(4):
+        new_hi = min(highs, key=lambda h: error(lo, float(h)))
+        new_lo = min(lows, key=lambda low: error(float(low), float(new_hi)))
+        if (float(new_lo), float(new_hi)) == (lo, hi):
+            break
+        lo, hi = float(new_lo), float(new_hi)
+    return lo, hi
+
+
 def mse(stats: TensorStats, dtype: str = "int8") -> ChosenRange:
     points, weights = stats.centres(), stats.counts.astype(np.float64)
-    lows, highs = _candidates(stats)
-    best = min(
-        ((_grid_error(points, weights, qparams_from_range(lo, hi, dtype)), lo, hi) for lo in lows for hi in highs),
-        key=lambda item: item[0],
-    )
-    return ChosenRange(best[1], best[2], "mse", "clip range minimising mean squared quantization error")
+    lo, hi = _best_clip(stats, lambda lo, hi: _grid_error(points, weights, qparams_from_range(lo, hi, dtype)))
+    return ChosenRange(lo, hi, "mse", "clip range minimising mean squared quantization error")
 
 
 def entropy(stats: TensorStats, target_bins: int = 128) -> ChosenRange:
@@ -101,16 +113,12 @@ def activation_error(
 def activation_aware(stats: TensorStats, act: Activation, dtype: str = "int8") -> ChosenRange:
     """The input range whose table minimises the error after ``act`` over the observed distribution."""
     points, weights = stats.centres(), stats.counts.astype(np.float64)
-    lows, highs = _candidates(stats)
     exact = act(points)
-    scored = []
-    for lo in lows:
-        for hi in highs:
-            if hi - min(lo, 0.0) <= 0 and max(hi, 0.0) - lo <= 0:
-                continue
-            error, _ = activation_error(act, points, weights, qparams_from_range(lo, hi, dtype), exact)
-            scored.append((error, lo, hi))
-    error, lo, hi = min(scored, key=lambda item: item[0])
+
+    def error(lo: float, hi: float) -> float:
+        return activation_error(act, points, weights, qparams_from_range(lo, hi, dtype), exact)[0]
+
+    lo, hi = _best_clip(stats, error)
     why = f"minimises the error after {act.name} (clipped {stats.fraction_outside(lo, hi):.2%} of inputs)"
     return ChosenRange(float(lo), float(hi), "auto", why)
 

@@ -8,7 +8,7 @@ import onnxscript.optimizer
 from onnxscript.rewriter import pattern
 from onnxscript.rewriter.rules import common as common_rules
 
-from edgeact.graph import fusions
+from edgeact.graph import fusions, recurrent
 from edgeact.graph.view import EDGEACT_DOMAIN
 
 COMMUTATIVE_OPS = frozenset({"Add", "Mul"})
@@ -108,6 +108,18 @@ class FuseStructures(_RuleSetPass):
     rules = staticmethod(fusions.structure_rules)
 
 
+class UnrollRecurrent(EdgeactPass):
+    name = "unroll-recurrent"
+    changes = "LSTM / GRU with a static sequence length -> MatMul + sigmoid/tanh gates per step (state I/O kept)"
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        modified = False
+        for node in list(model.graph):
+            if node.domain == "" and node.op_type in ("LSTM", "GRU"):
+                modified |= recurrent.unroll(model.graph, node)
+        return ir.passes.PassResult(model, modified)
+
+
 class NameEverything(EdgeactPass):
     name = "name-everything"
     changes = "gives every node and value a unique name (fused nodes: <op>_<output>)"
@@ -126,6 +138,7 @@ class NameEverything(EdgeactPass):
 CANONICALISATION: tuple[type[EdgeactPass], ...] = (
     FoldConstants,
     RemoveIdentityDropout,
+    UnrollRecurrent,
     FoldBatchNorm,
     ConstantsRight,
     FuseActivations,

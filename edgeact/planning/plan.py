@@ -13,7 +13,7 @@ import numpy as np
 
 from edgeact.activations import Activation
 from edgeact.calibration.observers import TensorStats
-from edgeact.calibration.ranges import METHODS, ChosenRange, activation_aware
+from edgeact.calibration.ranges import METHODS, ChosenRange, activation_aware, minmax
 from edgeact.errors import UsageError
 from edgeact.graph.view import GraphView, NodeView
 from edgeact.numerics import (
@@ -269,7 +269,10 @@ class _Planner:
                 self.plan.shares_grid_with[member] = root
 
     def _method_range(self, name: str) -> ChosenRange:
-        return METHODS[self.options.method](self.stats[name])
+        stats = self.stats[name]
+        if stats.min == stats.max == 0.0:  # a tensor that is always 0 (a dead unit): any grid holds it
+            return minmax(stats)
+        return METHODS[self.options.method](stats)
 
     def plan_activations(self) -> None:
         for node in self.view.nodes:
@@ -284,7 +287,8 @@ class _Planner:
                 chosen = self.plan.ranges[root]
                 in_q = self.plan.grids[source]
             else:
-                if self.options.method == "auto" and self._sole_consumer(root, node):
+                degenerate = self.stats[source].min == self.stats[source].max
+                if self.options.method == "auto" and self._sole_consumer(root, node) and not degenerate:
                     chosen = activation_aware(self.stats[source], act)
                 else:
                     chosen = self._method_range(source)
