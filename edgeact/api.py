@@ -158,18 +158,13 @@ def _ort_runner(payload: bytes, what: str) -> Runner:
 
 def _tflite_runner(payload: bytes, target: str, inputs: Sequence[str], outputs: Sequence[str]) -> Runner:
     """Runs a batch through a .tflite model in chunks of its (static) batch size."""
-    from edgeact.runtimes.litert import run_litert
-    from edgeact.runtimes.tflm import run_tflm
+    from edgeact.runtimes.litert import run_litert_many
+    from edgeact.runtimes.tflm import run_tflm_many
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        count = len(feeds[inputs[0]])
-        results: list[list[np.ndarray]] = [[] for _ in outputs]
-        for row in range(count):
-            sample = [feeds[name][row : row + 1] for name in inputs]
-            values = run_tflm(payload, sample) if target == "tflm" else run_litert(payload, sample)
-            for index, value in enumerate(values):
-                results[index].append(value)
-        return {name: np.concatenate(parts) for name, parts in zip(outputs, results, strict=True)}
+        samples = [[feeds[name][row : row + 1] for name in inputs] for row in range(len(feeds[inputs[0]]))]
+        results = run_tflm_many(payload, samples) if target == "tflm" else run_litert_many(payload, samples)
+        return {name: np.concatenate([r[i] for r in results]) for i, name in enumerate(outputs)}
 
     return run
 

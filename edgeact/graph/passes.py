@@ -117,6 +117,8 @@ class UnrollRecurrent(EdgeactPass):
         for node in list(model.graph):
             if node.domain == "" and node.op_type in ("LSTM", "GRU"):
                 modified |= recurrent.unroll(model.graph, node)
+        if modified:  # a zero initial state's Shape -> ConstantOfShape chain is now unused
+            common.RemoveUnusedNodesPass()(model)
         return ir.passes.PassResult(model, modified)
 
 

@@ -24,7 +24,8 @@ class _Builder:
 
     def const(self, array: np.ndarray, label: str) -> ir.Value:
         name = self.name(label)
-        value = ir.Value(name=name, const_value=ir.tensor(np.array(array, order="C"), name=name))  # keeps 0-d
+        tensor = ir.tensor(np.array(array, order="C"), name=name)  # np.array keeps 0-d arrays 0-d
+        value = ir.Value(name=name, type=ir.TensorType(tensor.dtype), shape=tensor.shape, const_value=tensor)
         self.graph.register_initializer(value)
         return value
 
@@ -59,9 +60,20 @@ def _constant(value: ir.Value | None) -> np.ndarray | None:
     return None if value is None else value.const_value.numpy()
 
 
+def _is_zeros(value: ir.Value) -> bool:
+    """A state made by ConstantOfShape(0) (torch's default zero state for a dynamic batch) or a zero constant."""
+    if value.const_value is not None:
+        return not value.const_value.numpy().any()
+    producer = value.producer()
+    if producer is None or producer.op_type != "ConstantOfShape":
+        return False
+    fill = producer.attributes.get("value")
+    return fill is None or not fill.value.numpy().any()
+
+
 def _initial_state(b: _Builder, value: ir.Value | None, layout: int) -> ir.Value | None:
-    """initial_h / initial_c as [batch, hidden]; None when absent (zero: the first step drops its terms)."""
-    if value is None:
+    """initial_h / initial_c as [batch, hidden]; None when absent or zero (the first step drops its terms)."""
+    if value is None or _is_zeros(value):
         return None
     return b.op("Gather", value, b.const(np.array(0, np.int64), "direction"), axis=1 if layout else 0)
 

@@ -59,8 +59,30 @@ def run_litert(
     interpreter = litert_interpreter(model, kernels, threads)
     for detail, value in zip(interpreter.get_input_details(), inputs, strict=True):
         interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
-    interpreter.invoke()
+    _invoke(interpreter)
     return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
+
+
+def run_litert_many(
+    model: bytes, samples: list[list[np.ndarray]], kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK
+) -> list[list[np.ndarray]]:
+    """Run ``model`` once per sample with one interpreter (much faster than :func:`run_litert` per sample)."""
+    interpreter = litert_interpreter(model, kernels)
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    results = []
+    for sample in samples:
+        for detail, value in zip(inputs, sample, strict=True):
+            interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
+        _invoke(interpreter)
+        results.append([interpreter.get_tensor(d["index"]).copy() for d in outputs])
+    return results
+
+
+def _invoke(interpreter: Any) -> None:
+    try:
+        interpreter.invoke()
+    except RuntimeError as exc:
+        raise RuntimeUnavailableError(f"LiteRT failed to run the model: {exc}") from exc
 
 
 def run_litert_tensors(
@@ -71,7 +93,7 @@ def run_litert_tensors(
     interpreter = litert_interpreter(model, kernels, keep_tensors=True)
     for detail, value in zip(interpreter.get_input_details(), inputs, strict=True):
         interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
-    interpreter.invoke()
+    _invoke(interpreter)
     tensors = {}
     for detail in interpreter.get_tensor_details():
         try:

@@ -25,15 +25,24 @@ def _output_count(runtime: Any, model: bytes) -> int:
 
 def run_tflm(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Run ``model`` once on TFLite Micro's reference kernels and return its outputs."""
+    return run_tflm_many(model, [inputs])[0]
+
+
+def run_tflm_many(model: bytes, samples: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """Run ``model`` once per sample with one interpreter (its arena is reused between runs)."""
     runtime = _runtime_module()
     try:
         interpreter = runtime.Interpreter.from_bytes(
             bytes(model), arena_size=max(MIN_ARENA_BYTES, 16 * len(model))
         )
-        for index, value in enumerate(inputs):
-            dtype = interpreter.get_input_details(index)["dtype"]
-            interpreter.set_input(np.ascontiguousarray(value, dtype=dtype), index)
-        interpreter.invoke()
-        return [np.array(interpreter.get_output(i)) for i in range(_output_count(runtime, model))]
+        outputs = _output_count(runtime, model)
+        results = []
+        for sample in samples:
+            for index, value in enumerate(sample):
+                dtype = interpreter.get_input_details(index)["dtype"]
+                interpreter.set_input(np.ascontiguousarray(value, dtype=dtype), index)
+            interpreter.invoke()
+            results.append([np.array(interpreter.get_output(i)) for i in range(outputs)])
+        return results
     except RuntimeError as exc:
         raise RuntimeUnavailableError(f"TFLite Micro refused the model: {exc}") from exc

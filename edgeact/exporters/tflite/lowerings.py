@@ -310,15 +310,15 @@ def lower_gather(ctx: Lowering, node: NodeView, dtype: str) -> None:
         source = ctx.graph.constant(f"{data}/{dtype}", values, plan.grid if plan is not None else None)
     else:
         source = ctx.get(data, dtype, "nchw", node.name)
-    if ctx.constant(indices) is not None:
-        index = ctx.int32_constant(f"{indices}/int32", ctx.constant(indices))
+    axis = int(node.attributes.get("axis", 0)) % ctx.rank(data)
+    if ctx.constant(indices) is not None:  # TFLite's GATHER takes no negative positions: wrap them here
+        index = ctx.int32_constant(f"{indices}/int32", ctx.constant(indices) % ctx.shape(data)[axis])
     else:
         index = ctx.raw(indices)
         if ctx.graph.tensors[index].dtype != "int32":  # TFLite Micro's GATHER takes int32 positions only
             wide = ctx.graph.like(index, f"{indices}/int32", "int32")
             ctx.graph.op("CAST", [index], [wide], node.name)
             index = wide
-    axis = int(node.attributes.get("axis", 0)) % ctx.rank(data)
     ctx.graph.op("GATHER", [source, index], [ctx.output(node, node.outputs[0], dtype)], node.name, axis=axis)
 
 
