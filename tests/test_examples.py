@@ -17,5 +17,6 @@ INT8_FORMS = ("edgeact onnx-qdq", "edgeact onnx-table", "edgeact tflite litert",
 def test_int8_accuracy_within_one_point_of_float(name: str, tmp_path: Path) -> None:
     scores = evaluate(name, work=tmp_path)
     for form in INT8_FORMS:
-        assert scores[form] >= scores["float"] - 1.0, f"{name} {form}: {scores[form]:.1f}% vs float {scores['float']:.1f}%"
+        message = f"{name} {form}: {scores[form]:.1f}% vs float {scores['float']:.1f}%"
+        assert scores[form] >= scores["float"] - 1.0, message
     assert 0.0 < scores["onnxruntime int8"] <= 100.0
