@@ -47,9 +47,9 @@ class CanonicalModel:
     fingerprint: str
 
     @classmethod
-    def load(cls, model: str | Path | bytes) -> CanonicalModel:
+    def load(cls, model: str | Path | bytes, name: str = "<model bytes>") -> CanonicalModel:
         if isinstance(model, bytes):
-            loaded, source = load_onnx_bytes(model), "<model bytes>"
+            loaded, source = load_onnx_bytes(model, name), name
         else:
             loaded, source = load_onnx(model), str(model)
         passes = canonicalise(loaded)
@@ -119,17 +119,67 @@ def merged_stats(paths: Iterable[str | Path]) -> CalibrationStats:
     return total
 
 
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model came from: a name for messages, a stem for output files, what to load, how it was made."""
+
+    name: str
+    stem: str
+    loadable: str | Path | bytes
+    frontend: dict[str, str]
+    path: Path | None = None  # the user's file, never to be overwritten
+
+
+def resolve_model(
+    model: Any, calib: str | Path | None = None, example_inputs: dict[str, np.ndarray] | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+) -> ModelSource:
+    """An ONNX path, ONNX bytes or ModelProto, or a PyTorch model (exported to ONNX here)."""
+    from edgeact.frontends import torch as torch_frontend
+
+    if hasattr(model, "SerializeToString") and not torch_frontend.is_torch_source(model):  # an onnx.ModelProto
+        model = model.SerializeToString()
+    if isinstance(model, bytes):
+        return ModelSource("<model bytes>", "model", model, {"kind": "onnx"})
+    if torch_frontend.is_torch_source(model):
+        example = example_inputs or _example_inputs(calib, input_shapes)
+        exported = torch_frontend.export(model, example)
+        frontend = {"kind": f"pytorch {exported.kind}", "exporter": f"torch.onnx ({exported.exporter})",
+                    "source": str(model) if isinstance(model, (str, Path)) else type(model).__name__}
+        return ModelSource(frontend["source"], exported.name, exported.onnx, frontend,
+                           Path(model) if isinstance(model, (str, Path)) and Path(model).is_file() else None)
+    path = Path(model)
+    return ModelSource(str(model), path.name.removesuffix(".onnx"), path, {"kind": "onnx"}, path)
+
+
+def _example_inputs(
+    calib: str | Path | None, input_shapes: dict[str, tuple[int, ...]] | None
+) -> dict[str, np.ndarray]:
+    """Example inputs for a PyTorch export: seeded values of ``input_shapes``, else the first calibration sample."""
+    if input_shapes:
+        rng = np.random.default_rng(0)
+        return {name: rng.normal(size=shape).astype(np.float32) for name, shape in input_shapes.items()}
+    if calib is None:
+        raise UsageError("a PyTorch model needs --input-shape NAME=1x3x32x32 or --calib data to export it")
+    path = Path(calib)
+    files = sorted(path.glob("*.npz")) if path.is_dir() else [path]
+    if not files or not files[0].is_file():
+        raise CalibrationDataError(f"{path}: no calibration .npz to take example inputs from")
+    with np.load(files[0], allow_pickle=False) as archive:
+        return {name: np.ascontiguousarray(archive[name][:1]) for name in archive.files}
+
+
 def _output_paths(
-    source: str, output_dir: str | Path | None, formats: Sequence[str], float_tflite: bool
+    source: ModelSource, output_dir: str | Path | None, formats: Sequence[str], float_tflite: bool
 ) -> dict[str, Path]:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise UsageError(f"unknown format(s) {unknown}; choose from {', '.join(FORMATS)}")
-    stem = Path(source).name.removesuffix(".onnx") if source != "<model bytes>" else "model"
+    stem = source.stem
     folder = Path(output_dir) if output_dir is not None else Path(".")
     paths = {form: folder / f"{stem}{SUFFIXES[form]}" for form in [*formats] + (["fp32-tflite"] * float_tflite)}
     paths["record"] = folder / f"{stem}.calibration.json"
-    source_path = Path(source).resolve() if source != "<model bytes>" else None
+    source_path = source.path.resolve() if source.path is not None else None
     for path in paths.values():
         if source_path is not None and path.resolve() == source_path:
             raise UsageError(f"output {path} would overwrite the input model")
@@ -237,9 +287,15 @@ def quantize(
     skip_bad_samples: bool = False,
     plots: bool = False,
     progress: bool = False,
+    example_inputs: dict[str, np.ndarray] | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
 ) -> QuantizeResult:
-    """Quantize an ONNX model (path, serialised bytes or ``onnx.ModelProto``) to int8 and write the requested
-    forms and the calibration record.
+    """Quantize a model to int8 and write the requested forms and the calibration record.
+
+    ``model``: an ONNX path, serialised bytes or ``onnx.ModelProto``; or PyTorch — an nn.Module, a TorchScript
+    ``.pt``, an ExportedProgram ``.pt2``, or ``path/file.py:factory`` / ``package.module:factory`` — exported with
+    torch.onnx using ``example_inputs`` (name -> array, forward's argument order), ``input_shapes``, or the first
+    calibration sample.
 
     Statistics come from ``calib`` (an .npz or folder of .npz), from saved ``stats`` files (merged), or both.
     ``formats``: onnx-qdq, onnx-table, tflite (int8 for ``target`` litert or tflm); ``float_tflite`` adds the
@@ -249,13 +305,11 @@ def quantize(
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude))
     if calib is None and not stats:
         raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
-    if hasattr(model, "SerializeToString"):  # an onnx.ModelProto
-        model = model.SerializeToString()
-    source = str(model) if not isinstance(model, bytes) else "<model bytes>"
+    source = resolve_model(model, calib, example_inputs, input_shapes)
     paths = _output_paths(source, output_dir, list(formats), float_tflite)
-    canonical = CanonicalModel.load(model)
+    canonical = CanonicalModel.load(source.loadable, source.name)
     data = _calibration_data(canonical, calib, skip_bad_samples) if calib is not None else None
-    total = _statistics(canonical, data, stats, source, batch_size, progress)
+    total = _statistics(canonical, data, stats, source.name, batch_size, progress)
     plan = make_plan(view_of(canonical.model), total.tensors, options)
     payloads = {form: export_onnx(canonical.model, plan, form) for form in formats if form in ONNX_FORMATS}
     tflite = _lower_tflite(canonical, plan, formats, target, float_tflite)
@@ -269,7 +323,8 @@ def quantize(
         _check_runs(tflite.fp32.to_bytes({}), target, tflite.fp32, "float32 .tflite")
     record = {
         "edgeact_version": __version__,
-        "model": Path(source).name,
+        "model": Path(source.name).name if source.path is not None else source.name,
+        "frontend": source.frontend,
         "model_sha256": canonical.fingerprint,
         "options": {
             "method": method, "formats": list(formats), "per_tensor": per_tensor, "exclude": sorted(options.exclude),

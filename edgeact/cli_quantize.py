@@ -30,6 +30,24 @@ class FormatList(click.ParamType):
         return forms
 
 
+class InputShape(click.ParamType):
+    """``name=1x3x32x32``: an example input shape for exporting a PyTorch model."""
+
+    name = "NAME=DIMS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, tuple]:
+        if isinstance(value, tuple):
+            return value
+        name, sep, dims = str(value).partition("=")
+        try:
+            shape = tuple(int(d) for d in dims.lower().split("x"))
+            if not sep or not name or any(d <= 0 for d in shape):
+                raise ValueError
+        except ValueError:
+            self.fail(f"expected NAME=DIMS such as x=1x3x32x32, got {value!r}", param, ctx)
+        return name, shape
+
+
 EXISTING_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
 
 CALIBRATE_EPILOG = """\b
@@ -48,6 +66,8 @@ Examples:
   edgeact quantize model.onnx --stats shard0.json shard1.json --format onnx-table
   edgeact quantize model.onnx --calib calib.npz --method percentile --exclude Softmax attn/out
   edgeact quantize model.onnx --calib calib.npz --format tflite --target tflm --float-tflite
+  edgeact quantize my_models.py:build_net --calib calib.npz          # PyTorch: factory returning an nn.Module
+  edgeact quantize net.pt2 --input-shape x=1x3x32x32 --calib calib.npz  # ExportedProgram (or TorchScript .pt)
 
 \b
 Writes OUTDIR/<name>.int8.qdq.onnx, OUTDIR/<name>.int8.table.onnx and OUTDIR/<name>.calibration.json
@@ -82,7 +102,10 @@ def calibrate(model: Path, calib: Path, stats_out: Path, batch_size: int, skip_b
 
 
 @click.command(epilog=QUANTIZE_EPILOG)
-@click.argument("model", type=EXISTING_FILE)
+@click.argument("model", type=str)
+@click.option("--input-shape", "input_shapes", multiple=True, type=InputShape(),
+              help="PyTorch models: an example input shape NAME=1x3x32x32 (repeatable; default: the first "
+                   "calibration sample).")
 @click.option("--calib", type=click.Path(path_type=Path), help="Calibration .npz or folder of .npz.")
 @click.option("--stats", cls=GreedyOption, multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Saved statistics to merge (from 'edgeact calibrate'); takes several files.")
@@ -104,17 +127,19 @@ def calibrate(model: Path, calib: Path, stats_out: Path, batch_size: int, skip_b
 @click.option("--plots", is_flag=True,
               help="Draw each activation's nonlinear quantization map to OUTDIR/<name>.plots/<node>.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration record's summary as JSON.")
-def quantize(model: Path, calib: Path | None, stats: tuple[Path, ...], method: str, formats: tuple[str, ...],
+def quantize(model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None, stats: tuple[Path, ...],
+             method: str, formats: tuple[str, ...],
              target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path,
              batch_size: int, skip_bad_samples: bool,
              plots: bool, as_json: bool) -> None:
-    """Quantize an ONNX MODEL to int8 with exact activation tables, and write the calibration record."""
+    """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record."""
     if calib is None and not stats:
         raise click.UsageError("give calibration data with --calib, or saved statistics with --stats")
     result = run_api(lambda: api.quantize(
         model, calib, stats=stats, method=method, formats=formats, target=target, float_tflite=float_tflite,
         per_tensor=per_tensor, exclude=exclude,
         output_dir=output_dir, batch_size=batch_size, skip_bad_samples=skip_bad_samples, plots=plots,
+        input_shapes=dict(input_shapes) or None,
         progress=not as_json))
     if as_json:
         click.echo(json.dumps(summary_dict(result.record), sort_keys=True))

@@ -145,7 +145,7 @@ def _data(tmp: Path, **arrays) -> Path:
     [
         ({"input": np.zeros((4, 16), np.float32)}, "missing ['x'], unexpected ['input']"),
         ({"x": np.zeros((4, 16), np.float32), "extra": np.zeros(3)}, "unexpected ['extra']"),
-        ({"x": np.zeros((4, 2, 16), np.float32)}, "input 'x': expected rank 2"),
+        ({"x": np.zeros((64,), np.float32)}, "input 'x': expected rank 2"),
         ({"x": np.zeros((4, 16), np.float64)}, "input 'x': expected dtype float32, got float64"),
         ({"x": np.zeros((4, 15), np.float32)}, "input 'x': axis 1 must be 16"),
         ({"x": np.array([[0.0] * 16, [np.nan] * 16], np.float32)}, "sample 1 contains NaN or Inf"),
