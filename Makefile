@@ -18,26 +18,20 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	@mkdir -p $(DEMO_OUT)
+	$(EDGEACT) quantize examples/digits/transformer_gelu.onnx --calib examples/digits/transformer_gelu.calib.npz \
+		--format onnx-qdq,onnx-table,tflite -o $(DEMO_OUT)/digits --plots
+	$(PY) -m examples.digits_demo $(DEMO_OUT)/digits
+	@echo
+	$(PY) -m examples.digits_eval
+	@echo
 	$(PY) -m examples.make_onnx_examples $(DEMO_OUT)/models
-	@echo
 	$(EDGEACT) quantize $(DEMO_OUT)/models/attention_gelu.onnx --calib $(DEMO_OUT)/models/attention_gelu.calib.npz \
-		-o $(DEMO_OUT) --plots
-	@echo
-	$(EDGEACT) quantize $(DEMO_OUT)/models/detector_head.onnx --calib $(DEMO_OUT)/models/detector_head.calib.npz \
-		-o $(DEMO_OUT)
-	@echo
-	$(EDGEACT) quantize $(DEMO_OUT)/models/attention_gelu.onnx --calib $(DEMO_OUT)/models/attention_gelu.calib.npz \
-		--format tflite --target tflm -o $(DEMO_OUT)/tflm
+		--format onnx-qdq,tflite --target tflm -o $(DEMO_OUT)/attention
 	@echo
 	$(PY) -m bench.quantize_vs_ort
 	@echo
 	$(EDGEACT) lut tanh --in-scale 0.03125 --in-zero-point 0 --out-scale 0.0078125 --out-zero-point 0 \
 		--plot $(DEMO_OUT)/tanh_int8.png
-	@echo
-	$(EDGEACT) lut gelu --in-scale 0.04 --in-zero-point -40 --out-scale auto --plot $(DEMO_OUT)/gelu_int8.png
-	@echo
-	$(EDGEACT) lut tanh --bits 16 --in-scale 0.00012207 --in-zero-point 0 --out-scale auto \
-		--plot $(DEMO_OUT)/tanh_int16.png
 	@echo
 	$(PY) examples/tflm_tanh_hazard.py
 
@@ -49,6 +43,7 @@ bench: $(STAMP)
 	$(PY) -m bench.quantize_vs_ort
 	$(PY) -m bench.calibration_memory
 	$(PY) -m bench.tflite_latency
+	$(PY) -m examples.digits_eval
 	$(PY) bench/table_build_speed.py
 
 clean:

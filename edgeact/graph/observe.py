@@ -39,3 +39,13 @@ def shape_probe_model(model: ir.Model) -> tuple[bytes, list[str]]:
 def fingerprint(model: ir.Model) -> str:
     """sha256 of the canonical model: stats from different models must not be merged."""
     return hashlib.sha256(model_bytes(model)).hexdigest()
+
+
+def with_float_outputs(payload: bytes, names: list[str]) -> bytes:
+    """A serialised model with extra float outputs (values already in the graph, by name)."""
+    proto = onnx.load_model_from_string(payload)
+    present = {output.name for output in proto.graph.output}
+    for name in names:
+        if name not in present:
+            proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    return proto.SerializeToString(deterministic=True)

@@ -1,0 +1,46 @@
+"""Per-layer error: every planned int8 tensor of the QDQ model against the same tensor of the float model.
+
+The QDQ export names the dequantized copy of tensor ``v`` ``v_dequantized`` (graph outputs keep their names), so
+both models can be asked for the same tensors in one onnxruntime run each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeact.graph.importer import model_bytes
+from edgeact.graph.observe import with_float_outputs
+from edgeact.metrics import sqnr_db
+from edgeact.planning.plan import QuantPlan
+from edgeact.runtimes.onnxruntime import ort_session, run_ort
+
+
+@dataclass(frozen=True)
+class LayerError:
+    tensor: str
+    producer: str  # the node that writes the tensor ("" for a graph input)
+    sqnr_db: float
+
+
+def layer_errors(model, plan: QuantPlan, qdq: bytes, batches: list[dict[str, np.ndarray]],  # type: ignore[no-untyped-def]
+                 outputs: tuple[str, ...], producers: dict[str, str]) -> list[LayerError]:
+    """SQNR of each planned tensor (int8 QDQ model vs float model), worst first."""
+    names = sorted(plan.grids)
+    int8_names = [name if name in outputs else f"{name}_dequantized" for name in names]
+    float_session = ort_session(with_float_outputs(model_bytes(model), names), "float model")
+    int8_session = ort_session(with_float_outputs(qdq, int8_names), "int8 QDQ model")
+    reference: dict[str, list] = {n: [] for n in names}
+    quantized: dict[str, list] = {n: [] for n in names}
+    for feeds in batches:
+        for name, value in run_ort(float_session, feeds, names).items():
+            reference[name].append(value)
+        for name, value in zip(names, run_ort(int8_session, feeds, int8_names).values(), strict=True):
+            quantized[name].append(value)
+    errors = [
+        LayerError(name, producers.get(name, ""),
+                   sqnr_db(np.concatenate(reference[name]), np.concatenate(quantized[name])))
+        for name in names
+    ]
+    return sorted(errors, key=lambda e: e.sqnr_db)
