@@ -2,8 +2,9 @@
 
 Checks, on real runtimes: each int8 .tflite loads and runs (LiteRT with XNNPACK, optimized builtin and reference
 kernels; TFLite Micro); its SQNR against fp32 is within 0.5 dB of the ONNX int8 model's; edgeact's integer emulator
-of the same lowered graph reproduces LiteRT's reference kernels and TFLite Micro bit for bit (op by op, and end
-to end), and the optimized kernels within 1 LSB per op; the float .tflite matches ONNX fp32.
+of the same lowered graph reproduces LiteRT's reference kernels, XNNPACK and TFLite Micro bit for bit (end to end;
+op by op where the runtime shows its tensors), and the optimized builtin kernels within 1 LSB per op; the float
+.tflite matches ONNX fp32.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from edgeact.api import CanonicalModel, static_shapes
 from edgeact.exporters.tflite.model import lower_tflite
 from edgeact.graph import view_of
 from edgeact.metrics import sqnr_db
-from edgeact.runtimes.emulator import LITERT_REFERENCE, TFLM_REFERENCE, emulate, run_op
+from edgeact.runtimes.emulator import LITERT_REFERENCE, LITERT_XNNPACK, TFLM_REFERENCE, emulate, run_op
 from edgeact.runtimes.litert import run_litert, run_litert_tensors
 from edgeact.runtimes.tflm import run_tflm
 from examples import onnx_models
@@ -117,6 +118,12 @@ def test_emulator_is_bit_exact_with_litert_reference_kernels(litert, name: str) 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_emulator_is_bit_exact_with_tflite_micro(tflm, name: str) -> None:
     _assert_bit_exact(tflm[name], run_tflm, TFLM_REFERENCE)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_emulator_is_bit_exact_with_xnnpack(litert, name: str) -> None:
+    """LiteRT's default interpreter: XNNPACK's float32 requantization and fixed-point ADD, emulated."""
+    _assert_bit_exact(litert[name], lambda model, feeds: run_litert(model, feeds, "xnnpack"), LITERT_XNNPACK)
 
 
 @pytest.mark.parametrize("kernels, tolerance", [("reference", 0), ("builtin", 1)])

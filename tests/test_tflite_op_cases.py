@@ -16,15 +16,17 @@ from edgeact.api import CanonicalModel, static_shapes
 from edgeact.exporters.tflite.model import lower_tflite
 from edgeact.graph import view_of
 from edgeact.metrics import sqnr_db
-from edgeact.runtimes.emulator import LITERT_REFERENCE, TFLM_REFERENCE, emulate
+from edgeact.runtimes.emulator import LITERT_REFERENCE, LITERT_XNNPACK, TFLM_REFERENCE, emulate
 from edgeact.runtimes.litert import run_litert
 from edgeact.runtimes.tflm import run_tflm
 from tests.test_op_quantizers import CASES, case_model
 
 RUNNERS = {
     "litert": (lambda model, feeds: run_litert(model, feeds, "reference"), LITERT_REFERENCE),
+    "xnnpack": (lambda model, feeds: run_litert(model, feeds, "xnnpack"), LITERT_XNNPACK),
     "tflm": (run_tflm, TFLM_REFERENCE),
 }
+TARGETS = {"litert": "litert", "xnnpack": "litert", "tflm": "tflm"}
 
 
 @pytest.mark.parametrize("target", list(RUNNERS))
@@ -35,10 +37,10 @@ def test_op_case_in_tflite(case: dict, target: str, tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     np.savez(tmp_path / "calib.npz", x=rng.normal(0, 1.5, (64, *case["input"])).astype(np.float32))
     result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "out",
-                              formats=["onnx-qdq", "tflite"], target=target)
+                              formats=["onnx-qdq", "tflite"], target=TARGETS[target])
     payload = result.paths["tflite"].read_bytes()
     canonical = CanonicalModel.load(path)
-    graph = lower_tflite(view_of(canonical.model), result.plan, static_shapes(canonical), target).graph
+    graph = lower_tflite(view_of(canonical.model), result.plan, static_shapes(canonical), TARGETS[target]).graph
     runner, roundings = RUNNERS[target]
     held_out = np.random.default_rng(2).normal(0, 1.5, (64, *case["input"])).astype(np.float32)
     float_output = next(op for op in graph.ops if graph.outputs[0] in op.outputs).op != "DEQUANTIZE"

@@ -1,11 +1,13 @@
-"""edgeact's reference emulator: runs a lowered TFLite graph with the integer arithmetic of TFLite's reference
-kernels (requantization with the runtime's rounding; tables exactly), op by op in numpy.
+"""edgeact's reference emulator: runs a lowered TFLite graph with a runtime's integer arithmetic, op by op in numpy.
 
-``run_op`` evaluates one op on given input arrays (to check a runtime's own intermediate tensors op by op);
-``emulate`` runs the whole graph.
+``Rules`` name that arithmetic: the requantization rounding per op, and kernels that replace the reference ones
+(XNNPACK's float32 requantization and fixed-point ADD). ``run_op`` evaluates one op on given input arrays (to check a
+runtime's own intermediate tensors op by op); ``emulate`` runs the whole graph.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -13,34 +15,44 @@ from edgeact.errors import EdgeactError
 from edgeact.exporters.tflite.graph import LoweredGraph, LoweredOp
 from edgeact.numerics.requantize import RequantRounding
 from edgeact.runtimes.emulator.kernels import KERNELS, Kernel
+from edgeact.runtimes.emulator.xnnpack import XNNPACK_KERNELS
 
-Roundings = dict[str, RequantRounding]  # op -> requantization rounding; "*" for every other op
+
+@dataclass(frozen=True)
+class Rules:
+    roundings: dict[str, RequantRounding]  # op -> requantization rounding; "*" for every other op
+    kernels: dict[str, Kernel] = field(default_factory=dict)  # op -> kernel replacing the reference one
+
+    def rounding(self, op: str) -> RequantRounding:
+        return self.roundings.get(op, self.roundings.get("*", RequantRounding.TFLITE_DOUBLE))
+
+    def kernel(self, op: str) -> Kernel | None:
+        return self.kernels.get(op, KERNELS.get(op))
+
 
 # Measured against ai-edge-litert 2.3.0's reference kernels (tests/test_tflite_export.py): its per-channel int8
 # FULLY_CONNECTED requantizes with single rounding, CONV_2D / BATCH_MATMUL / ADD / MUL with TFLite's double rounding.
-LITERT_REFERENCE: Roundings = {"FULLY_CONNECTED": RequantRounding.SINGLE, "*": RequantRounding.TFLITE_DOUBLE}
+LITERT_REFERENCE = Rules({"FULLY_CONNECTED": RequantRounding.SINGLE, "*": RequantRounding.TFLITE_DOUBLE})
 # Measured against tflite-micro 0.dev20261023: every requantization uses TFLite's double rounding.
-TFLM_REFERENCE: Roundings = {"*": RequantRounding.TFLITE_DOUBLE}
-ROUNDINGS: dict[str, Roundings] = {"litert-reference": LITERT_REFERENCE, "tflm": TFLM_REFERENCE}
-
-
-def _rounding(roundings: Roundings, op: str) -> RequantRounding:
-    return roundings.get(op, roundings.get("*", RequantRounding.TFLITE_DOUBLE))
+TFLM_REFERENCE = Rules({"*": RequantRounding.TFLITE_DOUBLE})
+# LiteRT's default interpreter: XNNPACK's arithmetic for the ops it takes, LiteRT's kernels for the rest.
+LITERT_XNNPACK = Rules(LITERT_REFERENCE.roundings, XNNPACK_KERNELS)
+RULES: dict[str, Rules] = {
+    "litert-reference": LITERT_REFERENCE, "tflm": TFLM_REFERENCE, "litert-xnnpack": LITERT_XNNPACK,
+}
 
 
 def run_op(
-    graph: LoweredGraph, op: LoweredOp, inputs: list[np.ndarray | None], roundings: Roundings = LITERT_REFERENCE
+    graph: LoweredGraph, op: LoweredOp, inputs: list[np.ndarray | None], rules: Rules = LITERT_REFERENCE
 ) -> list[np.ndarray]:
     """Outputs of ``op`` on ``inputs`` (None for an omitted optional input)."""
-    kernel: Kernel | None = KERNELS.get(op.op)
+    kernel = rules.kernel(op.op)
     if kernel is None:
         raise EdgeactError(f"the emulator has no kernel for {op.op} (node {op.node!r})")
-    return kernel(graph, op, inputs, _rounding(roundings, op.op))
+    return kernel(graph, op, inputs, rules.rounding(op.op))
 
 
-def emulate(
-    graph: LoweredGraph, inputs: list[np.ndarray], roundings: Roundings = LITERT_REFERENCE
-) -> dict[int, np.ndarray]:
+def emulate(graph: LoweredGraph, inputs: list[np.ndarray], rules: Rules = LITERT_REFERENCE) -> dict[int, np.ndarray]:
     """Every tensor's value (by index) after running ``graph`` on ``inputs`` (graph input order)."""
     values: dict[int, np.ndarray] = {}
     for index, tensor in enumerate(graph.tensors):
@@ -50,6 +62,6 @@ def emulate(
         values[index] = np.asarray(value, dtype=graph.tensors[index].dtype)
     for op in graph.ops:
         arrays = [values[i] if i >= 0 else None for i in op.inputs]
-        for index, value in zip(op.outputs, run_op(graph, op, arrays, roundings), strict=True):
+        for index, value in zip(op.outputs, run_op(graph, op, arrays, rules), strict=True):
             values[index] = np.asarray(value, dtype=graph.tensors[index].dtype).reshape(graph.tensors[index].shape)
     return values

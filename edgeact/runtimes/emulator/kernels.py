@@ -84,6 +84,14 @@ def _output_zp(graph: LoweredGraph, op: LoweredOp) -> int:
 
 
 # ---- matmuls and convolutions ---------------------------------------------------------------------------------------
+def fully_connected_acc(graph: LoweredGraph, op: LoweredOp, inputs: Arrays) -> np.ndarray:
+    """int32 accumulators (N, channels) of an int8 FULLY_CONNECTED, bias included."""
+    x, w, b = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None
+    _, zx = _scale_zp(graph, op.inputs[0])
+    acc = (x.reshape(-1, w.shape[1]).astype(np.int64) - zx) @ w.T.astype(np.int64)
+    return acc + (b.astype(np.int64) if b is not None else 0)
+
+
 @kernel("FULLY_CONNECTED")
 def fully_connected(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     x, w, b = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None
@@ -91,9 +99,7 @@ def fully_connected(graph, op, inputs, rounding):  # type: ignore[no-untyped-def
     if _is_float(graph, op):
         y = x.reshape(-1, w.shape[1]).astype(np.float32) @ w.T.astype(np.float32)
         return [(y + (b if b is not None else 0)).astype(np.float32).reshape(out_shape)]
-    _, zx = _scale_zp(graph, op.inputs[0])
-    acc = (x.reshape(-1, w.shape[1]).astype(np.int64) - zx) @ w.T.astype(np.int64)
-    acc = acc + (b.astype(np.int64) if b is not None else 0)
+    acc = fully_connected_acc(graph, op, inputs)
     y = _per_channel_requant(acc, _multipliers(graph, op.inputs[0], op.inputs[1], op.outputs[0]), rounding)
     return [_int8(y + _output_zp(graph, op)).reshape(out_shape)]
 
@@ -138,10 +144,9 @@ def _windows(x: np.ndarray, kh: int, kw: int, options: dict, fill: float) -> tup
     return np.stack(patches, axis=3), np.stack(masks, axis=2)
 
 
-@kernel("CONV_2D", "DEPTHWISE_CONV_2D")
-def conv(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+def conv_acc(graph: LoweredGraph, op: LoweredOp, inputs: Arrays, floating: bool = False) -> np.ndarray:
+    """Accumulators (N, OH, OW, channels) of CONV_2D / DEPTHWISE_CONV_2D (int64 for int8, bias included)."""
     x, w, b = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None
-    floating = _is_float(graph, op)
     zx = 0 if floating else _scale_zp(graph, op.inputs[0])[1]
     depthwise = op.op == "DEPTHWISE_CONV_2D"
     kh, kw = (w.shape[1], w.shape[2])
@@ -153,9 +158,16 @@ def conv(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
         acc = np.einsum("nhwtc,tc->nhwc", centred, w.reshape(kh * kw, -1).astype(centred.dtype))
     else:
         acc = np.einsum("nhwtc,otc->nhwo", centred, w.reshape(w.shape[0], kh * kw, -1).astype(centred.dtype))
-    if floating:
-        return [(acc + (b if b is not None else 0)).astype(np.float32)]
-    acc = acc + (b.astype(np.int64) if b is not None else 0)
+    if b is None:
+        return acc
+    return acc + (b.astype(np.float64) if floating else b.astype(np.int64))
+
+
+@kernel("CONV_2D", "DEPTHWISE_CONV_2D")
+def conv(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    if _is_float(graph, op):
+        return [conv_acc(graph, op, inputs, floating=True).astype(np.float32)]
+    acc = conv_acc(graph, op, inputs)
     y = _per_channel_requant(acc, _multipliers(graph, op.inputs[0], op.inputs[1], op.outputs[0]), rounding)
     return [_int8(y + _output_zp(graph, op))]
 
