@@ -94,5 +94,6 @@ def metadata(payload: bytes) -> dict[str, str]:
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)
         buffer = model.Buffers(entry.Buffer())
-        entries[entry.Name().decode()] = buffer.DataAsNumpy().tobytes().decode(errors="replace") if buffer.DataLength() else ""
+        text = buffer.DataAsNumpy().tobytes().decode(errors="replace") if buffer.DataLength() else ""
+        entries[entry.Name().decode()] = text
     return entries
