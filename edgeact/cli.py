@@ -11,6 +11,7 @@ import click
 
 from edgeact import __version__
 from edgeact.activations import REGISTRY
+from edgeact.cli_profile import profile_device
 from edgeact.cli_quantize import calibrate, quantize
 from edgeact.cli_support import run_api
 from edgeact.lut import BITS_DTYPE, LutReport, build_lut
@@ -90,6 +91,7 @@ def main() -> None:
     Commands:
       quantize   ONNX model + calibration data -> int8 QDQ / table ONNX + calibration record
       calibrate  collect tensor statistics for one data shard (merge them with quantize --stats)
+      profile-device  int8 model on a device's runtime vs float32: per output, per layer, hazards, latency
       lut        build one activation's exact lookup table and compare it with the int8 error floor
     Run 'edgeact COMMAND --help' for examples.
     """
@@ -204,3 +206,4 @@ if __name__ == "__main__":  # pragma: no cover
 
 main.add_command(calibrate)
 main.add_command(quantize)
+main.add_command(profile_device)

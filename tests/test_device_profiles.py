@@ -10,10 +10,17 @@ from edgeact.devices import load_profile
 from edgeact.errors import DeviceProfileError
 
 GOOD = """
-schema_version = 1
+schema_version = 2
 name = "mcu"
 description = "test"
-runtime = "tflm"
+backend = "tflm"
+model_format = "tflite"
+arithmetic = "reference"
+per_channel = true
+int16_activations = false
+threads = 1
+[requantization]
+"*" = "double"
 [activations.TANH]
 kernel = "fixed_output"
 output_scale = 0.0078125
@@ -28,6 +35,12 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_builtin_and_file_profiles_load(tmp_path: Path) -> None:
+    from edgeact.devices.profiles import builtin_profiles
+
+    assert builtin_profiles() == ["cmsis-nn", "litert-reference", "litert-xnnpack", "npu-table", "onnxruntime-cpu",
+                                  "tflm"]
+    for name in builtin_profiles():
+        assert load_profile(name).name == name
     assert load_profile("tflm").activations["GELU"].kernel == "missing"
     assert load_profile(write(tmp_path, GOOD)).activations["TANH"].output_scale == 0.0078125
 
@@ -35,9 +48,12 @@ def test_builtin_and_file_profiles_load(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "text,message",
     [
-        (GOOD.replace("runtime", "runtim"), "unknown key 'runtim'"),
+        (GOOD.replace("threads", "thread"), "unknown key 'thread'"),
+        (GOOD.replace('backend = "tflm"', 'backend = "gpu"'), "backend is 'gpu'"),
+        (GOOD.replace('"*" = "double"', '"*" = "sometimes"'), "requantization.* is 'sometimes'"),
+        (GOOD.replace("threads = 1", 'threads = "1"'), "key 'threads' must be int"),
         (GOOD.replace('name = "mcu"\n', ""), "missing key 'name'"),
-        (GOOD.replace("schema_version = 1", "schema_version = 9"), "schema_version 9"),
+        (GOOD.replace("schema_version = 2", "schema_version = 9"), "schema_version 9"),
         (GOOD.replace("output_zero_point = 0", 'output_zero_point = "0"'), "activations.TANH.output_zero_point"),
         (GOOD.replace('kernel = "fixed_output"', 'kernel = "magic"'), "activations.TANH.kernel"),
         ("name = [", "not valid TOML"),

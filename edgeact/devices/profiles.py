@@ -1,8 +1,10 @@
 """Load device profiles and answer: does this device compute (op, qparams) as the exact table does?
 
-Schema version 1 covers how a device computes int8 activation builtins (``[activations.OP]``); later
-versions add the rest of the device description. Unknown keys, missing keys and wrong types are
-errors that name the key and the file.
+Schema version 2: the backend that runs the model (a real runtime, or edgeact's emulator for targets with no
+runtime here), the model format it consumes, requantization rounding per op, which arithmetic the emulator uses
+for it, per-channel and int16 support, thread count, and how each int8 activation builtin is computed
+(``[activations.OP]``). Unknown keys, missing keys, wrong types and other schema versions are errors that name the
+key and the file.
 """
 
 from __future__ import annotations
@@ -17,9 +19,18 @@ from typing import Any
 from edgeact.errors import DeviceProfileError
 from edgeact.numerics.qparams import QParams
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KERNELS = ("exact", "fixed_output", "fixed_point", "missing")
-_TOP_KEYS = {"schema_version": int, "name": str, "description": str, "runtime": str, "activations": dict}
+BACKENDS = ("onnxruntime", "litert-xnnpack", "litert-reference", "tflm", "emulator")
+FORMATS = ("tflite", "onnx")
+ARITHMETIC = ("reference", "xnnpack")
+ROUNDINGS = {"double": "tflite_double", "single": "single", "float_rne": "float32_rne"}
+_TOP_KEYS = {
+    "schema_version": int, "name": str, "description": str, "backend": str, "model_format": str,
+    "arithmetic": str, "per_channel": bool, "int16_activations": bool, "threads": int, "requantization": dict,
+    "activations": dict, "sources": str,
+}
+_OPTIONAL = {"sources"}
 _ACTIVATION_KEYS = {
     "kernel": str,
     "output_scale": float,
@@ -44,9 +55,19 @@ class ActivationKernel:
 class DeviceProfile:
     name: str
     description: str
-    runtime: str
+    backend: str
+    model_format: str
+    arithmetic: str  # the emulator's kernels for this device: reference | xnnpack
+    per_channel: bool
+    int16_activations: bool
+    threads: int
+    requantization: dict[str, str]  # op -> numerics RequantRounding value; "*" for every other op
     activations: dict[str, ActivationKernel]
     source: str
+
+    @property
+    def runtime(self) -> str:
+        return self.backend
 
 
 @dataclass(frozen=True)
@@ -74,12 +95,34 @@ def _check_keys(table: dict[str, Any], schema: dict[str, type], where: str, sour
         raise DeviceProfileError(f"{source}: missing key '{where}{key}'")
 
 
+def _one_of(data: dict[str, Any], key: str, allowed: tuple[str, ...], source: str) -> None:
+    if data[key] not in allowed:
+        raise DeviceProfileError(f"{source}: {key} is {data[key]!r}; expected one of {', '.join(allowed)}")
+
+
+def _requantization(table: dict[str, Any], source: str) -> dict[str, str]:
+    modes = {}
+    for op, mode in table.items():
+        if mode not in ROUNDINGS:
+            raise DeviceProfileError(
+                f"{source}: requantization.{op} is {mode!r}; expected one of {', '.join(ROUNDINGS)}"
+            )
+        modes[op] = ROUNDINGS[mode]
+    if "*" not in modes:
+        raise DeviceProfileError(f"{source}: missing key 'requantization.\"*\"' (the rounding of every other op)")
+    return modes
+
+
 def _parse(data: dict[str, Any], source: str) -> DeviceProfile:
-    _check_keys(data, _TOP_KEYS, "", source, set(_TOP_KEYS))
-    if data["schema_version"] != SCHEMA_VERSION:
+    if data.get("schema_version") != SCHEMA_VERSION:
         raise DeviceProfileError(
-            f"{source}: schema_version {data['schema_version']} is not supported (this edgeact reads {SCHEMA_VERSION})"
+            f"{source}: schema_version {data.get('schema_version')} is not supported (this edgeact reads "
+            f"{SCHEMA_VERSION})"
         )
+    _check_keys(data, _TOP_KEYS, "", source, set(_TOP_KEYS) - _OPTIONAL)
+    _one_of(data, "backend", BACKENDS, source)
+    _one_of(data, "model_format", FORMATS, source)
+    _one_of(data, "arithmetic", ARITHMETIC, source)
     activations = {}
     for op, entry in data["activations"].items():
         _check_keys(entry, _ACTIVATION_KEYS, f"activations.{op}.", source, {"kernel"})
@@ -88,7 +131,17 @@ def _parse(data: dict[str, Any], source: str) -> DeviceProfile:
                 f"{source}: activations.{op}.kernel is {entry['kernel']!r}; expected one of {', '.join(KERNELS)}"
             )
         activations[op] = ActivationKernel(**entry)
-    return DeviceProfile(data["name"], data["description"], data["runtime"], activations, source)
+    return DeviceProfile(
+        data["name"], data["description"], data["backend"], data["model_format"], data["arithmetic"],
+        data["per_channel"], data["int16_activations"], data["threads"],
+        _requantization(data["requantization"], source), activations, source,
+    )
+
+
+def builtin_profiles() -> list[str]:
+    """Names of the profiles shipped with edgeact."""
+    folder = resources.files("edgeact").joinpath("device_profiles")
+    return sorted(entry.name.removesuffix(".toml") for entry in folder.iterdir() if entry.name.endswith(".toml"))
 
 
 def load_profile(name_or_path: str | Path) -> DeviceProfile:
@@ -99,7 +152,10 @@ def load_profile(name_or_path: str | Path) -> DeviceProfile:
     else:
         resource = resources.files("edgeact").joinpath("device_profiles", f"{name_or_path}.toml")
         if not resource.is_file():
-            raise DeviceProfileError(f"no built-in device profile {str(name_or_path)!r}")
+            raise DeviceProfileError(
+                f"no built-in device profile {str(name_or_path)!r}; known: {', '.join(builtin_profiles())} "
+                "(or pass a .toml path)"
+            )
         source, text = f"built-in profile {name_or_path}", resource.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)

@@ -28,6 +28,19 @@ def run_tflm(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return run_tflm_many(model, [inputs])[0]
 
 
+def tflm_invoker(model: bytes, sample: list[np.ndarray]):  # type: ignore[no-untyped-def]
+    """An interpreter loaded once with ``sample`` set: calling the result runs one inference (for timing)."""
+    runtime = _runtime_module()
+    try:
+        interpreter = runtime.Interpreter.from_bytes(bytes(model), arena_size=max(MIN_ARENA_BYTES, 16 * len(model)))
+        for index, value in enumerate(sample):
+            dtype = interpreter.get_input_details(index)["dtype"]
+            interpreter.set_input(np.ascontiguousarray(value, dtype=dtype), index)
+    except RuntimeError as exc:
+        raise RuntimeUnavailableError(f"TFLite Micro refused the model: {exc}") from exc
+    return interpreter.invoke
+
+
 def run_tflm_many(model: bytes, samples: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
     """Run ``model`` once per sample with one interpreter (its arena is reused between runs)."""
     runtime = _runtime_module()

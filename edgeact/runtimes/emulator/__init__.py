@@ -65,3 +65,9 @@ def emulate(graph: LoweredGraph, inputs: list[np.ndarray], rules: Rules = LITERT
         for index, value in zip(op.outputs, run_op(graph, op, arrays, rules), strict=True):
             values[index] = np.asarray(value, dtype=graph.tensors[index].dtype).reshape(graph.tensors[index].shape)
     return values
+
+
+def rules_for(profile) -> Rules:  # type: ignore[no-untyped-def]
+    """The emulator rules a device profile states (requantization per op, reference or XNNPACK arithmetic)."""
+    roundings = {op: RequantRounding(mode) for op, mode in profile.requantization.items()}
+    return Rules(roundings, XNNPACK_KERNELS if profile.arithmetic == "xnnpack" else {})

@@ -1,0 +1,57 @@
+"""``edgeact profile-device``: parse, call :func:`edgeact.profiler.profile.profile_device`, write and print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgeact.cli_support import run_api
+
+PROFILE_EPILOG = """\\b
+Examples:
+  edgeact profile-device out/model.int8.tflite --device tflm --baseline model.onnx --data eval.npz
+  edgeact profile-device out/model.int8.tflite --device litert-reference --baseline model.onnx \\\\
+          --data eval.npz --per-layer --json report.json --html report.html
+  edgeact profile-device out/model.int8.qdq.onnx --device onnxruntime-cpu --baseline model.onnx --data eval.npz
+  edgeact profile-device out/model.int8.tflite --device my_board.toml --baseline model.onnx --data eval.npz
+
+\\b
+Built-in devices: litert-xnnpack, litert-reference, tflm, onnxruntime-cpu (real runtimes here);
+cmsis-nn, npu-table (run by edgeact's integer emulator under their rules). A device profile is a TOML file
+(see edgeact/device_profiles/).
+"""
+
+
+@click.command("profile-device", epilog=PROFILE_EPILOG)
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--device", required=True, help="A built-in device profile name, or a profile .toml path.")
+@click.option("--baseline", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The float32 .onnx model the int8 model came from.")
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="Evaluation data: an .npz keyed by the model's inputs, or a folder of them.")
+@click.option("--per-layer", is_flag=True, help="Compare every int8 tensor with the float model's.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML report.")
+@click.option("--max-samples", type=click.IntRange(min=1), help="Use at most this many samples.")
+@click.option("--latency-runs", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Timed runs (after a warm-up) for the latency median and p95.")
+def profile_device(model: Path, device: str, baseline: Path, data: Path, per_layer: bool, json_path: Path | None,
+                   html_path: Path | None, max_samples: int | None, latency_runs: int) -> None:
+    """Run MODEL (int8) on a device's runtime and the float baseline on the same data, and explain the error."""
+    from edgeact.profiler.profile import profile_device as profile
+    from edgeact.profiler.report import summary_text, write_html, write_json
+
+    inputs = {model.resolve(), baseline.resolve(), data.resolve()}
+    for label, target in (("--json", json_path), ("--html", html_path)):
+        if target is not None and target.resolve() in inputs:
+            raise click.UsageError(f"{label} {target} would overwrite an input")
+    report = run_api(lambda: profile(model, device, baseline, data, per_layer=per_layer, max_samples=max_samples,
+                                     latency_runs=latency_runs))
+    click.echo(summary_text(report))
+    if json_path is not None:
+        run_api(lambda: write_json(report, json_path))
+        click.echo(f"  report      {json_path}")
+    if html_path is not None:
+        run_api(lambda: write_html(report, html_path))
+        click.echo(f"  html        {html_path}")

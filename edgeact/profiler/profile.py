@@ -1,0 +1,272 @@
+"""The profile-device job: the int8 model on the device's backend and the float baseline on the same data, compared
+per output, per layer and per activation, with the device's hazards, latency and size."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeact import __version__
+from edgeact.calibration.data import CalibrationData
+from edgeact.calibration.engine import input_specs
+from edgeact.devices.profiles import DeviceProfile, activation_verdict, load_profile
+from edgeact.errors import ModelFormatError, UsageError
+from edgeact.exporters.tflite.graph import LoweredGraph
+from edgeact.graph import load_onnx, view_of
+from edgeact.graph.importer import model_bytes
+from edgeact.graph.observe import with_float_outputs
+from edgeact.graph.tflite_import import metadata, read_tflite
+from edgeact.profiler.backends import latency_ms, run_device
+from edgeact.profiler.metrics import code_agreement, output_metrics
+from edgeact.runtimes.emulator import emulate, rules_for, run_op
+from edgeact.runtimes.onnxruntime import ort_session, run_ort
+
+REPORT_SCHEMA = 1
+EMULATED_SAMPLES = 64  # per-layer numbers and emulator agreement use the first samples
+ACTIVATION_BUILTINS = {"TANH": "tanh", "LOGISTIC": "sigmoid", "GELU": "gelu", "HARD_SWISH": "hardswish"}
+
+
+def _model(path: Path, profile: DeviceProfile) -> tuple[bytes, LoweredGraph | None]:
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: no such model file")
+    suffix = path.suffix.lstrip(".")
+    if suffix != profile.model_format:
+        raise UsageError(f"device {profile.name} runs .{profile.model_format} models; {path} is a .{suffix} file")
+    payload = path.read_bytes()
+    return payload, read_tflite(payload, str(path)) if suffix == "tflite" else None
+
+
+def _names(graph: LoweredGraph | None, payload: bytes) -> tuple[list[str], list[str]]:
+    if graph is not None:
+        return [graph.tensors[i].name for i in graph.inputs], [graph.tensors[i].name for i in graph.outputs]
+    session = ort_session(payload, "int8 ONNX model")
+    return [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()]
+
+
+def _float_name(tensor: str) -> tuple[str, bool] | None:
+    """The ONNX value an int8 TFLite tensor carries (edgeact's names: ``v/int8``, ``v/int8_nhwc``)."""
+    for suffix, nhwc in (("/int8_nhwc", True), ("/int8", False)):
+        if tensor.endswith(suffix):
+            return tensor[: -len(suffix)], nhwc
+    return None
+
+
+def _dequantize(graph: LoweredGraph, index: int, values: np.ndarray) -> np.ndarray:
+    quant = graph.tensors[index].quant
+    return quant.scale * (values.astype(np.float64) - quant.zero_point)
+
+
+def _output_step(graph: LoweredGraph | None, index: int) -> float | None:
+    if graph is None:
+        return None
+    producer = next((op for op in graph.ops if index in op.outputs), None)
+    if producer is not None and producer.op == "DEQUANTIZE":
+        return graph.tensors[producer.inputs[0]].quant.scale
+    return None
+
+
+def _hazards(profile: DeviceProfile, graph: LoweredGraph | None) -> list[dict[str, str]]:
+    found = []
+    for op in graph.ops if graph is not None else ():
+        if op.op in ACTIVATION_BUILTINS and graph.tensors[op.outputs[0]].quant is not None:
+            in_q, out_q = graph.tensors[op.inputs[0]].quant, graph.tensors[op.outputs[0]].quant
+            verdict = activation_verdict(profile, op.op, in_q, out_q)
+            if verdict.status not in ("exact", "within_lsb"):
+                found.append({"op": op.op, "tensor": graph.tensors[op.outputs[0]].name, "status": verdict.status,
+                              "reason": verdict.reason})
+    islands = _float_islands(graph)
+    if islands:
+        ops = sum(len(members) for members in islands.values())
+        found.append({"op": f"{ops} ops", "tensor": ", ".join(islands), "status": "float",
+                      "reason": "run in float32 between DEQUANTIZE and QUANTIZE (no int8 kernel for them)"})
+    if profile.backend == "onnxruntime" and not _has_vnni():
+        found.append({"op": "MatMul/Conv", "tensor": "", "status": "u8s8_saturation_risk",
+                      "reason": "x86 without VNNI: onnxruntime's u8s8 int8 GEMMs can saturate (use reduce_range)"})
+    return found
+
+
+def _float_islands(graph: LoweredGraph | None) -> dict[str, list[str]]:
+    """Float ops grouped by the node they lower (edgeact names their tensors ``<node>/<step>``)."""
+    islands: dict[str, list[str]] = {}
+    for op in graph.ops if graph is not None else ():
+        if graph.tensors[op.outputs[0]].dtype == "float32" and op.op != "DEQUANTIZE":
+            name = graph.tensors[op.outputs[0]].name
+            islands.setdefault(name.rsplit("/", 1)[0] if "/" in name.strip("/") else name, []).append(op.op)
+    return islands
+
+
+def _has_vnni() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+    return "avx512_vnni" in flags or "avx_vnni" in flags or "x86" not in flags and "flags" not in flags
+
+
+def _record_next_to(path: Path, payload: bytes, is_tflite: bool) -> dict[str, Any] | None:
+    """The calibration record written beside the model, if its hash is the one the model carries."""
+    stem = path.name.split(".int8.")[0]
+    record = path.with_name(f"{stem}.calibration.json")
+    if not record.is_file():
+        return None
+    text = record.read_bytes()
+    if is_tflite and metadata(payload).get("calibration_record_sha256") != hashlib.sha256(text).hexdigest():
+        return None
+    return json.loads(text)
+
+
+def _samples(data: CalibrationData, inputs: list[str], limit: int | None) -> list[list[np.ndarray]]:
+    samples = []
+    for feeds in data.batches(1):
+        for row in range(len(feeds[inputs[0]])):
+            samples.append([feeds[name][row : row + 1] for name in inputs])
+            if limit is not None and len(samples) >= limit:
+                return samples
+    return samples
+
+
+def _baseline(path: Path, inputs: list[str], outputs: list[str]):  # type: ignore[no-untyped-def]
+    if path.suffix != ".onnx":
+        raise UsageError(f"the baseline must be the float32 .onnx model; got {path}")
+    model = load_onnx(path)
+    view = view_of(model)
+    if sorted(view.inputs) != sorted(inputs) or sorted(view.outputs) != sorted(outputs):
+        raise UsageError(
+            f"baseline {path} has inputs {list(view.inputs)} and outputs {list(view.outputs)}; the int8 model has "
+            f"inputs {inputs} and outputs {outputs}"
+        )
+    return model, view
+
+
+def _op_agreement(graph: LoweredGraph, tensors: list[dict[int, np.ndarray]], rules) -> dict[int, dict]:  # type: ignore[no-untyped-def]
+    """Each op re-run by the emulator on the device's own inputs, against the device's output: device mismatch
+    without propagation."""
+    agreement: dict[int, dict] = {}
+    for op in graph.ops:
+        index = op.outputs[0]
+        if graph.tensors[index].dtype != "int8":
+            continue
+        device, mine = [], []
+        for values in tensors:
+            device.append(values[index])
+            mine.append(run_op(graph, op, [values[i] if i >= 0 else None for i in op.inputs], rules)[0])
+        agreement[index] = code_agreement(np.concatenate(device), np.concatenate(mine))
+    return agreement
+
+
+def _layers(graph: LoweredGraph, reference: dict[str, np.ndarray], tensors: list[dict[int, np.ndarray]],
+            agreement: dict[int, dict] | None) -> list[dict[str, Any]]:
+    from edgeact.metrics import sqnr_db
+
+    layers = []
+    for index, tensor in enumerate(graph.tensors):
+        mapped = _float_name(tensor.name)
+        if mapped is None or mapped[0] not in reference or tensor.data is not None:
+            continue
+        name, nhwc = mapped
+        values = np.concatenate([_dequantize(graph, index, t[index]) for t in tensors])
+        if nhwc:
+            values = np.transpose(values, (0, 3, 1, 2))
+        entry = {"tensor": name, "sqnr_db": sqnr_db(reference[name][: len(values)], values.reshape(
+            reference[name][: len(values)].shape))}
+        if agreement is not None and index in agreement:
+            entry.update(agreement[index])
+        entry["index"] = index
+        layers.append(entry)
+    _added_error(graph, layers)
+    return sorted(layers, key=lambda e: e["sqnr_db"])
+
+
+def _added_error(graph: LoweredGraph, layers: list[dict[str, Any]]) -> None:
+    """``sqnr_drop_db``: how much SQNR a layer loses against the layers that feed it (its own share of the error;
+    errors from upstream show in every later layer's SQNR, but only here in the drop)."""
+    by_index = {layer["index"]: layer for layer in layers}
+    producers = {out: op for op in graph.ops for out in op.outputs}
+
+    def feeding(index: int, seen: set[int]) -> list[int]:
+        op = producers.get(index)
+        found: list[int] = []
+        for source in op.inputs if op is not None else ():
+            if source < 0 or source in seen:
+                continue
+            seen.add(source)
+            found += [source] if source in by_index else feeding(source, seen)
+        return found
+
+    for layer in layers:
+        sources = feeding(layer["index"], set())
+        upstream = min((by_index[s]["sqnr_db"] for s in sources), default=None)
+        layer["sqnr_drop_db"] = None if upstream is None else upstream - layer["sqnr_db"]
+    for layer in layers:
+        del layer["index"]
+
+
+def profile_device(
+    model: str | Path, device: str | Path, baseline: str | Path, data: str | Path, *, per_layer: bool = False,
+    max_samples: int | None = None, latency_runs: int = 50,
+) -> dict[str, Any]:
+    """Run the int8 ``model`` on ``device`` and the float ``baseline`` on ``data``; the report as a dict."""
+    profile = load_profile(device)
+    path = Path(model)
+    payload, graph = _model(path, profile)
+    inputs, outputs = _names(graph, payload)
+    base, view = _baseline(Path(baseline), inputs, outputs)
+    samples = _samples(CalibrationData(data, input_specs(view)), inputs, max_samples)
+    layer_names = sorted({m[0] for t in (graph.tensors if graph else []) if (m := _float_name(t.name))}
+                         & set(view.values)) if per_layer else []
+    session = ort_session(with_float_outputs(model_bytes(base), layer_names), "float baseline")
+    reference: dict[str, list] = {}
+    for sample in samples:
+        for name, value in run_ort(session, dict(zip(inputs, sample, strict=True)), outputs + layer_names).items():
+            reference.setdefault(name, []).append(value)
+    expected = {name: np.concatenate(values) for name, values in reference.items()}
+    device_run = run_device(profile, payload, graph, samples, outputs, keep_tensors=per_layer)
+    emulated = ([emulate(graph, s, rules_for(profile)) for s in samples[:EMULATED_SAMPLES]]
+                if graph is not None else None)
+    report_outputs = {}
+    for position, name in enumerate(outputs):
+        got = np.concatenate([run[position] for run in device_run.outputs])
+        index = graph.outputs[position] if graph is not None else -1
+        entry = output_metrics(expected[name], got, _output_step(graph, index))
+        if emulated is not None:
+            mine = np.concatenate([e[index] for e in emulated])
+            step = _output_step(graph, index) or 1.0
+            entry["emulator"] = code_agreement(np.rint(got[: len(mine)] / step), np.rint(mine / step))
+        report_outputs[name] = entry
+    layers = []
+    if per_layer and graph is not None:
+        if device_run.tensors is not None:  # the device shows its tensors: per-op agreement on its own inputs
+            observed = device_run.tensors[:EMULATED_SAMPLES]
+            layers = _layers(graph, expected, observed, _op_agreement(graph, observed, rules_for(profile)))
+        else:
+            layers = _layers(graph, expected, emulated, None)
+        for layer in layers:
+            layer["source"] = "device" if device_run.tensors is not None else "emulator"
+    record = _record_next_to(path, payload, graph is not None)
+    return {
+        "schema_version": REPORT_SCHEMA,
+        "edgeact_version": __version__,
+        "model": path.name,
+        "baseline": Path(baseline).name,
+        "device": {"name": profile.name, "backend": profile.backend, "description": profile.description},
+        "samples": len(samples),
+        "outputs": report_outputs,
+        "layers": layers,
+        "activations": _activations(record),
+        "hazards": _hazards(profile, graph),
+        "float_ops": _float_islands(graph),
+        "latency_ms": latency_ms(profile, payload, samples[0], latency_runs) if samples else None,
+        "model_size_bytes": len(payload),
+    }
+
+
+def _activations(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if record is None:
+        return []
+    return [{"node": a["node"], "function": a["function"], "saturation_rate": a["saturation_rate"],
+             "rms_error": a["error"]["rms_error"], "rms_floor": a["error"]["rms_floor"]} for a in record["activations"]]
+

@@ -1,0 +1,115 @@
+"""The profile-device report: JSON (schema-versioned), a terminal summary and a self-contained HTML page with
+embedded plots (per-layer SQNR, per-output error, activation saturation)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from edgeact.io import atomic_write
+
+
+def write_json(report: dict[str, Any], path: str | Path) -> Path:
+    text = json.dumps(report, indent=1, sort_keys=True, default=float) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def summary_text(report: dict[str, Any]) -> str:
+    device = report["device"]
+    lines = [f"{report['model']} on {device['name']} ({device['backend']}), {report['samples']} samples, "
+             f"baseline {report['baseline']}, {report['model_size_bytes']:,} bytes"]
+    for name, o in report["outputs"].items():
+        agreement = o.get("emulator")
+        emulator = (f", emulator agreement {agreement['equal_codes']:.2%} (max {agreement['max_lsb']} LSB)"
+                    if agreement else "")
+        top1 = f", top-1 agreement {o['top1_agreement']:.1%}" if o["top1_agreement"] is not None else ""
+        lines.append(f"  output {name}: SQNR {_fmt(o['sqnr_db'], 4)} dB, cosine {_fmt(o['cosine'], 5)}, max |err| "
+                     f"{_fmt(o['max_abs_error'])} ({_fmt(o['max_abs_error_lsb'])} LSB){top1}{emulator}; "
+                     f"NaN {o['nan_count']}, Inf {o['inf_count']}")
+    drops = [layer for layer in report["layers"] if layer.get("sqnr_drop_db") is not None]
+    for layer in sorted(drops, key=lambda e: -e["sqnr_drop_db"])[:5]:
+        lines.append(f"  layer {layer['tensor']}: SQNR {_fmt(layer['sqnr_db'], 4)} dB, loses "
+                     f"{_fmt(layer['sqnr_drop_db'], 3)} dB against its inputs ({layer['source']})")
+    for act in report["activations"]:
+        sat = "-" if act["saturation_rate"] is None else f"{act['saturation_rate']:.1%}"
+        lines.append(f"  activation {act['node']} ({act['function']}): rms error {_fmt(act['rms_error'])} vs floor "
+                     f"{_fmt(act['rms_floor'])}, saturation {sat}")
+    for hazard in report["hazards"]:
+        lines.append(f"  hazard [{hazard['status']}] {hazard['op']} {hazard['tensor']}: {hazard['reason']}")
+    if report["latency_ms"]:
+        lat = report["latency_ms"]
+        lines.append(f"  latency: median {lat['median']:.3f} ms, p95 {lat['p95']:.3f} ms ({lat['runs']} runs, "
+                     f"{lat['threads']} thread(s))")
+    return "\n".join(lines)
+
+
+def _png(figure) -> str:  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _plots(report: dict[str, Any]) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots = []
+    if report["layers"]:
+        figure, axis = plt.subplots(figsize=(9, max(2.5, 0.3 * len(report["layers"]))))
+        layers = list(reversed(report["layers"]))
+        axis.barh([layer["tensor"][-40:] for layer in layers], [layer["sqnr_db"] for layer in layers],
+                  color="tab:blue")
+        axis.set_xlabel("SQNR vs float32 (dB)")
+        axis.set_title("per-layer SQNR (int8 tensor vs the float model's)")
+        figure.tight_layout()
+        plots.append(("Per-layer SQNR", _png(figure)))
+        plt.close(figure)
+    if report["activations"]:
+        figure, axis = plt.subplots(figsize=(9, 3))
+        acts = report["activations"]
+        axis.bar(range(len(acts)), [a["saturation_rate"] or 0.0 for a in acts], color="tab:red")
+        axis.set_xticks(range(len(acts)), [a["function"] for a in acts], rotation=90, fontsize=7)
+        axis.set_ylabel("saturation rate")
+        axis.set_title("activation saturation (calibration data)")
+        figure.tight_layout()
+        plots.append(("Activation saturation", _png(figure)))
+        plt.close(figure)
+    return plots
+
+
+def write_html(report: dict[str, Any], path: str | Path) -> Path:
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{_fmt(o['sqnr_db'], 4)}</td><td>{_fmt(o['cosine'], 5)}</td>"
+        f"<td>{_fmt(o['max_abs_error'])}</td><td>{_fmt(o['max_abs_error_lsb'])}</td>"
+        f"<td>{_fmt(o['top1_agreement'])}</td></tr>" for name, o in report["outputs"].items())
+    hazards = "".join(f"<li><b>{html.escape(h['status'])}</b> {html.escape(h['op'])} {html.escape(h['tensor'])}: "
+                      f"{html.escape(h['reason'])}</li>" for h in report["hazards"]) or "<li>none</li>"
+    images = "".join(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
+                     for title, data in _plots(report))
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>edgeact profile: {html.escape(report['model'])}
+</title><style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}
+table{{border-collapse:collapse}}</style></head><body>
+<h1>{html.escape(report['model'])} on {html.escape(report['device']['name'])}</h1>
+<p>{html.escape(report['device']['description'])}; {report['samples']} samples; baseline
+{html.escape(report['baseline'])}; {report['model_size_bytes']:,} bytes; edgeact {report['edgeact_version']}</p>
+<h2>Outputs</h2><table><tr><th>output</th><th>SQNR dB</th><th>cosine</th><th>max |err|</th><th>max |err| LSB</th>
+<th>top-1 agreement</th></tr>{rows}</table>
+<h2>Hazards</h2><ul>{hazards}</ul>{images}
+<script type="application/json" id="report">{html.escape(json.dumps(report, default=float))}</script>
+</body></html>
+"""
+    return atomic_write(path, lambda tmp: tmp.write_text(page))
