@@ -22,6 +22,10 @@ demo: $(STAMP)
 		--format onnx-qdq,onnx-table,tflite -o $(DEMO_OUT)/digits --plots
 	$(PY) -m examples.digits_demo $(DEMO_OUT)/digits
 	@echo
+	$(EDGEACT) profile-device $(DEMO_OUT)/digits/transformer_gelu.int8.tflite --device litert-reference \
+		--baseline examples/digits/transformer_gelu.onnx --data examples/digits/transformer_gelu.eval.npz \
+		--per-layer --json $(DEMO_OUT)/digits/profile.json --html $(DEMO_OUT)/digits/profile.html
+	@echo
 	$(PY) -m examples.digits_eval
 	@echo
 	$(PY) -m examples.make_onnx_examples $(DEMO_OUT)/models
