@@ -49,3 +49,16 @@ def with_float_outputs(payload: bytes, names: list[str]) -> bytes:
         if name not in present:
             proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     return proto.SerializeToString(deterministic=True)
+
+
+def dequantized_tensors(payload: bytes) -> dict[str, float]:
+    """Every per-tensor DequantizeLinear output of a serialised model and the scale it dequantizes with."""
+    proto = onnx.load_model_from_string(payload)
+    constants = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
+    scales = {}
+    for node in proto.graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[1] in constants and constants[node.input[1]].size == 1:
+            if node.input[0] in constants:  # a quantized weight, not an activation
+                continue
+            scales[node.output[0]] = float(constants[node.input[1]].reshape(-1)[0])
+    return scales

@@ -18,7 +18,7 @@ from edgeact.errors import ModelFormatError, UsageError
 from edgeact.exporters.tflite.graph import LoweredGraph
 from edgeact.graph import load_onnx, view_of
 from edgeact.graph.importer import model_bytes
-from edgeact.graph.observe import with_float_outputs
+from edgeact.graph.observe import dequantized_tensors, with_float_outputs
 from edgeact.graph.tflite_import import metadata, read_tflite
 from edgeact.profiler.backends import latency_ms, run_device
 from edgeact.profiler.metrics import code_agreement, output_metrics
@@ -205,6 +205,43 @@ def _added_error(graph: LoweredGraph, layers: list[dict[str, Any]]) -> None:
         del layer["index"]
 
 
+def _onnx_profile(payload: bytes, samples: list[list[np.ndarray]], inputs: list[str], outputs: list[str],
+                  expected: dict[str, np.ndarray], per_layer: bool) -> tuple[dict[str, dict], list[dict[str, Any]]]:
+    """An int8 ONNX model on onnxruntime against the ONNX reference evaluator (the emulator for ONNX): output
+    agreement in output steps and, per layer, every DequantizeLinear output against the float model's tensor."""
+    from edgeact.metrics import sqnr_db
+    from edgeact.runtimes.onnx_reference import reference_session, run_reference
+
+    scales = dequantized_tensors(payload)
+    layer_of = {name: name.removesuffix("_dequantized") for name in scales}
+    layer_of.update({name: name for name in outputs if name in scales})
+    wanted = [name for name, base in layer_of.items() if base in expected and name not in outputs] if per_layer else []
+    device = ort_session(with_float_outputs(payload, wanted), "int8 ONNX model")
+    emulator = reference_session(with_float_outputs(payload, wanted))
+    got: dict[str, list] = {}
+    mine: dict[str, list] = {}
+    for number, sample in enumerate(samples[:EMULATED_SAMPLES]):
+        feeds = dict(zip(inputs, sample, strict=True))
+        for name, value in run_ort(device, feeds, outputs + wanted).items():
+            got.setdefault(name, []).append(value)
+        for name, value in run_reference(emulator, feeds, outputs + wanted).items():
+            mine.setdefault(name, []).append(value)
+        if number + 1 >= EMULATED_SAMPLES:
+            break
+    agreement = {}
+    for name in outputs + wanted:
+        step = scales.get(name, 1.0)
+        agreement[name] = code_agreement(np.rint(np.concatenate(got[name]) / step),
+                                         np.rint(np.concatenate(mine[name]) / step))
+    layers = []
+    for name in wanted:
+        base = layer_of[name]
+        values = np.concatenate(got[name])
+        layers.append({"tensor": base, "sqnr_db": sqnr_db(expected[base][: len(values)], values), "source": "device",
+                       **agreement[name], "sqnr_drop_db": None})
+    return {name: agreement[name] for name in outputs}, sorted(layers, key=lambda e: e["sqnr_db"])
+
+
 def profile_device(
     model: str | Path, device: str | Path, baseline: str | Path, data: str | Path, *, per_layer: bool = False,
     max_samples: int | None = None, latency_runs: int = 50,
@@ -216,8 +253,11 @@ def profile_device(
     inputs, outputs = _names(graph, payload)
     base, view = _baseline(Path(baseline), inputs, outputs)
     samples = _samples(CalibrationData(data, input_specs(view)), inputs, max_samples)
-    layer_names = sorted({m[0] for t in (graph.tensors if graph else []) if (m := _float_name(t.name))}
-                         & set(view.values)) if per_layer else []
+    if graph is not None:
+        carried = {m[0] for t in graph.tensors if (m := _float_name(t.name))}
+    else:
+        carried = {name.removesuffix("_dequantized") for name in dequantized_tensors(payload)}
+    layer_names = sorted((carried & set(view.values)) - set(outputs)) if per_layer else []
     session = ort_session(with_float_outputs(model_bytes(base), layer_names), "float baseline")
     reference: dict[str, list] = {}
     for sample in samples:
@@ -238,6 +278,10 @@ def profile_device(
             entry["emulator"] = code_agreement(np.rint(got[: len(mine)] / step), np.rint(mine / step))
         report_outputs[name] = entry
     layers = []
+    if graph is None:  # an int8 ONNX model: onnxruntime against the ONNX reference evaluator
+        agreement, layers = _onnx_profile(payload, samples, inputs, outputs, expected, per_layer)
+        for name, entry in report_outputs.items():
+            entry["emulator"] = agreement[name]
     if per_layer and graph is not None:
         if device_run.tensors is not None:  # the device shows its tensors: per-op agreement on its own inputs
             observed = device_run.tensors[:EMULATED_SAMPLES]
