@@ -129,7 +129,9 @@ def test_cli_writes_json_and_html(exported, tmp_path: Path) -> None:
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["schema_version"] == 1 and report["device"]["name"] == "tflm" and report["samples"] == 32
     page = (tmp_path / "r.html").read_text()
-    assert page.count("data:image/png;base64,") == 2 and "Per-layer SQNR" in page
+    assert page.count("data:image/png;base64,") == 4  # per-layer SQNR, error histogram, transfer curve, saturation
+    for title in ("Per-layer SQNR", "Error histogram: logits", "Transfer curve:", "Activation saturation"):
+        assert title in page
 
 
 @pytest.mark.parametrize("case, expected, code", [

@@ -29,6 +29,10 @@ def output_metrics(reference: np.ndarray, test: np.ndarray, step: float | None) 
     }
     if reference.ndim == 2 and reference.shape[1] > 1:
         metrics["top1_agreement"] = float((reference.argmax(1) == test.argmax(1)).mean())
+    signed = (np.asarray(test, np.float64) - np.asarray(reference, np.float64))[finite]
+    counts, edges = np.histogram(signed / step if step else signed, bins=41)
+    metrics["error_histogram"] = {"unit": "output steps" if step else "output units", "edges": edges.tolist(),
+                                  "counts": counts.tolist()}
     return metrics
 
 

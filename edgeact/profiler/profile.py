@@ -311,6 +311,9 @@ def profile_device(
 def _activations(record: dict[str, Any] | None) -> list[dict[str, Any]]:
     if record is None:
         return []
-    return [{"node": a["node"], "function": a["function"], "saturation_rate": a["saturation_rate"],
-             "rms_error": a["error"]["rms_error"], "rms_floor": a["error"]["rms_floor"]} for a in record["activations"]]
+    return [{"node": a["node"], "function": a["function"], "params": a["params"],
+             "saturation_rate": a["saturation_rate"], "rms_error": a["error"]["rms_error"],
+             "rms_floor": a["error"]["rms_floor"],
+             "input_grid": a["input_grid"], "output_grid": a["output_grid"], "table": a["table"]}
+            for a in record["activations"]]
 

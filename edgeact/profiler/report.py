@@ -78,6 +78,20 @@ def _plots(report: dict[str, Any]) -> list[tuple[str, str]]:
         figure.tight_layout()
         plots.append(("Per-layer SQNR", _png(figure)))
         plt.close(figure)
+    for name, output in report["outputs"].items():
+        histogram = output.get("error_histogram")
+        if histogram:
+            figure, axis = plt.subplots(figsize=(9, 3))
+            edges = histogram["edges"]
+            axis.stairs(histogram["counts"], edges, fill=True, color="tab:purple")
+            axis.set_xlabel(f"int8 - float32 ({histogram['unit']})")
+            axis.set_ylabel("count")
+            axis.set_title(f"error histogram of output {name}")
+            figure.tight_layout()
+            plots.append((f"Error histogram: {name}", _png(figure)))
+            plt.close(figure)
+    for act in report["activations"][:8]:
+        plots.append((f"Transfer curve: {act['node']}", _transfer_png(act)))
     if report["activations"]:
         figure, axis = plt.subplots(figsize=(9, 3))
         acts = report["activations"]
@@ -89,6 +103,31 @@ def _plots(report: dict[str, Any]) -> list[tuple[str, str]]:
         plots.append(("Activation saturation", _png(figure)))
         plt.close(figure)
     return plots
+
+
+def _transfer_png(act: dict[str, Any]) -> str:
+    """f(x) in float64 against the int8 table the model carries, over the table's input grid."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from edgeact.activations import activation
+
+    function = activation(act["function"], **act["params"])
+    in_grid, out_grid = act["input_grid"], act["output_grid"]
+    codes = np.arange(-128, 128)
+    x = in_grid["scale"] * (codes - in_grid["zero_point"])
+    y = out_grid["scale"] * (np.asarray(act["table"]) - out_grid["zero_point"])
+    dense = np.linspace(x[0], x[-1], 2049)
+    figure, axis = plt.subplots(figsize=(9, 3))
+    axis.plot(dense, function(dense), color="black", lw=1.2, label=f"{act['function']} (float64)")
+    axis.step(x, y, where="mid", color="tab:orange", lw=1.0, label="int8 table")
+    axis.set_xlabel("input")
+    axis.legend(loc="best", fontsize=8)
+    axis.set_title(f"{act['node']}: fp32 vs int8 transfer")
+    figure.tight_layout()
+    data = _png(figure)
+    plt.close(figure)
+    return data
 
 
 def write_html(report: dict[str, Any], path: str | Path) -> Path:
