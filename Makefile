@@ -47,7 +47,7 @@ bench: $(STAMP)
 	$(PY) -m bench.quantize_vs_ort
 	$(PY) -m bench.calibration_memory
 	$(PY) -m bench.tflite_latency
-	$(PY) -m examples.digits_eval
+	$(PY) -m bench.digits_accuracy
 	$(PY) bench/table_build_speed.py
 
 clean:

@@ -47,7 +47,7 @@ def profile_device(model: Path, device: str, baseline: Path, data: Path, per_lay
         if target is not None and target.resolve() in inputs:
             raise click.UsageError(f"{label} {target} would overwrite an input")
     report = run_api(lambda: profile(model, device, baseline, data, per_layer=per_layer, max_samples=max_samples,
-                                     latency_runs=latency_runs))
+                                     latency_runs=latency_runs, progress=True))
     click.echo(summary_text(report))
     if json_path is not None:
         run_api(lambda: write_json(report, json_path))

@@ -19,6 +19,8 @@ arithmetic = "reference"
 per_channel = true
 int16_activations = false
 threads = 1
+ops = ["TANH", "QUANTIZE", "DEQUANTIZE"]
+dtypes = ["int8", "float32"]
 [requantization]
 "*" = "double"
 [activations.TANH]

@@ -139,6 +139,7 @@ def test_cli_writes_json_and_html(exported, tmp_path: Path) -> None:
     ("malformed-toml", "not valid TOML", 1),
     ("schema-version", "schema_version 1 is not supported", 1),
     ("wrong-format", "runs .tflite models", 2),
+    ("unsupported-op", "cannot run", 2),
     ("data-mismatch", "missing ['x']", 1),
     ("baseline-mismatch", "the int8 model has inputs ['x']", 2),
 ])
@@ -151,6 +152,8 @@ def test_bad_input(exported, tmp_path: Path, case: str, expected: str, code: int
         device.write_text("name = [" if case == "malformed-toml" else 'schema_version = 1\nname = "old"\n')
     elif case == "wrong-format":
         model = exported["onnx"]
+    elif case == "unsupported-op":  # the LiteRT export uses the GELU builtin, which TFLite Micro lacks
+        model = exported["litert"]
     elif case == "data-mismatch":
         data = tmp_path / "bad.npz"
         np.savez(data, pixels=np.zeros((4, 8, 8), np.float32))

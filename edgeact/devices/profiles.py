@@ -28,7 +28,7 @@ ROUNDINGS = {"double": "tflite_double", "single": "single", "float_rne": "float3
 _TOP_KEYS = {
     "schema_version": int, "name": str, "description": str, "backend": str, "model_format": str,
     "arithmetic": str, "per_channel": bool, "int16_activations": bool, "threads": int, "requantization": dict,
-    "activations": dict, "sources": str,
+    "activations": dict, "sources": str, "ops": list, "dtypes": list,
 }
 _OPTIONAL = {"sources"}
 _ACTIVATION_KEYS = {
@@ -64,6 +64,8 @@ class DeviceProfile:
     requantization: dict[str, str]  # op -> numerics RequantRounding value; "*" for every other op
     activations: dict[str, ActivationKernel]
     source: str
+    ops: tuple[str, ...]  # builtin ops (TFLite) or op types (ONNX) the device runs
+    dtypes: tuple[str, ...]  # tensor types it runs them on
 
     @property
     def runtime(self) -> str:
@@ -135,7 +137,15 @@ def _parse(data: dict[str, Any], source: str) -> DeviceProfile:
         data["name"], data["description"], data["backend"], data["model_format"], data["arithmetic"],
         data["per_channel"], data["int16_activations"], data["threads"],
         _requantization(data["requantization"], source), activations, source,
+        _strings(data, "ops", source), _strings(data, "dtypes", source),
     )
+
+
+def _strings(data: dict[str, Any], key: str, source: str) -> tuple[str, ...]:
+    values = data[key]
+    if not all(isinstance(v, str) for v in values):
+        raise DeviceProfileError(f"{source}: key '{key}' must be a list of strings")
+    return tuple(values)
 
 
 def builtin_profiles() -> list[str]:

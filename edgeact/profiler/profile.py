@@ -40,6 +40,19 @@ def _model(path: Path, profile: DeviceProfile) -> tuple[bytes, LoweredGraph | No
     return payload, read_tflite(payload, str(path)) if suffix == "tflite" else None
 
 
+def _check_runnable(profile: DeviceProfile, graph: LoweredGraph | None, path: Path) -> None:
+    """Refuse a model with ops or tensor types the device does not run (before running anything)."""
+    if graph is None or "*" in profile.ops:
+        return
+    ops = sorted({op.op for op in graph.ops} - set(profile.ops))
+    dtypes = sorted({t.dtype for t in graph.tensors} - set(profile.dtypes))
+    if ops or dtypes:
+        raise UsageError(
+            f"device {profile.name} cannot run {path}: " + "; ".join(
+                part for part in (f"ops {ops}" if ops else "", f"tensor types {dtypes}" if dtypes else "") if part)
+        )
+
+
 def _names(graph: LoweredGraph | None, payload: bytes) -> tuple[list[str], list[str]]:
     if graph is not None:
         return [graph.tensors[i].name for i in graph.inputs], [graph.tensors[i].name for i in graph.outputs]
@@ -244,12 +257,13 @@ def _onnx_profile(payload: bytes, samples: list[list[np.ndarray]], inputs: list[
 
 def profile_device(
     model: str | Path, device: str | Path, baseline: str | Path, data: str | Path, *, per_layer: bool = False,
-    max_samples: int | None = None, latency_runs: int = 50,
+    max_samples: int | None = None, latency_runs: int = 50, progress: bool = False,
 ) -> dict[str, Any]:
     """Run the int8 ``model`` on ``device`` and the float ``baseline`` on ``data``; the report as a dict."""
     profile = load_profile(device)
     path = Path(model)
     payload, graph = _model(path, profile)
+    _check_runnable(profile, graph, path)
     inputs, outputs = _names(graph, payload)
     base, view = _baseline(Path(baseline), inputs, outputs)
     samples = _samples(CalibrationData(data, input_specs(view)), inputs, max_samples)
@@ -259,8 +273,10 @@ def profile_device(
         carried = {name.removesuffix("_dequantized") for name in dequantized_tensors(payload)}
     layer_names = sorted((carried & set(view.values)) - set(outputs)) if per_layer else []
     session = ort_session(with_float_outputs(model_bytes(base), layer_names), "float baseline")
+    from tqdm import tqdm
+
     reference: dict[str, list] = {}
-    for sample in samples:
+    for sample in tqdm(samples, desc="float baseline", unit="sample", disable=None if progress else True, leave=False):
         for name, value in run_ort(session, dict(zip(inputs, sample, strict=True)), outputs + layer_names).items():
             reference.setdefault(name, []).append(value)
     expected = {name: np.concatenate(values) for name, values in reference.items()}
