@@ -42,6 +42,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check edgeact tests examples bench
 	$(PY) -m pytest -q
+	$(PY) -m examples.gate_examples
 
 bench: $(STAMP)
 	$(PY) -m bench.quantize_vs_ort

@@ -11,6 +11,7 @@ import click
 
 from edgeact import __version__
 from edgeact.activations import REGISTRY
+from edgeact.cli_gate import gate
 from edgeact.cli_profile import profile_device
 from edgeact.cli_quantize import calibrate, quantize
 from edgeact.cli_support import run_api
@@ -92,6 +93,7 @@ def main() -> None:
       quantize   ONNX model + calibration data -> int8 QDQ / table ONNX + calibration record
       calibrate  collect tensor statistics for one data shard (merge them with quantize --stats)
       profile-device  int8 model on a device's runtime vs float32: per output, per layer, hazards, latency
+      gate       a profile-device report against a committed baseline: exit 3 on a quality regression
       lut        build one activation's exact lookup table and compare it with the int8 error floor
     Run 'edgeact COMMAND --help' for examples.
     """
@@ -200,10 +202,10 @@ def _lut_summary(report: LutReport) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 main.add_command(calibrate)
 main.add_command(quantize)
 main.add_command(profile_device)
+main.add_command(gate)
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

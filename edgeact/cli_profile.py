@@ -8,15 +8,15 @@ import click
 
 from edgeact.cli_support import run_api
 
-PROFILE_EPILOG = """\\b
+PROFILE_EPILOG = """\b
 Examples:
   edgeact profile-device out/model.int8.tflite --device tflm --baseline model.onnx --data eval.npz
-  edgeact profile-device out/model.int8.tflite --device litert-reference --baseline model.onnx \\\\
+  edgeact profile-device out/model.int8.tflite --device litert-reference --baseline model.onnx \\
           --data eval.npz --per-layer --json report.json --html report.html
   edgeact profile-device out/model.int8.qdq.onnx --device onnxruntime-cpu --baseline model.onnx --data eval.npz
   edgeact profile-device out/model.int8.tflite --device my_board.toml --baseline model.onnx --data eval.npz
 
-\\b
+\b
 Built-in devices: litert-xnnpack, litert-reference, tflm, onnxruntime-cpu (real runtimes here);
 cmsis-nn, npu-table (run by edgeact's integer emulator under their rules). A device profile is a TOML file
 (see edgeact/device_profiles/).
@@ -36,12 +36,17 @@ cmsis-nn, npu-table (run by edgeact's integer emulator under their rules). A dev
 @click.option("--max-samples", type=click.IntRange(min=1), help="Use at most this many samples.")
 @click.option("--latency-runs", default=50, show_default=True, type=click.IntRange(min=1),
               help="Timed runs (after a warm-up) for the latency median and p95.")
+@click.option("--gate", "gate_baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Then gate the report against this baseline (exit 3 on a regression); needs --json.")
 def profile_device(model: Path, device: str, baseline: Path, data: Path, per_layer: bool, json_path: Path | None,
-                   html_path: Path | None, max_samples: int | None, latency_runs: int) -> None:
+                   html_path: Path | None, max_samples: int | None, latency_runs: int,
+                   gate_baseline: Path | None) -> None:
     """Run MODEL (int8) on a device's runtime and the float baseline on the same data, and explain the error."""
     from edgeact.profiler.profile import profile_device as profile
     from edgeact.profiler.report import summary_text, write_html, write_json
 
+    if gate_baseline is not None and json_path is None:
+        raise click.UsageError("--gate needs --json (the report the gate reads and keeps)")
     inputs = {model.resolve(), baseline.resolve(), data.resolve()}
     for label, target in (("--json", json_path), ("--html", html_path)):
         if target is not None and target.resolve() in inputs:
@@ -55,3 +60,7 @@ def profile_device(model: Path, device: str, baseline: Path, data: Path, per_lay
     if html_path is not None:
         run_api(lambda: write_html(report, html_path))
         click.echo(f"  html        {html_path}")
+    if gate_baseline is not None:
+        from edgeact.cli_gate import run_gate
+
+        run_gate(json_path, gate_baseline, {"per_layer": per_layer or None}, None, None, None, False)

@@ -165,3 +165,16 @@ def test_bad_input(exported, tmp_path: Path, case: str, expected: str, code: int
     assert result.exit_code == code, result.output
     assert expected in result.output
     assert not (tmp_path / "report.json").exists()
+
+
+def test_profile_then_gate_in_one_step(exported, tmp_path: Path) -> None:
+    common = ("profile-device", exported["tflm"], "--device", "tflm", "--baseline", MODEL, "--data", EVAL,
+              "--max-samples", 32, "--latency-runs", 3, "--json")
+    first = invoke(*common, tmp_path / "first.json")
+    assert first.exit_code == 0, first.output
+    assert invoke(*common, tmp_path / "again.json", "--gate", tmp_path / "first.json").exit_code == 0
+    better = json.loads((tmp_path / "first.json").read_text())
+    better["outputs"]["logits"]["sqnr_db"] += 3.0  # a baseline this model no longer reaches
+    (tmp_path / "better.json").write_text(json.dumps(better))
+    result = invoke(*common, tmp_path / "now.json", "--gate", tmp_path / "better.json")
+    assert result.exit_code == 3 and "output logits: SQNR | **FAIL**" in result.output
