@@ -45,6 +45,7 @@ test: $(STAMP)
 	$(PY) -m examples.gate_examples
 
 bench: $(STAMP)
+	$(PY) -m bench.compare
 	$(PY) -m bench.quantize_vs_ort
 	$(PY) -m bench.calibration_memory
 	$(PY) -m bench.tflite_latency
