@@ -50,12 +50,12 @@ def test_device_agrees_with_the_emulator(exported, device: str, model: str) -> N
 
 def test_onnxruntime_agrees_with_the_onnx_reference_evaluator(exported) -> None:
     """onnxruntime's fused int8 kernels against the ONNX reference evaluator on the same QDQ model: identical output
-    codes; per layer (compared end to end, so a 1-step difference can carry one layer further) within 2 steps."""
+    codes; per layer (each layer re-run by the evaluator on onnxruntime's own inputs) within 1 step."""
     report = profile_device(exported["onnx"], "onnxruntime-cpu", MODEL, EVAL, per_layer=True, max_samples=64,
                             latency_runs=5)
     output = report["outputs"]["logits"]
     assert output["emulator"]["equal_codes"] == 1.0 and output["sqnr_db"] > 30
-    assert report["layers"] and max(layer["max_lsb"] for layer in report["layers"]) <= 2
+    assert report["layers"] and max(layer["max_lsb"] for layer in report["layers"]) <= 1
     assert min(layer["equal_codes"] for layer in report["layers"]) > 0.99
     assert report["latency_ms"]["median"] > 0
 

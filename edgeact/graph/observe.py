@@ -62,3 +62,45 @@ def dequantized_tensors(payload: bytes) -> dict[str, float]:
                 continue
             scales[node.output[0]] = float(constants[node.input[1]].reshape(-1)[0])
     return scales
+
+
+def layer_subgraphs(payload: bytes) -> dict[str, tuple[bytes, list[str], float, int]]:
+    """For each quantized activation ``v`` of a QDQ/table model: the sub-model that computes the float value fed to
+    its QuantizeLinear from the nearest dequantized values upstream, those input names, and the Q grid (scale, zero
+    point). Keyed by the DequantizeLinear output that carries ``v`` (``v_dequantized``, or the graph output)."""
+    proto = onnx.load_model_from_string(payload)
+    constants = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
+    producers = {out: node for node in proto.graph.node for out in node.output}
+    dequantized = {node.output[0] for node in proto.graph.node
+                   if node.op_type == "DequantizeLinear" and node.input[0] not in constants}
+    graph_inputs = {i.name for i in proto.graph.input}
+    extractor = onnx.utils.Extractor(proto)
+    found = {}
+    for node in proto.graph.node:
+        if node.op_type != "QuantizeLinear" or node.input[0] in graph_inputs:
+            continue
+        consumer = next(
+            (n for n in proto.graph.node if n.op_type == "DequantizeLinear" and n.input[0] == node.output[0]), None
+        )
+        if consumer is None or node.input[1] not in constants or constants[node.input[1]].size != 1:
+            continue
+        inputs, stack, seen = [], [node.input[0]], set()
+        while stack:
+            name = stack.pop()
+            if name in seen or name in constants or not name:
+                continue
+            seen.add(name)
+            if name in dequantized or name in graph_inputs:
+                inputs.append(name)
+            elif name in producers:
+                stack.extend(producers[name].input)
+        if not inputs:
+            continue
+        zero_point = int(constants[node.input[2]].reshape(-1)[0]) if len(node.input) > 2 else 0
+        try:
+            sub = extractor.extract_model(sorted(inputs), [node.input[0]])
+        except Exception:  # noqa: BLE001 - a layer the extractor cannot isolate is left out of the op-by-op check
+            continue
+        found[consumer.output[0]] = (sub.SerializeToString(), sorted(inputs),
+                                     float(constants[node.input[1]].reshape(-1)[0]), zero_point)
+    return found

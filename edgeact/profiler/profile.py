@@ -18,7 +18,7 @@ from edgeact.errors import ModelFormatError, UsageError
 from edgeact.exporters.tflite.graph import LoweredGraph
 from edgeact.graph import load_onnx, view_of
 from edgeact.graph.importer import model_bytes
-from edgeact.graph.observe import dequantized_tensors, with_float_outputs
+from edgeact.graph.observe import dequantized_tensors, layer_subgraphs, with_float_outputs
 from edgeact.graph.tflite_import import metadata, read_tflite
 from edgeact.profiler.backends import latency_ms, run_device
 from edgeact.profiler.metrics import code_agreement, output_metrics
@@ -221,38 +221,52 @@ def _added_error(graph: LoweredGraph, layers: list[dict[str, Any]]) -> None:
 def _onnx_profile(payload: bytes, samples: list[list[np.ndarray]], inputs: list[str], outputs: list[str],
                   expected: dict[str, np.ndarray], per_layer: bool) -> tuple[dict[str, dict], list[dict[str, Any]]]:
     """An int8 ONNX model on onnxruntime against the ONNX reference evaluator (the emulator for ONNX): output
-    agreement in output steps and, per layer, every DequantizeLinear output against the float model's tensor."""
-    from edgeact.metrics import sqnr_db
+    agreement in output steps over the whole model and, per layer, each layer re-run by the reference evaluator on
+    onnxruntime's own dequantized inputs (device mismatch without propagation) plus SQNR against the float model."""
     from edgeact.runtimes.onnx_reference import reference_session, run_reference
 
     scales = dequantized_tensors(payload)
-    layer_of = {name: name.removesuffix("_dequantized") for name in scales}
-    layer_of.update({name: name for name in outputs if name in scales})
-    wanted = [name for name, base in layer_of.items() if base in expected and name not in outputs] if per_layer else []
-    device = ort_session(with_float_outputs(payload, wanted), "int8 ONNX model")
-    emulator = reference_session(with_float_outputs(payload, wanted))
+    layers_of = layer_subgraphs(payload) if per_layer else {}
+    needed = sorted({name for sub in layers_of.values() for name in sub[1]} | set(layers_of)) if per_layer else []
+    needed = [name for name in needed if name not in outputs and name not in inputs]
+    device = ort_session(with_float_outputs(payload, needed), "int8 ONNX model")
+    emulator = reference_session(payload)
     got: dict[str, list] = {}
     mine: dict[str, list] = {}
-    for number, sample in enumerate(samples[:EMULATED_SAMPLES]):
+    for sample in samples[:EMULATED_SAMPLES]:
         feeds = dict(zip(inputs, sample, strict=True))
-        for name, value in run_ort(device, feeds, outputs + wanted).items():
+        for name, value in {**feeds, **run_ort(device, feeds, outputs + needed)}.items():
             got.setdefault(name, []).append(value)
-        for name, value in run_reference(emulator, feeds, outputs + wanted).items():
+        for name, value in run_reference(emulator, feeds, outputs).items():
             mine.setdefault(name, []).append(value)
-        if number + 1 >= EMULATED_SAMPLES:
-            break
-    agreement = {}
-    for name in outputs + wanted:
-        step = scales.get(name, 1.0)
-        agreement[name] = code_agreement(np.rint(np.concatenate(got[name]) / step),
-                                         np.rint(np.concatenate(mine[name]) / step))
-    layers = []
-    for name in wanted:
-        base = layer_of[name]
-        values = np.concatenate(got[name])
-        layers.append({"tensor": base, "sqnr_db": sqnr_db(expected[base][: len(values)], values), "source": "device",
-                       **agreement[name], "sqnr_drop_db": None})
-    return {name: agreement[name] for name in outputs}, sorted(layers, key=lambda e: e["sqnr_db"])
+    agreement = {name: code_agreement(np.rint(np.concatenate(got[name]) / scales.get(name, 1.0)),
+                                      np.rint(np.concatenate(mine[name]) / scales.get(name, 1.0)))
+                 for name in outputs}
+    layers = [_onnx_layer(name, sub, got, expected) for name, sub in layers_of.items()]
+    return agreement, sorted(layers, key=lambda e: (e["sqnr_db"] is None, e["sqnr_db"] or 0.0))
+
+
+def _onnx_layer(name: str, sub: tuple, got: dict[str, list], expected: dict[str, np.ndarray]) -> dict[str, Any]:
+    from edgeact.metrics import sqnr_db
+    from edgeact.numerics import QParams, quantize
+    from edgeact.numerics.rounding import Rounding
+    from edgeact.runtimes.onnx_reference import reference_session, run_reference
+
+    model, sub_inputs, scale, zero_point = sub
+    grid = QParams(scale, zero_point)
+    session = reference_session(model)
+    output = session.output_names[0]
+    device_codes, emulated_codes = [], []
+    for sample in range(len(got[name])):
+        feeds = {i: got[i][sample] for i in sub_inputs}
+        emulated_codes.append(quantize(run_reference(session, feeds, [output])[output], grid, Rounding.HALF_TO_EVEN))
+        device_codes.append(np.rint(got[name][sample] / np.float32(scale)) + zero_point)
+    base = name.removesuffix("_dequantized")
+    values = np.concatenate(got[name])
+    entry = {"tensor": base, "source": "device", "sqnr_drop_db": None,
+             **code_agreement(np.concatenate(device_codes), np.concatenate(emulated_codes))}
+    entry["sqnr_db"] = sqnr_db(expected[base][: len(values)], values) if base in expected else None
+    return entry
 
 
 def profile_device(

@@ -68,9 +68,10 @@ def _plots(report: dict[str, Any]) -> list[tuple[str, str]]:
     import matplotlib.pyplot as plt
 
     plots = []
-    if report["layers"]:
-        figure, axis = plt.subplots(figsize=(9, max(2.5, 0.3 * len(report["layers"]))))
-        layers = list(reversed(report["layers"]))
+    measured = [layer for layer in report["layers"] if layer["sqnr_db"] is not None]
+    if measured:
+        figure, axis = plt.subplots(figsize=(9, max(2.5, 0.3 * len(measured))))
+        layers = list(reversed(measured))
         axis.barh([layer["tensor"][-40:] for layer in layers], [layer["sqnr_db"] for layer in layers],
                   color="tab:blue")
         axis.set_xlabel("SQNR vs float32 (dB)")
