@@ -207,13 +207,18 @@ def _ort_runner(payload: bytes, what: str) -> Runner:
 
 
 def _tflite_runner(payload: bytes, target: str, inputs: Sequence[str], outputs: Sequence[str]) -> Runner:
-    """Runs a batch through a .tflite model in chunks of its (static) batch size."""
-    from edgeact.runtimes.litert import run_litert_many
-    from edgeact.runtimes.tflm import run_tflm_many
+    """Runs a batch through a .tflite model one sample at a time, on the target device's backend (its runtime, or
+    the emulator under its rules)."""
+    from edgeact.exporters.tflite.targets import target as target_profile
+    from edgeact.graph.tflite_import import read_tflite
+    from edgeact.profiler.backends import run_device
+
+    profile = target_profile(target)
+    graph = read_tflite(payload) if profile.backend == "emulator" else None
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         samples = [[feeds[name][row : row + 1] for name in inputs] for row in range(len(feeds[inputs[0]]))]
-        results = run_tflm_many(payload, samples) if target == "tflm" else run_litert_many(payload, samples)
+        results = run_device(profile, payload, graph, samples, list(outputs), keep_tensors=False).outputs
         return {name: np.concatenate([r[i] for r in results]) for i, name in enumerate(outputs)}
 
     return run

@@ -12,7 +12,7 @@ from edgeact import api
 from edgeact.calibration.ranges import METHODS
 from edgeact.cli_support import GreedyOption, run_api
 from edgeact.api import DEFAULT_FORMATS, FORMATS
-from edgeact.exporters.tflite.targets import TARGETS
+from edgeact.exporters.tflite.targets import tflite_targets
 
 
 class FormatList(click.ParamType):
@@ -113,8 +113,9 @@ def calibrate(model: Path, calib: Path, stats_out: Path, batch_size: int, skip_b
               help="How tensor ranges are chosen.")
 @click.option("--format", "formats", type=FormatList(), default=",".join(DEFAULT_FORMATS), show_default=True,
               help=f"Comma-separated output forms: {', '.join(FORMATS)}.")
-@click.option("--target", type=click.Choice(list(TARGETS)), default="litert", show_default=True,
-              help="TFLite target: litert (exact builtins where they exist) or tflm (tables, no GELU).")
+@click.option("--target", type=click.Choice(tflite_targets()), default="litert", show_default=True,
+              help="TFLite target device (litert = litert-xnnpack): builtins only where its profile says they compute "
+                   "edgeact's table exactly, tables elsewhere.")
 @click.option("--float-tflite", is_flag=True, help="Also write the float32 .tflite baseline (<name>.fp32.tflite).")
 @click.option("--per-tensor", is_flag=True, help="One weight scale per tensor instead of per output channel.")
 @click.option("--exclude", cls=GreedyOption, multiple=True,

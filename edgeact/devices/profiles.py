@@ -20,7 +20,7 @@ from edgeact.errors import DeviceProfileError
 from edgeact.numerics.qparams import QParams
 
 SCHEMA_VERSION = 2
-KERNELS = ("exact", "fixed_output", "fixed_point", "missing")
+KERNELS = ("exact", "exact_at_output", "fixed_output", "fixed_point", "missing")
 BACKENDS = ("onnxruntime", "litert-xnnpack", "litert-reference", "tflm", "emulator")
 FORMATS = ("tflite", "onnx")
 ARITHMETIC = ("reference", "xnnpack")
@@ -37,6 +37,7 @@ _ACTIVATION_KEYS = {
     "output_zero_point": int,
     "refuses_other_output": str,
     "max_lsb_error": int,
+    "conventions": list,
 }
 
 
@@ -49,6 +50,7 @@ class ActivationKernel:
     output_zero_point: int | None = None
     refuses_other_output: str = "nothing"
     max_lsb_error: int = 0
+    conventions: tuple[str, ...] = ()  # table conventions the device may build it with (exact kinds)
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def _parse(data: dict[str, Any], source: str) -> DeviceProfile:
             raise DeviceProfileError(
                 f"{source}: activations.{op}.kernel is {entry['kernel']!r}; expected one of {', '.join(KERNELS)}"
             )
-        activations[op] = ActivationKernel(**entry)
+        activations[op] = ActivationKernel(**{**entry, "conventions": tuple(entry.get("conventions", ()))})
     return DeviceProfile(
         data["name"], data["description"], data["backend"], data["model_format"], data["arithmetic"],
         data["per_channel"], data["int16_activations"], data["threads"],
@@ -194,6 +196,13 @@ def activation_verdict(profile: DeviceProfile, op: str, in_q: QParams, out_q: QP
         return ActivationVerdict(False, "missing", f"{profile.name} has no int8 {op} kernel; the model will not load")
     if kernel.kernel == "exact":
         return ActivationVerdict(True, "exact", f"{profile.name} computes {op} bit-exactly for any grids")
+    if kernel.kernel == "exact_at_output":
+        if _same_scale(out_q.scale, kernel.output_scale) and out_q.zero_point == kernel.output_zero_point:
+            return ActivationVerdict(True, "exact", f"{profile.name} computes {op} bit-exactly at this output grid")
+        return ActivationVerdict(
+            False, "refused", f"{profile.name} refuses {op} with output grid ({out_q.scale:.7g}, {out_q.zero_point}); "
+            f"it takes only ({kernel.output_scale}, {kernel.output_zero_point})",
+        )
     if kernel.kernel == "fixed_point":
         return ActivationVerdict(
             True, "within_lsb", f"{profile.name} computes {op} in fixed point within {kernel.max_lsb_error} LSB"

@@ -14,7 +14,7 @@ import numpy as np
 
 from edgeact.errors import EdgeactError
 from edgeact.exporters.tflite.graph import LoweredGraph
-from edgeact.exporters.tflite.targets import Target
+from edgeact.devices.profiles import DeviceProfile
 from edgeact.graph.view import GraphView, NodeView, ValueView
 from edgeact.numerics import QParams
 from edgeact.planning.plan import ConstantPlan, QuantPlan
@@ -37,7 +37,7 @@ class Lowering:
     view: GraphView
     plan: QuantPlan | None
     shapes: dict[str, tuple[int, ...]]
-    target: Target
+    target: DeviceProfile
     graph: LoweredGraph = field(default_factory=LoweredGraph)
     forms: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (value, dtype, layout) -> tensor
     aliases: dict[str, str] = field(default_factory=dict)
@@ -146,6 +146,10 @@ class Lowering:
     # ---- helpers for lowerings --------------------------------------------------------------------------------
     def int32_constant(self, name: str, values) -> int:  # type: ignore[no-untyped-def]
         return self.graph.constant(name, np.asarray(values, dtype=np.int32))
+
+    def runs(self, op: str) -> bool:
+        """Does the target device run this TFLite builtin?"""
+        return "*" in self.target.ops or op in self.target.ops
 
     def unsupported(self, node: NodeView, why: str) -> UnsupportedOpError:
         return UnsupportedOpError(f"node {node.name!r} ({node.op_type}): {why} on target {self.target.name}")

@@ -460,18 +460,31 @@ FLOAT_ACTIVATIONS: dict[str, tuple[str, dict]] = {
 }
 
 
+INT8_BUILTINS: dict[str, tuple[str, dict]] = {  # activation -> the TFLite builtin that computes it as a table
+    "tanh": ("TANH", {}),
+    "sigmoid": ("LOGISTIC", {}),
+    "gelu": ("GELU", {"approximate": False}),
+    "gelu_tanh": ("GELU", {"approximate": True}),
+}
+
+
 def _builtin_is_exact(ctx: Lowering, act, table) -> tuple[str, dict] | None:  # type: ignore[no-untyped-def]
-    builtin = ctx.target.int8_builtins.get(act.name)
-    if builtin is None:
+    """The builtin, when the target device computes exactly edgeact's table with it (its profile says how)."""
+    if act.name not in INT8_BUILTINS:
         return None
-    if builtin.output_grid is not None:
-        scale, zero_point = builtin.output_grid
-        if not (math.isclose(table.out_q.scale, scale, rel_tol=1e-6) and table.out_q.zero_point == zero_point):
-            return None
-    for convention in builtin.conventions:
+    op, options = INT8_BUILTINS[act.name]
+    kernel = ctx.target.activations.get(op)
+    if not ctx.runs(op) or kernel is None or kernel.kernel not in ("exact", "exact_at_output"):
+        return None
+    if kernel.kernel == "exact_at_output" and not (
+        math.isclose(table.out_q.scale, kernel.output_scale, rel_tol=1e-6)
+        and table.out_q.zero_point == kernel.output_zero_point
+    ):
+        return None
+    for convention in kernel.conventions or ("ideal",):
         if not np.array_equal(lut_for(act, table.in_q, table.out_q, convention).values, table.values):
             return None
-    return builtin.op, dict(builtin.options)
+    return op, dict(options)
 
 
 def lower_activation(ctx: Lowering, node: NodeView, dtype: str) -> None:
@@ -516,7 +529,7 @@ def _float_activation(ctx: Lowering, node: NodeView, act, layout: str) -> None: 
     if act.name not in FLOAT_ACTIVATIONS:
         raise ctx.unsupported(node, f"float {act.name} has no TFLite builtin")
     op, options = FLOAT_ACTIVATIONS[act.name]
-    if op in ctx.target.missing_float_ops:
+    if not ctx.runs(op):
         raise ctx.unsupported(node, f"float {act.name} needs {op}, which the target has no kernel for")
     if act.name == "leaky_relu":
         options = {"alpha": float(act.params["alpha"])}

@@ -29,5 +29,5 @@ def lower_tflite(
     view: GraphView, plan: QuantPlan | None, shapes: dict[str, tuple[int, ...]], target: str
 ) -> TFLiteLowering:
     """The model lowered to TFLite builtins: int8 on ``plan``'s grids, or float32 when ``plan`` is None."""
-    ctx = lower_graph(Lowering(view, plan, shapes, target_named(target)))
+    ctx = lower_graph(Lowering(view, plan, shapes, target_named(target)))  # a device profile
     return TFLiteLowering(ctx.graph, target, plan is not None, tuple(ctx.table_ops), tuple(ctx.builtin_ops))

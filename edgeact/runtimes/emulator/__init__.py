@@ -14,7 +14,7 @@ import numpy as np
 from edgeact.errors import EdgeactError
 from edgeact.exporters.tflite.graph import LoweredGraph, LoweredOp
 from edgeact.numerics.requantize import RequantRounding
-from edgeact.runtimes.emulator.kernels import KERNELS, Kernel
+from edgeact.runtimes.emulator.kernels import KERNELS, Kernel, builtin_activation
 from edgeact.runtimes.emulator.xnnpack import XNNPACK_KERNELS
 
 
@@ -22,11 +22,15 @@ from edgeact.runtimes.emulator.xnnpack import XNNPACK_KERNELS
 class Rules:
     roundings: dict[str, RequantRounding]  # op -> requantization rounding; "*" for every other op
     kernels: dict[str, Kernel] = field(default_factory=dict)  # op -> kernel replacing the reference one
+    conventions: dict[str, str] = field(default_factory=dict)  # activation builtin -> table convention
 
     def rounding(self, op: str) -> RequantRounding:
         return self.roundings.get(op, self.roundings.get("*", RequantRounding.TFLITE_DOUBLE))
 
     def kernel(self, op: str) -> Kernel | None:
+        if op in self.conventions:
+            convention = self.conventions[op]
+            return lambda graph, o, inputs, rounding: builtin_activation(graph, o, inputs, rounding, convention)
         return self.kernels.get(op, KERNELS.get(op))
 
 
@@ -70,4 +74,5 @@ def emulate(graph: LoweredGraph, inputs: list[np.ndarray], rules: Rules = LITERT
 def rules_for(profile) -> Rules:  # type: ignore[no-untyped-def]
     """The emulator rules a device profile states (requantization per op, reference or XNNPACK arithmetic)."""
     roundings = {op: RequantRounding(mode) for op, mode in profile.requantization.items()}
-    return Rules(roundings, XNNPACK_KERNELS if profile.arithmetic == "xnnpack" else {})
+    conventions = {op: kernel.conventions[0] for op, kernel in profile.activations.items() if kernel.conventions}
+    return Rules(roundings, XNNPACK_KERNELS if profile.arithmetic == "xnnpack" else {}, conventions)

@@ -366,13 +366,14 @@ def _builtin_activation(op: LoweredOp):  # type: ignore[no-untyped-def]
 
 
 @kernel("TANH", "LOGISTIC", "GELU", "HARD_SWISH", "LEAKY_RELU")
-def builtin_activation(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+def builtin_activation(graph, op, inputs, rounding, convention: str = "litert"):  # type: ignore[no-untyped-def]
+    """An int8 activation builtin as the table its device builds (``convention``; LiteRT's by default)."""
     act = _builtin_activation(op)
     x = inputs[0]
     if _is_float(graph, op):
         return [act.float32(x.astype(np.float32)).astype(np.float32)]
     in_q, out_q = _quant(graph, op.inputs[0]), _quant(graph, op.outputs[0])
-    table = lut_for(act, in_q, out_q, "litert")
+    table = lut_for(act, in_q, out_q, convention)
     return [table.lookup(x.astype(np.int64)).astype(np.int8)]
 
 
