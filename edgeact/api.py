@@ -303,7 +303,8 @@ def quantize(
     calibration sample.
 
     Statistics come from ``calib`` (an .npz or folder of .npz), from saved ``stats`` files (merged), or both.
-    ``formats``: onnx-qdq, onnx-table, tflite (int8 for ``target`` litert or tflm); ``float_tflite`` adds the
+    ``formats``: onnx-qdq, onnx-table, tflite (int8 for the ``target`` device profile: litert, tflm, ...);
+    ``float_tflite`` adds the
     float32 .tflite baseline. With ``plots``, each activation's nonlinear quantization map is drawn to
     OUTDIR/<name>.plots/<node>.png.
     """
@@ -318,14 +319,7 @@ def quantize(
     plan = make_plan(view_of(canonical.model), total.tensors, options)
     payloads = {form: export_onnx(canonical.model, plan, form) for form in formats if form in ONNX_FORMATS}
     tflite = _lower_tflite(canonical, plan, formats, target, float_tflite)
-    runners = {form: _ort_runner(payload, form) for form, payload in payloads.items()}
-    view = view_of(canonical.model)
-    if tflite.int8 is not None:
-        payload = tflite.int8.to_bytes({})
-        _check_runs(payload, target, tflite.int8, "int8 .tflite")
-        runners["tflite"] = _tflite_runner(payload, target, view.inputs, view.outputs)
-    if tflite.fp32 is not None:
-        _check_runs(tflite.fp32.to_bytes({}), target, tflite.fp32, "float32 .tflite")
+    runners = _runners(canonical, payloads, tflite, target)
     record = {
         "edgeact_version": __version__,
         "model": Path(source.name).name if source.path is not None else source.name,
@@ -343,6 +337,28 @@ def quantize(
         "evaluation": _evaluate(canonical, runners, data),
         "files": {form: path.name for form, path in paths.items() if form != "record"},
     }
+    _write_outputs(paths, payloads, tflite, record)
+    drawn = _plot_activation_maps(plan, total, paths["record"]) if plots else []
+    return QuantizeResult(paths, record, plan, drawn)
+
+
+def _runners(canonical: CanonicalModel, payloads: dict[str, bytes], tflite: _TFLiteOutputs,
+             target: str) -> dict[str, Runner]:
+    """How to run each int8 form for the evaluation; every .tflite is first loaded and invoked on the target."""
+    runners = {form: _ort_runner(payload, form) for form, payload in payloads.items()}
+    view = view_of(canonical.model)
+    if tflite.int8 is not None:
+        payload = tflite.int8.to_bytes({})
+        _check_runs(payload, target, tflite.int8, "int8 .tflite")
+        runners["tflite"] = _tflite_runner(payload, target, view.inputs, view.outputs)
+    if tflite.fp32 is not None:
+        _check_runs(tflite.fp32.to_bytes({}), target, tflite.fp32, "float32 .tflite")
+    return runners
+
+
+def _write_outputs(paths: dict[str, Path], payloads: dict[str, bytes], tflite: _TFLiteOutputs,
+                   record: dict[str, Any]) -> None:
+    """Every file, each atomically, after everything succeeded; .tflite metadata carries the record's hash."""
     text = json.dumps(record, indent=1, sort_keys=True, default=float) + "\n"
     metadata = {"edgeact_version": __version__.encode(),
                 "calibration_record_sha256": hashlib.sha256(text.encode()).hexdigest().encode()}
@@ -354,8 +370,6 @@ def quantize(
     for form, payload in payloads.items():
         atomic_write_bytes(paths[form], payload)
     atomic_write(paths["record"], lambda tmp: tmp.write_text(text))
-    drawn = _plot_activation_maps(plan, total, paths["record"]) if plots else []
-    return QuantizeResult(paths, record, plan, drawn)
 
 
 def _check_runs(payload: bytes, target: str, lowered: TFLiteLowering, what: str) -> None:
