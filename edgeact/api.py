@@ -71,7 +71,7 @@ def _calibration_data(canonical: CanonicalModel, calib: str | Path, skip_bad_sam
 
 
 def calibrate(
-    model: str | Path | bytes | CanonicalModel,
+    model: str | Path | bytes | Any,
     calib: str | Path,
     *,
     batch_size: int = 8,
@@ -79,8 +79,15 @@ def calibrate(
     stats_out: str | Path | None = None,
     progress: bool = False,
 ) -> CalibrationStats:
-    """Stream ``calib`` through the float model and return (and optionally save) per-tensor statistics."""
-    canonical = model if isinstance(model, CanonicalModel) else CanonicalModel.load(model)
+    """Stream ``calib`` through the float model and return (and optionally save) per-tensor statistics.
+
+    ``model`` is what :func:`quantize` takes (ONNX or PyTorch; PyTorch is exported with the first calibration
+    sample as example inputs)."""
+    if isinstance(model, CanonicalModel):
+        canonical = model
+    else:
+        source = resolve_model(model, calib)
+        canonical = CanonicalModel.load(source.loadable, source.name)
     data = _calibration_data(canonical, calib, skip_bad_samples)
     stats = _stream(canonical, data, batch_size, progress)
     if stats_out is not None:

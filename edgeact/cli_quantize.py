@@ -48,7 +48,6 @@ class InputShape(click.ParamType):
         return name, shape
 
 
-EXISTING_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
 
 CALIBRATE_EPILOG = """\b
 Examples:
@@ -83,16 +82,16 @@ Formats: onnx-qdq   QuantizeLinear/DequantizeLinear around standard ops (onnxrun
 
 
 @click.command(epilog=CALIBRATE_EPILOG)
-@click.argument("model", type=EXISTING_FILE)
+@click.argument("model", type=str)
 @click.option("--calib", required=True, type=click.Path(path_type=Path), help="Calibration .npz or folder of .npz.")
 @click.option("--stats-out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the statistics (JSON).")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
               help="Samples per onnxruntime run (when the model's batch axis is dynamic).")
 @click.option("--skip-bad-samples", is_flag=True, help="Skip samples with NaN/Inf instead of refusing the data.")
-def calibrate(model: Path, calib: Path, stats_out: Path, batch_size: int, skip_bad_samples: bool) -> None:
+def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_bad_samples: bool) -> None:
     """Collect MODEL's tensor statistics over calibration data (one shard), for merging later."""
-    if stats_out.resolve() in (model.resolve(), calib.resolve()):
+    if stats_out.resolve() in (Path(model).resolve(), calib.resolve()):
         raise click.UsageError(f"--stats-out {stats_out} would overwrite an input")
     stats = run_api(lambda: api.calibrate(model, calib, batch_size=batch_size, skip_bad_samples=skip_bad_samples,
                                           stats_out=stats_out, progress=True))

@@ -135,3 +135,11 @@ def test_without_torch_the_message_names_the_extra(workspace: Path, monkeypatch)
     with pytest.raises(UsageError, match=r"pip install 'edgeact\[torch\]'"):
         edgeact.quantize("nets.py:build", "calib.npz", output_dir="out")
     assert not (workspace / "out").exists()
+
+
+def test_calibrate_shards_of_a_pytorch_model_merge_into_quantize(workspace: Path) -> None:
+    np.savez("shard.npz", x=np.random.default_rng(5).normal(0, 1.5, (16, 16)).astype(np.float32))
+    assert invoke("calibrate", "nets.py:build", "--calib", "shard.npz", "--stats-out", "s.json").exit_code == 0
+    result = invoke("quantize", "nets.py:build", "--calib", "calib.npz", "--stats", "s.json", "-o", "out")
+    assert result.exit_code == 0, result.output
+    assert json.loads((workspace / "out" / "net.calibration.json").read_text())["calibration"]["samples"] == 80
