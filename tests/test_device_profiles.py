@@ -71,3 +71,13 @@ def test_bad_profiles_name_key_and_file(tmp_path: Path, text: str, message: str)
 def test_unknown_builtin_profile() -> None:
     with pytest.raises(DeviceProfileError, match="no built-in device profile 'esp32'"):
         load_profile("esp32")
+
+
+def test_profiles_state_the_rules_the_emulator_was_verified_with() -> None:
+    """The emulator constants the runtime tests check bit for bit are the ones the TOML profiles derive."""
+    from edgeact.runtimes.emulator import LITERT_REFERENCE, LITERT_XNNPACK, TFLM_REFERENCE, rules_for
+
+    for name, rules in (("litert-reference", LITERT_REFERENCE), ("tflm", TFLM_REFERENCE),
+                        ("litert-xnnpack", LITERT_XNNPACK)):
+        derived = rules_for(load_profile(name))
+        assert derived.roundings == rules.roundings and derived.kernels == rules.kernels, name

@@ -12,12 +12,7 @@ from edgeact.graph.importer import model_bytes
 
 def observation_model(model: ir.Model, names: list[str]) -> bytes:
     """``model`` serialised with every tensor in ``names`` added as a float graph output."""
-    proto = onnx.load_model_from_string(model_bytes(model))
-    present = {output.name for output in proto.graph.output}
-    for name in names:
-        if name not in present:
-            proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    return proto.SerializeToString(deterministic=True)
+    return with_float_outputs(model_bytes(model), names)
 
 
 def shape_probe_model(model: ir.Model) -> tuple[bytes, list[str]]:

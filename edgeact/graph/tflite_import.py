@@ -3,7 +3,6 @@ with their options), so the emulator and the profiler can run and compare any in
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
@@ -78,13 +77,6 @@ def read_tflite(payload: bytes, source: str = "<tflite>") -> LoweredGraph:
     lowered.inputs = [int(i) for i in graph.InputsAsNumpy()]
     lowered.outputs = [int(i) for i in graph.OutputsAsNumpy()]
     return lowered
-
-
-def read_tflite_file(path: str | Path) -> LoweredGraph:
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFormatError(f"{path}: no such model file")
-    return read_tflite(path.read_bytes(), str(path))
 
 
 def metadata(payload: bytes) -> dict[str, str]:

@@ -56,10 +56,25 @@ class GraphView:
         return self.functions.get((node.domain, node.op_type, node.overload))
 
     def consumers(self, value: str) -> list[NodeView]:
-        return [node for node in self.nodes if value in node.inputs]
+        return self._links()[0].get(value, [])
 
     def producer(self, value: str) -> NodeView | None:
-        return next((node for node in self.nodes if value in node.outputs), None)
+        return self._links()[1].get(value)
+
+    def _links(self) -> tuple[dict[str, list[NodeView]], dict[str, NodeView]]:
+        """value -> consuming nodes and value -> producing node, built once per view."""
+        cached = self.__dict__.get("_cached_links")
+        if cached is None:
+            consumers: dict[str, list[NodeView]] = {}
+            producers: dict[str, NodeView] = {}
+            for node in self.nodes:
+                for name in dict.fromkeys(node.inputs):
+                    consumers.setdefault(name, []).append(node)
+                for name in node.outputs:
+                    producers[name] = node
+            cached = (consumers, producers)
+            object.__setattr__(self, "_cached_links", cached)
+        return cached
 
 
 def _dtype_name(value: ir.Value) -> str | None:

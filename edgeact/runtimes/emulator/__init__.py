@@ -41,9 +41,6 @@ LITERT_REFERENCE = Rules({"FULLY_CONNECTED": RequantRounding.SINGLE, "*": Requan
 TFLM_REFERENCE = Rules({"*": RequantRounding.TFLITE_DOUBLE})
 # LiteRT's default interpreter: XNNPACK's arithmetic for the ops it takes, LiteRT's kernels for the rest.
 LITERT_XNNPACK = Rules(LITERT_REFERENCE.roundings, XNNPACK_KERNELS)
-RULES: dict[str, Rules] = {
-    "litert-reference": LITERT_REFERENCE, "tflm": TFLM_REFERENCE, "litert-xnnpack": LITERT_XNNPACK,
-}
 
 
 def run_op(
