@@ -44,25 +44,11 @@ def _child(spec: dict) -> dict:
         outputs = {"onnx": str(result.paths["onnx-qdq"]), "tflite": str(result.paths["tflite"]),
                    "fp32_tflite": str(result.paths["fp32-tflite"])}
     else:
-        from onnxruntime.quantization import (
-            CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static,
-        )
+        from bench.ort_baseline import ort_quantize_static
 
-        data = dict(np.load(spec["calib"]))
-
-        class Reader(CalibrationDataReader):
-            def __init__(self) -> None:
-                count = len(next(iter(data.values())))
-                self.rows = iter([{k: v[i : i + 1] for k, v in data.items()} for i in range(count)])
-
-            def get_next(self):  # type: ignore[no-untyped-def]
-                return next(self.rows, None)
-
-        out = str(Path(spec["out"]) / f"ort_{spec['method']}_{spec['activation']}.onnx")
-        quantize_static(spec["model"], out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=getattr(QuantType, spec["activation"]), weight_type=QuantType.QInt8,
-                        calibrate_method=getattr(CalibrationMethod, spec["method"]))
-        outputs = {"onnx": out}
+        out = Path(spec["out"]) / f"ort_{spec['method']}_{spec['activation']}.onnx"
+        ort_quantize_static(Path(spec["model"]), dict(np.load(spec["calib"])), out, spec["method"], spec["activation"])
+        outputs = {"onnx": str(out)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb, "outputs": outputs}
 

@@ -20,10 +20,14 @@ class _Reader(CalibrationDataReader):
         return next(self.rows, None)
 
 
-def ort_quantize_static(model_path: Path, data: dict[str, np.ndarray], out: Path) -> Path:
+def ort_quantize_static(
+    model_path: Path, data: dict[str, np.ndarray], out: Path, method: str = "MinMax", activation: str = "QInt8"
+) -> Path:
+    """QDQ, per-channel int8 weights; ``method`` MinMax | Percentile | Entropy, ``activation`` QInt8 | QUInt8."""
     quantize_static(
         str(model_path), str(out), _Reader(data), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+        activation_type=getattr(QuantType, activation), weight_type=QuantType.QInt8,
+        calibrate_method=getattr(CalibrationMethod, method),
     )
     return out
 
