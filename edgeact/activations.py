@@ -273,6 +273,36 @@ REGISTRY: dict[str, Activation] = {
 }
 
 
+# ---- functions of one variable that are not in the registry (fused elementwise chains) ----------------------
+
+LIMIT_FAR, LIMIT_NEAR = 1.0e4, 1.0e3  # f has a limit at +-inf when it no longer moves between these
+
+
+def _finite(values: Array) -> Array:
+    """NaN -> 0 and +-inf -> +-1e30: tables and error measures stay defined where f is not (log(0), 1/0)."""
+    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=1e30, neginf=-1e30)
+
+
+def _numeric_limit(fn: Callable[[Array], Array], direction: float) -> float | None:
+    far, near = _finite(fn(np.array([direction * LIMIT_FAR, direction * LIMIT_NEAR])))
+    return float(far) if abs(far - near) <= 1e-9 * (1.0 + abs(far)) and abs(far) < 1e30 else None
+
+
+def function_activation(name: str, fn: Callable[[Array], Array], summary: str) -> Activation:
+    """An :class:`Activation` for any float64 function of one variable (a fused elementwise chain): f itself,
+    a central-difference derivative, limits where f settles by |x| = 1e4, never a runtime builtin."""
+
+    def reference(x: Array, p: dict) -> Array:
+        return _finite(fn(x))
+
+    def derivative(x: Array, p: dict) -> Array:
+        step = 1e-4 * np.maximum(1.0, np.abs(x))
+        return (_finite(fn(x + step)) - _finite(fn(x - step))) / (2.0 * step)
+
+    limits = (_numeric_limit(fn, -1.0), _numeric_limit(fn, 1.0))
+    return Activation(name, reference, derivative, lambda p: limits, False, summary)
+
+
 def activation(name: str, **params: float) -> Activation:
     """Registry lookup; unknown names raise an error listing the known ones."""
     try:

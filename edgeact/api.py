@@ -20,7 +20,7 @@ from edgeact.exporters.onnx import FORMATS as ONNX_FORMATS
 from edgeact.exporters.onnx import export_onnx
 from edgeact.exporters.tflite.model import TFLiteLowering, lower_tflite
 from edgeact.graph import canonicalise, load_onnx, view_of
-from edgeact.graph.importer import load_onnx_bytes, model_bytes
+from edgeact.graph.importer import UPGRADED_FROM, load_onnx_bytes, model_bytes
 from edgeact.graph.observe import fingerprint, observation_model, shape_probe_model
 from edgeact.io import atomic_write, atomic_write_bytes
 from edgeact.metrics import sqnr_db
@@ -45,6 +45,7 @@ class CanonicalModel:
     model: Any  # onnx_ir.Model
     passes: list[str]
     fingerprint: str
+    opset: dict[str, int] = field(default_factory=dict)  # {"opset": N} and, when upgraded, {"upgraded_from": M}
 
     @classmethod
     def load(cls, model: str | Path | bytes, name: str = "<model bytes>") -> CanonicalModel:
@@ -52,8 +53,11 @@ class CanonicalModel:
             loaded, source = load_onnx_bytes(model, name), name
         else:
             loaded, source = load_onnx(model), str(model)
+        opset = {"opset": loaded.opset_imports.get("", 0)}
+        if UPGRADED_FROM in loaded.meta:
+            opset["upgraded_from"] = int(loaded.meta[UPGRADED_FROM])
         passes = canonicalise(loaded)
-        return cls(source, loaded, passes, fingerprint(loaded))
+        return cls(source, loaded, passes, fingerprint(loaded), opset)
 
 
 @dataclass
@@ -337,6 +341,7 @@ def quantize(
             "batch_size": batch_size, "skip_bad_samples": skip_bad_samples, "target": target,
             "float_tflite": float_tflite,
         },
+        "opset": canonical.opset,
         "passes": canonical.passes,
         "calibration": {"samples": total.samples, "bad_samples": total.bad_samples},
         **plan_dict(plan),

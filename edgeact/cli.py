@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -83,9 +84,28 @@ def _check_zero_point(ctx: click.Context, name: str, value: int, bits: int) -> N
         )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The command group: an unexpected exception is one line (exit 1), its traceback only with --debug."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence of the CLI
+            if ctx.params.get("debug") or os.environ.get("EDGEACT_DEBUG"):
+                raise
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise click.ClickException(
+                f"internal error ({type(exc).__name__}: {message}); this is a bug in edgeact: rerun with "
+                "'edgeact --debug ...' for the traceback and report it"
+            ) from exc
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgeact")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback of an unexpected error.")
+def main(debug: bool) -> None:
     """edgeact: int8 models with saturating and smooth activations, exact on the device.
 
     \b

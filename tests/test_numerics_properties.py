@@ -60,10 +60,18 @@ def test_quantize_dequantize_error_is_at_most_half_a_step(
     assert np.all(error <= qp.scale / 2 * (1 + 1e-9))
 
 
-@pytest.mark.parametrize("lo,hi", [(0.0, 0.0), (float("nan"), 1.0), (-float("inf"), 1.0), (2.0, 1.0)])
+@pytest.mark.parametrize("lo,hi", [(float("nan"), 1.0), (-float("inf"), 1.0), (2.0, 1.0)])
 def test_bad_ranges_name_the_tensor(lo: float, hi: float) -> None:
     with pytest.raises(QuantizationRangeError, match="encoder/tanh_in"):
         qparams_from_range(lo, hi, tensor="encoder/tanh_in")
+
+
+@pytest.mark.parametrize("lo,hi", [(0.0, 0.0), (3.0, 3.0), (-1e-30, -1e-30), (1e-38, 2e-38), (-5.0, -4.0), (8.0, 9.0)])
+def test_degenerate_ranges_give_a_usable_grid_holding_zero_and_the_range(lo: float, hi: float) -> None:
+    qp = qparams_from_range(lo, hi)
+    low, high = qp.real_range
+    assert 0.0 < qp.scale < np.inf and 1.0 / qp.scale < np.inf
+    assert low <= min(lo, 0.0) + qp.scale and high >= max(hi, 0.0) - qp.scale
 
 
 @given(int32s, multipliers)

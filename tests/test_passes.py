@@ -122,14 +122,25 @@ def test_view_lists_values_with_dtypes_and_constants(tmp_path: Path) -> None:
     assert any(v.constant is not None and v.constant.ndim == 2 for v in view.values.values())
 
 
-@pytest.mark.parametrize("opset", [12, 22])
-def test_unsupported_opsets_are_refused_by_name(opset: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("opset,message", [(22, "opset 22 is newer than edgeact knows.*opset_version=21"),
+                                           (6, "opset 6 is too old")])
+def test_unsupported_opsets_are_refused_by_name(opset: int, message: str, tmp_path: Path) -> None:
     model = onnx_models.mlp_tanh()
     model.opset_import[0].version = opset
     path = tmp_path / f"opset{opset}.onnx"
     onnx.save(model, path)
-    with pytest.raises(ModelFormatError, match=f"opset {opset} is not supported"):
+    with pytest.raises(ModelFormatError, match=message):
         load_onnx(path)
+
+
+@pytest.mark.parametrize("opset", [9, 11, 12])
+def test_old_opsets_are_upgraded_and_say_from_which(opset: int, tmp_path: Path) -> None:
+    model = onnx_models.mlp_tanh()
+    model.opset_import[0].version = opset
+    path = tmp_path / f"opset{opset}.onnx"
+    onnx.save(model, path)
+    loaded = load_onnx(path)
+    assert loaded.opset_imports[""] == 13 and loaded.meta["edgeact.upgraded_from_opset"] == opset
 
 
 def test_external_data_inside_the_folder_is_read(tmp_path: Path) -> None:

@@ -35,16 +35,18 @@ def minmax(stats: TensorStats) -> ChosenRange:
 
 
 def percentile(stats: TensorStats, level: float = PERCENTILE) -> ChosenRange:
+    """Percentiles on each side that extends away from 0 (a side on the near side of 0 is not clipped)."""
     lo = stats.min if stats.min >= 0 else stats.quantile(1 - level / 100)
-    hi = stats.quantile(level / 100)
+    hi = stats.max if stats.max <= 0 else stats.quantile(level / 100)
     return ChosenRange(lo, hi, "percentile", f"{level}th percentiles")
 
 
 def _candidates(stats: TensorStats) -> tuple[np.ndarray, np.ndarray]:
-    """Clip points between 1/8 of the way and the observed extremes (the extremes included)."""
+    """Clip points from 1/8 of the way out to the ends of the grid's span [min(min, 0), max(max, 0)] (every grid
+    holds 0, so a range that excludes 0 is clipped only on its far side; the near end stays at 0)."""
     fractions = np.linspace(1 / 8, 1.0, CLIP_STEPS)
-    lows = stats.min * fractions if stats.min < 0 else np.array([stats.min])
-    highs = stats.max * fractions if stats.max > 0 else np.array([stats.max])
+    lows = stats.min * fractions if stats.min < 0 else np.array([0.0])
+    highs = stats.max * fractions if stats.max > 0 else np.array([0.0])
     return lows, highs
 
 
@@ -96,7 +98,8 @@ def entropy(stats: TensorStats, target_bins: int = 128) -> ChosenRange:
         kl = float(np.sum(p[mask] * np.log(p[mask] / np.maximum(q[mask], 1e-300))))
         if kl < best_kl:
             best_kl, best_t = kl, float(edges[stop])
-    return ChosenRange(max(stats.min, -best_t), min(stats.max, best_t), "entropy", "KL-divergence threshold")
+    lo, hi = max(min(stats.min, 0.0), -best_t), min(max(stats.max, 0.0), best_t)
+    return ChosenRange(lo, hi, "entropy", "KL-divergence threshold")
 
 
 def activation_error(

@@ -7,11 +7,13 @@ from pathlib import Path
 import onnx
 import onnx_ir as ir
 from google.protobuf.message import DecodeError
-from onnx import external_data_helper
+from onnx import external_data_helper, version_converter
 
 from edgeact.errors import ModelFormatError
 
 SUPPORTED_OPSETS = range(13, 22)  # default-domain opsets 13..21
+UPGRADABLE_OPSETS = range(7, 13)  # older models are upgraded to SUPPORTED_OPSETS.start by onnx.version_converter
+UPGRADED_FROM = "edgeact.upgraded_from_opset"  # key in ir.Model.meta: the opset a model was upgraded from
 IR_VERSION_OUT = 10  # function overloads need IR 10; onnxruntime 1.31 reads up to 13
 
 
@@ -73,22 +75,52 @@ def load_onnx_bytes(payload: bytes, name: str = "<model bytes>") -> ir.Model:
 def _checked(model: onnx.ModelProto, path: Path) -> ir.Model:
     if not model.HasField("graph") or not model.graph.node:
         raise ModelFormatError(f"{path}: not an ONNX model (no graph nodes; truncated or a different format)")
+    _check(model, path)
     opset = default_opset(model)
-    if opset not in SUPPORTED_OPSETS:
-        raise ModelFormatError(
-            f"{path}: opset {opset} is not supported; edgeact reads ai.onnx opsets "
-            f"{SUPPORTED_OPSETS.start}-{SUPPORTED_OPSETS.stop - 1}"
-        )
+    if opset in UPGRADABLE_OPSETS:
+        model = _upgraded(model, opset, path)
+    elif opset not in SUPPORTED_OPSETS:
+        raise ModelFormatError(_opset_message(opset, path))
+    try:
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise ModelFormatError(f"{path}: shape inference failed: {exc}") from exc
+    loaded = ir.from_proto(model)
+    if opset in UPGRADABLE_OPSETS:
+        loaded.meta[UPGRADED_FROM] = opset
+    return loaded
+
+
+def _check(model: onnx.ModelProto, path: Path) -> None:
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise ModelFormatError(f"{path}: onnx.checker rejects the model: {first_line}") from exc
+
+
+def _opset_message(opset: int, path: Path) -> str:
+    low, high = UPGRADABLE_OPSETS.start, SUPPORTED_OPSETS.stop - 1
+    if opset > high:
+        return (f"{path}: ai.onnx opset {opset} is newer than edgeact knows (it reads opsets {low}-{high}); "
+                f"re-export the model at opset {high} or lower (torch.onnx.export(..., opset_version={high}), "
+                f"tf2onnx --opset {high}) or convert it with onnx.version_converter.convert_version(model, {high})")
+    return (f"{path}: ai.onnx opset {opset} is too old for edgeact (it reads opsets {low}-{high}, upgrading "
+            f"{low}-{UPGRADABLE_OPSETS.stop - 1} to {SUPPORTED_OPSETS.start}); re-export the model at a newer opset")
+
+
+def _upgraded(model: onnx.ModelProto, opset: int, path: Path) -> onnx.ModelProto:
+    """``model`` converted to the oldest opset edgeact reads, checked again."""
     try:
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except onnx.shape_inference.InferenceError as exc:
-        raise ModelFormatError(f"{path}: shape inference failed: {exc}") from exc
-    return ir.from_proto(model)
+        upgraded = version_converter.convert_version(model, SUPPORTED_OPSETS.start)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFormatError(
+            f"{path}: opset {opset} could not be upgraded to {SUPPORTED_OPSETS.start} by onnx.version_converter "
+            f"({first_line}); re-export the model at opset {SUPPORTED_OPSETS.start} or newer"
+        ) from exc
+    _check(upgraded, path)
+    return upgraded
 
 
 def model_bytes(model: ir.Model) -> bytes:

@@ -8,6 +8,8 @@ import onnxscript.optimizer
 from onnxscript.rewriter import pattern
 from onnxscript.rewriter.rules import common as common_rules
 
+from edgeact.elementwise import ELEMENTWISE_OP, ELEMENTWISE_OPS
+from edgeact.graph import chains as chains_module
 from edgeact.graph import fusions, recurrent
 from edgeact.graph.view import EDGEACT_DOMAIN
 
@@ -29,6 +31,39 @@ class FoldConstants(EdgeactPass):
         result = onnxscript.optimizer.fold_constants(model)
         lifted = common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
         return ir.passes.PassResult(model, bool(result.modified or lifted.modified))
+
+
+class ScalarConstants(EdgeactPass):
+    name = "scalar-constants"
+    changes = "one-element constants of elementwise ops ([1], [1,1,1,1]) become scalars where the result's shape stays"
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        modified = False
+        scalars: dict[str, ir.Value] = {}
+        for node in model.graph:
+            if node.domain != "" or node.op_type not in ELEMENTWISE_OPS or _rank(node.outputs[0]) is None:
+                continue
+            data_ranks = [_rank(v) for v in node.inputs if v is not None and v.const_value is None]
+            if not data_ranks or None in data_ranks or max(data_ranks) != _rank(node.outputs[0]):
+                continue
+            for index, value in enumerate(node.inputs):
+                if value is None or value.const_value is None or value.const_value.size != 1:
+                    continue
+                if len(value.const_value.shape) == 0:
+                    continue
+                if value.name not in scalars:
+                    array = value.const_value.numpy().reshape(())
+                    scalars[value.name] = ir.Value(name=f"{value.name}_scalar", const_value=ir.tensor(array))
+                    model.graph.register_initializer(scalars[value.name])
+                node.replace_input_with(index, scalars[value.name])
+                modified = True
+        if modified:
+            common.RemoveUnusedNodesPass()(model)
+        return ir.passes.PassResult(model, modified)
+
+
+def _rank(value: ir.Value) -> int | None:
+    return len(value.shape) if value is not None and value.shape is not None else None
 
 
 class _DropoutToIdentity(pattern.RewriteRuleClassBase):
@@ -108,6 +143,25 @@ class FuseStructures(_RuleSetPass):
     rules = staticmethod(fusions.structure_rules)
 
 
+class FuseElementwiseChains(EdgeactPass):
+    name = "fuse-elementwise-chains"
+    changes = "any other single-input chain of elementwise ops (x*sigmoid(1.702x), exp, pow, ...) -> one ai.edgeact " \
+              "elementwise node, an exact int8 table"
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        chains = chains_module.find_chains(model.graph)
+        taken = {f.overload for f in model.functions.values() if f.name == ELEMENTWISE_OP}
+        number = 0
+        for chain in chains:
+            number += 1
+            while str(number) in taken:
+                number += 1
+            chains_module.fuse_chain(model, chain, str(number))
+        if chains:
+            model.opset_imports.setdefault(EDGEACT_DOMAIN, 1)
+        return ir.passes.PassResult(model, bool(chains))
+
+
 class UnrollRecurrent(EdgeactPass):
     name = "unroll-recurrent"
     changes = "LSTM / GRU with a static sequence length -> MatMul + sigmoid/tanh gates per step (state I/O kept)"
@@ -142,9 +196,11 @@ CANONICALISATION: tuple[type[EdgeactPass], ...] = (
     RemoveIdentityDropout,
     UnrollRecurrent,
     FoldBatchNorm,
+    ScalarConstants,
     ConstantsRight,
     FuseActivations,
     FuseStructures,
+    FuseElementwiseChains,
     NameEverything,
 )
 

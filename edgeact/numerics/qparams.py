@@ -84,14 +84,21 @@ class PerChannelQParams:
         return (0,) * len(self.scales)
 
 
+MIN_RANGE_WIDTH = 2.0**-40  # narrower ranges (constant or tiny tensors) are widened to this: scales stay normal
+
+
 def _checked_range(lo: float, hi: float, tensor: str) -> tuple[float, float]:
+    """``[lo, hi]`` widened to contain 0 and to at least MIN_RANGE_WIDTH (away from 0)."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise QuantizationRangeError(f"tensor {tensor!r}: range [{lo}, {hi}] is not finite")
     if lo > hi:
         raise QuantizationRangeError(f"tensor {tensor!r}: range minimum {lo} exceeds maximum {hi}")
     lo, hi = min(lo, 0.0), max(hi, 0.0)  # the grid always represents 0 exactly
-    if hi - lo <= 0.0:
-        raise QuantizationRangeError(f"tensor {tensor!r}: range [{lo}, {hi}] has zero width")
+    if hi - lo < MIN_RANGE_WIDTH:
+        if hi >= -lo:
+            hi = lo + MIN_RANGE_WIDTH
+        else:
+            lo = hi - MIN_RANGE_WIDTH
     return lo, hi
 
 
@@ -107,8 +114,8 @@ def qparams_from_range(
 
     Asymmetric: scale = (hi - lo) / (qmax - qmin), zero point rounded half away from zero.
     Symmetric: zero point 0 (128 for uint8) and scale = max(|lo|, |hi|) / qmax over the narrow range
-    [-qmax, qmax], as weights use. A zero-width or non-finite range raises
-    :class:`QuantizationRangeError` naming ``tensor``.
+    [-qmax, qmax], as weights use. A range narrower than MIN_RANGE_WIDTH (a constant or tiny tensor) is
+    widened; a non-finite or inverted range raises :class:`QuantizationRangeError` naming ``tensor``.
     """
     lo, hi = _checked_range(float(lo), float(hi), tensor)
     qmin, qmax = integer_range(dtype)

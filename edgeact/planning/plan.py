@@ -14,6 +14,7 @@ import numpy as np
 from edgeact.activations import Activation
 from edgeact.calibration.observers import TensorStats
 from edgeact.calibration.ranges import METHODS, ChosenRange, activation_aware, minmax
+from edgeact.elementwise import is_elementwise_call
 from edgeact.errors import UsageError
 from edgeact.graph.view import GraphView, NodeView
 from edgeact.numerics import (
@@ -159,7 +160,7 @@ class _Planner:
             return "excluded by --exclude"
         if node.has_subgraphs:
             return f"{node.op_type} holds subgraphs; it runs float between DequantizeLinear/QuantizeLinear"
-        quantizer = quantizer_for(node)
+        quantizer = quantizer_for(node, self.view)
         if quantizer is None:
             return f"no int8 quantizer for {node.domain + '::' if node.domain else ''}{node.op_type}"
         for name in node.outputs:
@@ -193,8 +194,10 @@ class _Planner:
         return None
 
     def _excluded_by(self, node: NodeView) -> str | None:
-        act = activation_of(node)
+        act = activation_of(node, self.view)
         keys = {node.name, node.op_type} | ({act.name} if act is not None else set())
+        body = self.view.body_of(node) if is_elementwise_call(node) else None
+        keys |= {key for inner in (body.nodes if body is not None else ()) for key in (inner.name, inner.op_type)}
         return next((entry for entry in sorted(self.options.exclude) if entry in keys), None)
 
     def _check_excludes(self) -> None:
@@ -207,7 +210,7 @@ class _Planner:
         for node in self.view.nodes:
             reason = self._fallback_reason(node)
             if reason is None:
-                self.roles[node.name] = quantizer_for(node)  # type: ignore[assignment]
+                self.roles[node.name] = quantizer_for(node, self.view)  # type: ignore[assignment]
                 self.plan.quantized.append((node.name, node.op_type))
             else:
                 self.plan.fallbacks.append(Fallback(node.name, node.op_type, reason))
@@ -276,7 +279,7 @@ class _Planner:
 
     def plan_activations(self) -> None:
         for node in self.view.nodes:
-            act = activation_of(node)
+            act = activation_of(node, self.view)
             if act is None or node.name not in self.roles:
                 continue
             source, out = node.inputs[0], node.outputs[0]

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from edgeact.activations import REGISTRY, Activation, activation
-from edgeact.graph.view import EDGEACT_DOMAIN, NodeView
+from edgeact.activations import REGISTRY, Activation, activation, function_activation
+from edgeact.elementwise import ELEMENTWISE_OP, ElementwiseFunction, is_elementwise_call
+from edgeact.graph.view import EDGEACT_DOMAIN, GraphView, NodeView
 
 
 class Role(str, Enum):
@@ -80,8 +81,12 @@ STANDARD_ACTIVATIONS: dict[str, Callable[[NodeView], Activation]] = {
 }
 
 
-def activation_of(node: NodeView) -> Activation | None:
-    """The registry activation a node computes (standard op or fused ``ai.edgeact`` node), else None."""
+def activation_of(node: NodeView, view: GraphView | None = None) -> Activation | None:
+    """The activation a node computes: a registry entry (standard op or fused ``ai.edgeact`` node), or the function
+    of one variable a fused elementwise chain computes (its body, found in ``view``), else None."""
+    if is_elementwise_call(node):
+        body = view.body_of(node) if view is not None else None
+        return chain_activation(body) if body is not None else None
     if node.domain == EDGEACT_DOMAIN:
         return activation(node.op_type) if node.op_type in REGISTRY else None
     if node.domain == "" and node.op_type in STANDARD_ACTIVATIONS:
@@ -89,8 +94,18 @@ def activation_of(node: NodeView) -> Activation | None:
     return None
 
 
-def quantizer_for(node: NodeView) -> OpQuantizer | None:
+def chain_activation(body: GraphView) -> Activation:
+    """The activation of a fused elementwise chain (built once per body)."""
+    cached = body.__dict__.get("_chain_activation")
+    if cached is None:
+        function = ElementwiseFunction(body)
+        cached = function_activation(ELEMENTWISE_OP, function, function.expression())
+        object.__setattr__(body, "_chain_activation", cached)
+    return cached
+
+
+def quantizer_for(node: NodeView, view: GraphView | None = None) -> OpQuantizer | None:
     """The node's quantizer, or None when it has none (the node stays float)."""
-    if activation_of(node) is not None:
+    if activation_of(node, view) is not None:
         return _ACTIVATION
     return OP_QUANTIZERS.get((node.domain, node.op_type))

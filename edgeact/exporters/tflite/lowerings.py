@@ -12,7 +12,8 @@ from collections.abc import Callable
 import numpy as np
 
 from edgeact.exporters.tflite.lower import FLOAT, INT8, TO_NHWC, Lowering, UnsupportedOpError
-from edgeact.graph.view import EDGEACT_DOMAIN, NodeView
+from edgeact.elementwise import is_elementwise_call
+from edgeact.graph.view import EDGEACT_DOMAIN, GraphView, NodeView
 from edgeact.numerics import PerChannelQParams, lut_for, qparams_from_range, quantize
 from edgeact.numerics.qparams import bias_grid, quantize_per_channel
 from edgeact.numerics.rounding import Rounding
@@ -488,7 +489,7 @@ def _builtin_is_exact(ctx: Lowering, act, table) -> tuple[str, dict] | None:  # 
 
 
 def lower_activation(ctx: Lowering, node: NodeView, dtype: str) -> None:
-    act = activation_of(node)
+    act = activation_of(node, ctx.view)
     x, y = node.inputs[0], node.outputs[0]
     layout = _layout_for(ctx, [x])
     if dtype == INT8:
@@ -517,7 +518,49 @@ def _table_lookup(ctx: Lowering, node: NodeView, source: int, out: int, table) -
     ctx.table_ops.append(node.name)
 
 
+# float32 TFLite form of each op a fused elementwise chain may hold (a scalar constant operand broadcasts)
+FLOAT_CHAIN_OPS: dict[str, str] = {
+    "Add": "ADD", "Sub": "SUB", "Mul": "MUL", "Div": "DIV", "Pow": "POW", "Max": "MAXIMUM", "Min": "MINIMUM",
+    "Relu": "RELU", "Sigmoid": "LOGISTIC", "Tanh": "TANH", "HardSwish": "HARD_SWISH", "Elu": "ELU",
+    **FLOAT_UNARY,
+}
+
+
+def _float_chain(ctx: Lowering, node: NodeView, layout: str) -> None:
+    """A fused elementwise chain kept float: its original ops, one TFLite builtin each (Clip as MAXIMUM/MINIMUM)."""
+    body = ctx.view.body_of(node)
+    g = ctx.graph
+    source = ctx.get(node.inputs[0], FLOAT, layout, node.name)
+    tensors = {body.inputs[0]: source}
+    for index, inner in enumerate(body.nodes):
+        if inner.op_type not in FLOAT_CHAIN_OPS and inner.op_type != "Clip":
+            raise ctx.unsupported(node, f"float {inner.op_type} (inside the fused chain) has no TFLite builtin")
+        inputs = [None if not n else tensors[n] if n in tensors else g.constant(
+            f"{node.name}/c{index}_{position}", body.values[n].constant.astype(np.float32).reshape(()))
+            for position, n in enumerate(inner.inputs)]
+        last = inner.outputs[0] == body.outputs[0]
+        out = ctx.output(node, node.outputs[0], FLOAT, layout) if last else g.like(source, f"{node.name}/{index}")
+        if inner.op_type == "Clip":
+            bounds = [(op, b) for op, b in zip(("MAXIMUM", "MINIMUM"), inputs[1:3], strict=False) if b is not None]
+            current = inputs[0]
+            for step, (op, bound) in enumerate(bounds):
+                target = out if step == len(bounds) - 1 else g.like(source, f"{node.name}/{index}_{op.lower()}")
+                g.op(op, [current, bound], [target], node.name)
+                current = target
+            if not bounds:  # Clip without bounds copies its input
+                g.op("RESHAPE", [current, ctx.int32_constant(f"{node.name}/{index}_shape", g.tensors[source].shape)],
+                     [out], node.name)
+        else:
+            if not ctx.runs(FLOAT_CHAIN_OPS[inner.op_type]):
+                raise ctx.unsupported(node, f"float {inner.op_type} needs {FLOAT_CHAIN_OPS[inner.op_type]}")
+            g.op(FLOAT_CHAIN_OPS[inner.op_type], inputs, [out], node.name)
+        tensors[inner.outputs[0]] = out
+
+
 def _float_activation(ctx: Lowering, node: NodeView, act, layout: str) -> None:  # type: ignore[no-untyped-def]
+    if is_elementwise_call(node):
+        _float_chain(ctx, node, layout)
+        return
     x, y = node.inputs[0], node.outputs[0]
     source = ctx.get(x, FLOAT, layout, node.name)
     out = ctx.output(node, y, FLOAT, layout)
@@ -566,8 +609,8 @@ LOWERINGS: dict[tuple[str, str], Lowerer] = {
 }
 
 
-def lowering_for(node: NodeView) -> Lowerer | None:
-    if activation_of(node) is not None:
+def lowering_for(node: NodeView, view: GraphView | None = None) -> Lowerer | None:
+    if activation_of(node, view) is not None:
         return lower_activation
     return LOWERINGS.get((node.domain, node.op_type))
 
@@ -590,7 +633,7 @@ def lower_graph(ctx: Lowering) -> Lowering:
         dtype = FLOAT if value.is_float else ("int32" if value.dtype == "int64" else value.dtype)  # TFLM: no int64
         ctx.graph.inputs.append(ctx.put(name, ctx.graph.tensor(name, ctx.shape(name), dtype), dtype))
     for node in ctx.view.nodes:
-        lowering = lowering_for(node)
+        lowering = lowering_for(node, ctx.view)
         if lowering is None:
             raise UnsupportedOpError(
                 f"node {node.name!r}: op {node.domain + '::' if node.domain else ''}{node.op_type} has no TFLite "
