@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 
 from edgeact import __version__
-from edgeact.calibration.data import CalibrationData
+from edgeact.calibration.data import CalibrationData, InputSpec
 from edgeact.calibration.engine import CalibrationStats, collect_stats, input_specs, observed_tensors
-from edgeact.errors import CalibrationDataError, EdgeactError, UsageError
+from edgeact.errors import CalibrationDataError, EdgeactError, QuantizationRangeError, UsageError
 from edgeact.exporters.onnx import FORMATS as ONNX_FORMATS
 from edgeact.exporters.onnx import export_onnx
 from edgeact.exporters.tflite.model import TFLiteLowering, lower_tflite
 from edgeact.graph import canonicalise, load_onnx, view_of
+from edgeact.graph.passes import specialise_shapes
 from edgeact.graph.importer import UPGRADED_FROM, load_onnx_bytes, model_bytes
 from edgeact.graph.observe import fingerprint, observation_model, shape_probe_model
 from edgeact.io import atomic_write, atomic_write_bytes
@@ -48,16 +49,29 @@ class CanonicalModel:
     opset: dict[str, int] = field(default_factory=dict)  # {"opset": N} and, when upgraded, {"upgraded_from": M}
 
     @classmethod
-    def load(cls, model: str | Path | bytes, name: str = "<model bytes>") -> CanonicalModel:
-        if isinstance(model, bytes):
-            loaded, source = load_onnx_bytes(model, name), name
-        else:
-            loaded, source = load_onnx(model), str(model)
+    def load(cls, model: str | Path | bytes, name: str = "<model bytes>",
+             shapes: dict[str, tuple[int | None, ...]] | None = None) -> CanonicalModel:
+        """Load and canonicalise ``model``; with ``shapes``, its input dims are fixed to them first (None keeps a
+        dim), so static-only rewrites such as unrolling a recurrent layer and folding shape arithmetic apply."""
+        return cls.from_model(*_load(model, name), shapes)
+
+    @classmethod
+    def from_model(cls, loaded: Any, source: str,
+                   shapes: dict[str, tuple[int | None, ...]] | None = None) -> CanonicalModel:
         opset = {"opset": loaded.opset_imports.get("", 0)}
         if UPGRADED_FROM in loaded.meta:
             opset["upgraded_from"] = int(loaded.meta[UPGRADED_FROM])
+        if shapes and any(size is not None for shape in shapes.values() for size in shape):
+            loaded = specialise_shapes(loaded, shapes)
         passes = canonicalise(loaded)
         return cls(source, loaded, passes, fingerprint(loaded), opset)
+
+
+def _load(model: str | Path | bytes, name: str) -> tuple[Any, str]:
+    """The imported (not yet canonical) model and its name for messages."""
+    if isinstance(model, bytes):
+        return load_onnx_bytes(model, name), name
+    return load_onnx(model), str(model)
 
 
 @dataclass
@@ -70,8 +84,15 @@ class QuantizeResult:
     plots: list[Path] = field(default_factory=list)
 
 
-def _calibration_data(canonical: CanonicalModel, calib: str | Path, skip_bad_samples: bool) -> CalibrationData:
-    return CalibrationData(calib, input_specs(view_of(canonical.model)), skip_bad_samples=skip_bad_samples)
+def _calibration_data(canonical: CanonicalModel, calib: str | Path, skip_bad_samples: bool,
+                      fixed_by: str | None = None) -> CalibrationData:
+    try:
+        return CalibrationData(calib, input_specs(view_of(canonical.model)), skip_bad_samples=skip_bad_samples)
+    except CalibrationDataError as exc:
+        if fixed_by is None:
+            raise
+        raise CalibrationDataError(f"{exc} (the model's input shapes are fixed by {fixed_by} for a static target "
+                                   "such as TFLite; every feed must have them)") from exc
 
 
 def calibrate(
@@ -82,16 +103,20 @@ def calibrate(
     skip_bad_samples: bool = False,
     stats_out: str | Path | None = None,
     progress: bool = False,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
 ) -> CalibrationStats:
     """Stream ``calib`` through the float model and return (and optionally save) per-tensor statistics.
 
     ``model`` is what :func:`quantize` takes (ONNX or PyTorch; PyTorch is exported with the first calibration
-    sample as example inputs)."""
+    sample as example inputs). ``input_shapes`` fixes the model's dynamic dims first, as :func:`quantize` does for
+    a TFLite export (statistics merge only into a quantize run on the same static model)."""
     if isinstance(model, CanonicalModel):
         canonical = model
     else:
-        source = resolve_model(model, calib)
-        canonical = CanonicalModel.load(source.loadable, source.name)
+        source = resolve_model(model, calib, input_shapes=input_shapes)
+        loaded, name = _load(source.loadable, source.name)
+        shapes = _checked_shapes(name, input_specs(view_of(loaded)), input_shapes) if input_shapes else None
+        canonical = CanonicalModel.from_model(loaded, name, shapes)
     data = _calibration_data(canonical, calib, skip_bad_samples)
     stats = _stream(canonical, data, batch_size, progress)
     if stats_out is not None:
@@ -105,18 +130,82 @@ def _stream(canonical: CanonicalModel, data: CalibrationData, batch_size: int, p
     return collect_stats(session, data, tensors, canonical.fingerprint, batch_size=batch_size, progress=progress)
 
 
-def static_shapes(canonical: CanonicalModel, batch: int = 1) -> dict[str, tuple[int, ...]]:
+def static_shapes(model: CanonicalModel | Any, batch: int = 1) -> dict[str, tuple[int, ...]]:
     """Every value's shape with dynamic input dims fixed to ``batch`` (one onnxruntime run on zeros)."""
-    view = view_of(canonical.model)
+    model = model.model if isinstance(model, CanonicalModel) else model
     feeds = {}
-    for spec in input_specs(view):
+    for spec in input_specs(view_of(model)):
         shape = tuple(d if isinstance(d, int) else batch for d in spec.shape)
         feeds[spec.name] = np.zeros(shape, dtype=spec.dtype)
-    probe, names = shape_probe_model(canonical.model)
+    probe, names = shape_probe_model(model)
     outputs = run_ort(ort_session(probe, "shape probe"), feeds, names)
     shapes = {name: tuple(int(d) for d in value.shape) for name, value in outputs.items()}
     shapes.update({name: tuple(value.shape) for name, value in feeds.items()})
     return shapes
+
+
+@dataclass(frozen=True)
+class StaticShapes:
+    """The input shapes a static target (TFLite) is built for, and where they came from."""
+
+    shapes: dict[str, tuple[int, ...]]
+    source: str  # "--input-shape", "the first calibration feed" or "the model"
+
+    batch_axes: dict[str, int | None] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        return {"input_shapes": {name: list(shape) for name, shape in self.shapes.items()}, "shapes_from": self.source,
+                "batch_stays_dynamic": {name: axis for name, axis in self.batch_axes.items() if axis is not None}}
+
+    def fixed_dims(self, specs: list[InputSpec]) -> dict[str, tuple[int | None, ...]]:
+        """The model's dynamic dims that every output fixes: all but each input's batch axis (None: left as is)."""
+        model_dims = {spec.name: spec.shape for spec in specs}
+        return {name: tuple(None if axis == self.batch_axes.get(name) or isinstance(model_dims[name][axis], int)
+                            else size for axis, size in enumerate(shape))
+                for name, shape in self.shapes.items()}
+
+
+def static_input_shapes(source: str, specs: list[InputSpec], input_shapes: dict[str, tuple[int, ...]] | None,
+                        data: CalibrationData | None) -> StaticShapes:
+    """Static input shapes (for a TFLite export): ``input_shapes`` (checked against the model), else the first
+    calibration feed, else the model's own dims with a dynamic batch set to 1; a dynamic dim with none of these
+    is an error raised before any work."""
+    axes = {spec.name: spec.batch_axis if spec.batch is None else None for spec in specs}  # dynamic batch axes
+    if input_shapes:
+        return StaticShapes(_checked_shapes(source, specs, input_shapes), "--input-shape", axes)
+    if data is not None:
+        feed = data.first_feed()
+        return StaticShapes({spec.name: tuple(int(d) for d in feed[spec.name].shape) for spec in specs},
+                            "the first calibration feed", axes)
+    dynamic = {spec.name: [axis for axis, dim in enumerate(spec.shape) if not isinstance(dim, int)
+                           and axis != spec.batch_axis] for spec in specs}
+    dynamic = {name: axes for name, axes in dynamic.items() if axes}
+    if dynamic:
+        example = next(iter(dynamic))
+        raise UsageError(
+            f"{source}: TFLite needs static shapes, and input(s) {', '.join(map(repr, dynamic))} have dynamic dims "
+            f"(axes {dynamic[example]} of {example!r}); give --input-shape {example}=1x... or calibration data "
+            "(--calib) whose first feed fixes them")
+    return StaticShapes({spec.name: tuple(d if isinstance(d, int) else 1 for d in spec.shape) for spec in specs},
+                        "the model", axes)
+
+
+def _checked_shapes(source: str, specs: list[InputSpec],
+                    input_shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """``--input-shape`` values checked against the model's inputs (names, ranks, fixed dims); all inputs given."""
+    by_name = {spec.name: spec for spec in specs}
+    unknown = sorted(set(input_shapes) - set(by_name))
+    missing = sorted(set(by_name) - set(input_shapes))
+    if unknown or missing:
+        raise UsageError(f"{source}: --input-shape names must be the model's inputs {sorted(by_name)}; "
+                         f"unknown {unknown}, missing {missing}")
+    for name, shape in input_shapes.items():
+        want = by_name[name].shape
+        fixed_ok = all(not isinstance(w, int) or w == g for w, g in zip(want, shape, strict=False))
+        if len(shape) != len(want) or not fixed_ok:
+            raise UsageError(f"{source}: --input-shape {name}={'x'.join(map(str, shape))} does not fit the model's "
+                             f"input shape {list(want)}")
+    return {name: tuple(shape) for name, shape in input_shapes.items()}
 
 
 def merged_stats(paths: Iterable[str | Path]) -> CalibrationStats:
@@ -218,8 +307,8 @@ def _ort_runner(payload: bytes, what: str) -> Runner:
 
 
 def _tflite_runner(payload: bytes, target: str, inputs: Sequence[str], outputs: Sequence[str]) -> Runner:
-    """Runs a batch through a .tflite model one sample at a time, on the target device's backend (its runtime, or
-    the emulator under its rules)."""
+    """Runs one sample (a feed with a batch of 1) through a .tflite model on the target device's backend (its
+    runtime, or the emulator under its rules)."""
     from edgeact.exporters.tflite.targets import target as target_profile
     from edgeact.graph.tflite_import import read_tflite
     from edgeact.profiler.backends import run_device
@@ -228,9 +317,9 @@ def _tflite_runner(payload: bytes, target: str, inputs: Sequence[str], outputs: 
     graph = read_tflite(payload) if profile.backend == "emulator" else None
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        samples = [[feeds[name][row : row + 1] for name in inputs] for row in range(len(feeds[inputs[0]]))]
-        results = run_device(profile, payload, graph, samples, list(outputs), keep_tensors=False).outputs
-        return {name: np.concatenate([r[i] for r in results]) for i, name in enumerate(outputs)}
+        results = run_device(profile, payload, graph, [[feeds[name] for name in inputs]], list(outputs),
+                             keep_tensors=False).outputs
+        return {name: results[0][i] for i, name in enumerate(outputs)}
 
     return run
 
@@ -243,13 +332,13 @@ def _evaluate(canonical: CanonicalModel, runners: dict[str, Runner], data: Calib
     expected: dict[str, list] = {}
     results: dict[str, dict[str, list]] = {form: {} for form in runners}
     seen = 0
-    for feeds in data.batches(8):
+    for feeds in data.samples():  # one sample at a time: every form sees the same feeds, outputs line up
         for name, value in reference(feeds).items():
             expected.setdefault(name, []).append(value)
         for form, runner in runners.items():
             for name, value in runner(feeds).items():
                 results[form].setdefault(name, []).append(value)
-        seen += len(next(iter(feeds.values())))
+        seen += 1
         if seen >= EVAL_SAMPLES:
             break
     report: dict[str, Any] = {"samples": seen}
@@ -264,27 +353,48 @@ def _evaluate(canonical: CanonicalModel, runners: dict[str, Runner], data: Calib
 class _TFLiteOutputs:
     int8: TFLiteLowering | None
     fp32: TFLiteLowering | None
+    warnings: list[str] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
         if self.int8 is None and self.fp32 is None:
             return {}
         lowered = self.int8 or self.fp32
-        entry: dict[str, Any] = {"target": lowered.target, "input_shapes": {
-            lowered.graph.tensors[i].name: list(lowered.graph.tensors[i].shape) for i in lowered.graph.inputs}}
+        entry: dict[str, Any] = {"target": lowered.target}
         if self.int8 is not None:
             entry.update(table_ops=list(self.int8.table_ops), builtin_ops=list(self.int8.builtin_ops))
         return {"tflite": entry}
 
 
+def _prepare(source: ModelSource, calib: str | Path | None, skip_bad_samples: bool,
+             input_shapes: dict[str, tuple[int, ...]] | None, static: bool,
+             ) -> tuple[CanonicalModel, CalibrationData | None, StaticShapes | None]:
+    """Load the model and check the data; a static target (or --input-shape) fixes the model's input shapes
+    before canonicalisation, and the data is then checked against those shapes."""
+    loaded, name = _load(source.loadable, source.name)
+    specs = input_specs(view_of(loaded))
+    data = CalibrationData(calib, specs, skip_bad_samples=skip_bad_samples) if calib is not None else None
+    shapes = static_input_shapes(name, specs, input_shapes, data) if static or input_shapes else None
+    canonical = CanonicalModel.from_model(loaded, name, shapes.fixed_dims(specs) if shapes else None)
+    if shapes is not None and data is not None:
+        data = _calibration_data(canonical, calib, skip_bad_samples, shapes.source)
+    return canonical, data, shapes
+
+
 def _lower_tflite(canonical: CanonicalModel, plan: QuantPlan, formats: Sequence[str], target: str,
-                  float_tflite: bool) -> _TFLiteOutputs:
+                  float_tflite: bool, shapes: StaticShapes | None) -> _TFLiteOutputs:
+    """The int8 (and float32) TFLite graphs of the model fixed to ``shapes`` (batch included); a float32 model
+    that cannot be built is a warning."""
     if "tflite" not in formats and not float_tflite:
         return _TFLiteOutputs(None, None)
-    view, shapes = view_of(canonical.model), static_shapes(canonical)
-    return _TFLiteOutputs(
-        lower_tflite(view, plan, shapes, target) if "tflite" in formats else None,
-        lower_tflite(view, None, shapes, target) if float_tflite else None,
-    )
+    static = specialise_shapes(canonical.model, shapes.shapes) if shapes is not None else canonical.model
+    view, probed = view_of(static), static_shapes(static)
+    outputs = _TFLiteOutputs(lower_tflite(view, plan, probed, target) if "tflite" in formats else None, None)
+    if float_tflite:
+        try:
+            outputs.fp32 = lower_tflite(view, None, probed, target)
+        except EdgeactError as exc:
+            outputs.warnings.append(f"float32 .tflite not written: {exc}")
+    return outputs
 
 
 def quantize(
@@ -324,13 +434,15 @@ def quantize(
         raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
     source = resolve_model(model, calib, example_inputs, input_shapes)
     paths = _output_paths(source, output_dir, list(formats), float_tflite)
-    canonical = CanonicalModel.load(source.loadable, source.name)
-    data = _calibration_data(canonical, calib, skip_bad_samples) if calib is not None else None
+    canonical, data, shapes = _prepare(source, calib, skip_bad_samples, input_shapes,
+                                       "tflite" in formats or float_tflite)
     total = _statistics(canonical, data, stats, source.name, batch_size, progress)
-    plan = make_plan(view_of(canonical.model), total.tensors, options)
+    plan = _plan(canonical, total, options)
     payloads = {form: export_onnx(canonical.model, plan, form) for form in formats if form in ONNX_FORMATS}
-    tflite = _lower_tflite(canonical, plan, formats, target, float_tflite)
+    tflite = _lower_tflite(canonical, plan, formats, target, float_tflite, shapes)
     runners = _runners(canonical, payloads, tflite, target)
+    if tflite.fp32 is None:
+        paths.pop("fp32-tflite", None)
     record = {
         "edgeact_version": __version__,
         "model": Path(source.name).name if source.path is not None else source.name,
@@ -346,6 +458,8 @@ def quantize(
         "calibration": {"samples": total.samples, "bad_samples": total.bad_samples},
         **plan_dict(plan),
         **tflite.record(),
+        **({"static_shapes": shapes.record()} if shapes is not None else {}),
+        "warnings": tflite.warnings,
         "evaluation": _evaluate(canonical, runners, data),
         "files": {form: path.name for form, path in paths.items() if form != "record"},
     }
@@ -364,7 +478,11 @@ def _runners(canonical: CanonicalModel, payloads: dict[str, bytes], tflite: _TFL
         _check_runs(payload, target, tflite.int8, "int8 .tflite")
         runners["tflite"] = _tflite_runner(payload, target, view.inputs, view.outputs)
     if tflite.fp32 is not None:
-        _check_runs(tflite.fp32.to_bytes({}), target, tflite.fp32, "float32 .tflite")
+        try:
+            _check_runs(tflite.fp32.to_bytes({}), target, tflite.fp32, "float32 .tflite")
+        except EdgeactError as exc:
+            tflite.warnings.append(f"float32 .tflite not written: {exc}")
+            tflite.fp32 = None
     return runners
 
 
@@ -389,7 +507,7 @@ def _check_runs(payload: bytes, target: str, lowered: TFLiteLowering, what: str)
     feeds = {}
     for index in lowered.graph.inputs:
         tensor = lowered.graph.tensors[index]
-        feeds[tensor.name] = np.zeros((1, *tensor.shape[1:]), dtype=tensor.dtype)
+        feeds[tensor.name] = np.zeros(tensor.shape, dtype=tensor.dtype)
     names = [lowered.graph.tensors[i].name for i in lowered.graph.outputs]
     _tflite_runner(payload, target, list(feeds), names)(feeds)
 
@@ -404,6 +522,14 @@ def _statistics(canonical: CanonicalModel, data: CalibrationData | None, stats: 
     if data is not None:
         collected.append(_stream(canonical, data, batch_size, progress))
     return collected[0] if len(collected) == 1 else collected[0].merge(collected[1], "calibration data")
+
+
+def _plan(canonical: CanonicalModel, stats: CalibrationStats, options: PlanOptions) -> QuantPlan:
+    """The plan; a range that cannot become a grid is reported with the model's name."""
+    try:
+        return make_plan(view_of(canonical.model), stats.tensors, options)
+    except QuantizationRangeError as exc:
+        raise QuantizationRangeError(f"{canonical.source}: {exc}") from exc
 
 
 def _plot_activation_maps(plan: QuantPlan, stats: CalibrationStats, record_path: Path) -> list[Path]:

@@ -89,12 +89,16 @@ Formats: onnx-qdq   QuantizeLinear/DequantizeLinear around standard ops (onnxrun
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
               help="Samples per onnxruntime run (when the model's batch axis is dynamic).")
 @click.option("--skip-bad-samples", is_flag=True, help="Skip samples with NaN/Inf instead of refusing the data.")
-def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_bad_samples: bool) -> None:
+@click.option("--input-shape", "input_shapes", multiple=True, type=InputShape(),
+              help="Fix dynamic dims NAME=1x3x32x32 first, as 'quantize --input-shape' (or a TFLite export) does; "
+                   "needed for statistics that merge into such a run.")
+def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_bad_samples: bool,
+              input_shapes: tuple[tuple[str, tuple], ...]) -> None:
     """Collect MODEL's tensor statistics over calibration data (one shard), for merging later."""
     if stats_out.resolve() in (Path(model).resolve(), calib.resolve()):
         raise click.UsageError(f"--stats-out {stats_out} would overwrite an input")
     stats = run_api(lambda: api.calibrate(model, calib, batch_size=batch_size, skip_bad_samples=skip_bad_samples,
-                                          stats_out=stats_out, progress=True))
+                                          stats_out=stats_out, progress=True, input_shapes=dict(input_shapes) or None))
     click.echo(f"{len(stats.tensors)} tensors observed over {stats.samples} samples"
                + (f" ({len(stats.bad_samples)} bad samples skipped)" if stats.bad_samples else ""))
     click.echo(f"statistics written to {stats_out}")
@@ -103,8 +107,8 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
 @click.command(epilog=QUANTIZE_EPILOG)
 @click.argument("model", type=str)
 @click.option("--input-shape", "input_shapes", multiple=True, type=InputShape(),
-              help="PyTorch models: an example input shape NAME=1x3x32x32 (repeatable; default: the first "
-                   "calibration sample).")
+              help="Static input shape NAME=1x3x32x32 (repeatable): fixes dynamic dims for TFLite export and "
+                   "gives PyTorch models their example input (default: the first calibration feed).")
 @click.option("--calib", type=click.Path(path_type=Path), help="Calibration .npz or folder of .npz.")
 @click.option("--stats", cls=GreedyOption, multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Saved statistics to merge (from 'edgeact calibrate'); takes several files.")
@@ -167,6 +171,11 @@ def summary_text(record: dict[str, Any]) -> str:
         f"{record['calibration']['samples']} calibration samples"
         + (f" ({len(record['calibration']['bad_samples'])} skipped)" if record["calibration"]["bad_samples"] else ""),
     ]
+    opset = record.get("opset", {})
+    if "upgraded_from" in opset:
+        lines.append(f"  opset  upgraded from {opset['upgraded_from']} to {opset['opset']} (onnx.version_converter)")
+    for warning in record.get("warnings", []):
+        lines.append(f"  warning {warning}")
     for fallback in record["fallbacks"]:
         lines.append(f"  float  {fallback['node']} ({fallback['op_type']}): {fallback['reason']}")
     listed = {f["node"] for f in record["fallbacks"]}
@@ -188,6 +197,12 @@ def summary_text(record: dict[str, Any]) -> str:
         tables, builtins = len(tflite.get("table_ops", [])), len(tflite.get("builtin_ops", []))
         lines.append(f"  tflite ({tflite['target']}): {tables} activations as GATHER tables, "
                      f"{builtins} as exact builtins")
+    if "static_shapes" in record:
+        static = record["static_shapes"]
+        shapes = ", ".join(f"{n}={'x'.join(map(str, s))}" for n, s in static["input_shapes"].items())
+        batch = ", ".join(f"{n} axis {a}" for n, a in static.get("batch_stays_dynamic", {}).items())
+        lines.append(f"  static input shapes {shapes} (from {static['shapes_from']}); ONNX outputs keep "
+                     + (f"a dynamic batch ({batch})" if batch else "these shapes"))
     for form in record["files"]:
         if form in evaluation:
             scores = ", ".join(f"{name} {db:.1f} dB" for name, db in evaluation[form].items())

@@ -20,11 +20,11 @@ STEPS, BATCH, FEATURES, HIDDEN = 8, 2, 8, 16
 
 
 class Recurrent(torch.nn.Module):
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, directions: int = 1) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.rnn = getattr(torch.nn, kind)(FEATURES, HIDDEN, batch_first=True)
-        self.head = torch.nn.Linear(HIDDEN, 3)
+        self.rnn = getattr(torch.nn, kind)(FEATURES, HIDDEN, batch_first=True, bidirectional=directions == 2)
+        self.head = torch.nn.Linear(HIDDEN * directions, 3)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor):  # type: ignore[no-untyped-def]
         if isinstance(self.rnn, torch.nn.LSTM):
@@ -34,43 +34,44 @@ class Recurrent(torch.nn.Module):
         return self.head(y[:, -1]), h
 
 
-def _export(kind: str, dynamo: bool, path: Path) -> list[str]:
+def _export(kind: str, dynamo: bool, path: Path, directions: int = 1) -> list[str]:
     outputs = ["y", "h", "c"] if kind == "LSTM" else ["y", "h"]
-    example = (torch.randn(BATCH, STEPS, FEATURES), torch.zeros(1, BATCH, HIDDEN))
+    example = (torch.randn(BATCH, STEPS, FEATURES), torch.zeros(directions, BATCH, HIDDEN))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Recurrent(kind), example, path, dynamo=dynamo, opset_version=18 if dynamo else 17,
+        torch.onnx.export(Recurrent(kind, directions), example, path, dynamo=dynamo, opset_version=18 if dynamo else 17,
                           input_names=["x", "h0"], output_names=outputs, verbose=False)
     return outputs
 
 
-def _feeds(count: int, seed: int) -> dict[str, np.ndarray]:
+def _feeds(count: int, seed: int, directions: int = 1) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {"x": rng.normal(0, 1, (count, BATCH, STEPS, FEATURES)).astype(np.float32),
-            "h0": rng.normal(0, 0.5, (count, 1, BATCH, HIDDEN)).astype(np.float32)}
+            "h0": rng.normal(0, 0.5, (count, directions, BATCH, HIDDEN)).astype(np.float32)}
 
 
-@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+@pytest.mark.parametrize("dynamo,directions", [(False, 1), (True, 1), (False, 2)],
+                         ids=["torchscript", "dynamo", "bidirectional"])
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
-def test_recurrent_unrolls_and_quantizes(kind: str, dynamo: bool, tmp_path: Path) -> None:
+def test_recurrent_unrolls_and_quantizes(kind: str, dynamo: bool, directions: int, tmp_path: Path) -> None:
     path = tmp_path / f"{kind}.onnx"
-    outputs = _export(kind, dynamo, path)
+    outputs = _export(kind, dynamo, path, directions)
     model = load_onnx(path)
     assert "unroll-recurrent" in canonicalise(model)
     assert not {n.op_type for n in model.graph} & {"LSTM", "GRU"}
-    sample = {name: values[0] for name, values in _feeds(1, 3).items()}
+    sample = {name: values[0] for name, values in _feeds(1, 3, directions).items()}
     original = ort.InferenceSession(str(path)).run(None, sample)
     unrolled = ort.InferenceSession(model_bytes(model)).run(None, sample)
     for a, b in zip(original, unrolled, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
-    np.savez(tmp_path / "calib.npz", **_feeds(64, 1))  # stacked: each entry is one whole (x, h0) input
-    held_out = _feeds(1, 2)
+    np.savez(tmp_path / "calib.npz", **_feeds(64, 1, directions))  # stacked: each entry one whole (x, h0) input
+    held_out = _feeds(1, 2, directions)
     x, h0 = held_out["x"][0], held_out["h0"][0]
     result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "out", formats=["onnx-table"])
     gates = [a["function"] for a in result.record["activations"]]
     per_step = {"LSTM": 5, "GRU": 3}[kind]  # LSTM: i, o, f, g, tanh(c); GRU: z, r, candidate
-    assert len(gates) == per_step * STEPS and set(gates) == {"sigmoid", "tanh"}
+    assert len(gates) == per_step * STEPS * directions and set(gates) == {"sigmoid", "tanh"}
     int8 = ort.InferenceSession(str(result.paths["onnx-table"])).run(None, {"x": x, "h0": h0})
     float_ = ort.InferenceSession(str(path)).run(None, {"x": x, "h0": h0})
     for name, a, b in zip(outputs, float_, int8, strict=True):  # the state outputs too: streaming keeps working

@@ -1,10 +1,12 @@
 """Calibration data: an .npz keyed by the model's input names, or a folder of them; checked before any work.
 
-Two layouts, chosen per file: *batched* — each array has the model input's rank and samples run along its axis 0
-(the batch axis); *stacked* — each array has one more leading axis than the model input and every entry along it is
-one complete model input (for models whose inputs have no common batch axis, e.g. a recurrent state
-[directions, batch, hidden]). Dims the model fixes must match, symbolic dims may be anything. Samples containing
-NaN/Inf are refused with their index or, with ``skip_bad_samples``, skipped and counted.
+Each input's *batch axis* comes from the model's own symbolic dimensions (:func:`batch_axes`), not an assumption of
+axis 0: a recurrent model with ``x [N, T, 40]`` and ``state [2, N, 128]`` batches along axis 0 of ``x`` and axis 1
+of ``state``. Two layouts, chosen per file: *batched* — each array has the model input's rank and samples run along
+its batch axis (a file holding one complete feed, as the model takes it, is the simplest case); *stacked* — each
+array has one more leading axis than the model input and every entry along it is one complete model input.
+Dims the model fixes must match, symbolic dims may be anything. Samples containing NaN/Inf are refused with their
+index or, with ``skip_bad_samples``, skipped and counted.
 """
 
 from __future__ import annotations
@@ -21,16 +23,75 @@ from edgeact.errors import CalibrationDataError
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What the model expects for one input (dims: int = fixed, None/str = dynamic)."""
+    """What the model expects for one input (dims: int = fixed, None/str = dynamic) and where its batch runs."""
 
     name: str
     dtype: str
     shape: tuple[int | str | None, ...]
+    batch_axis: int | None = 0  # None: the input has no batch axis (each feed carries it whole)
 
     @property
     def batch(self) -> int | None:
-        """The fixed batch size, or None when the batch axis is dynamic."""
-        return self.shape[0] if self.shape and isinstance(self.shape[0], int) else None
+        """The fixed batch size, or None when the batch axis is dynamic (or absent)."""
+        if self.batch_axis is None or self.batch_axis >= len(self.shape):
+            return None
+        dim = self.shape[self.batch_axis]
+        return dim if isinstance(dim, int) else None
+
+
+def batch_axes(shapes: dict[str, tuple[int | str | None, ...]]) -> dict[str, int | None]:
+    """Each input's batch axis, read from the model's dims:
+
+    1. a symbolic dim that leads some input (``N`` in ``x [N, T, 40]``) is the batch; every input holding it batches
+       where it sits (``state [2, N, 128]`` on axis 1), inputs without it have no batch axis;
+    2. else, when every input leads with a fixed dim other than 1 and one symbol appears in all of them, that symbol;
+    3. else axis 0 (a fixed batch, such as ``[1, 1, 64, W]``, or an unnamed dynamic dim).
+    """
+    leading = [shape[0] for shape in shapes.values() if shape and isinstance(shape[0], str)]
+    if leading:
+        symbol = max(dict.fromkeys(leading), key=lambda s: sum(s in shape for shape in shapes.values()))
+        return {name: shape.index(symbol) if symbol in shape else None for name, shape in shapes.items()}
+    fixed_lead = all(shape and isinstance(shape[0], int) and shape[0] != 1 for shape in shapes.values())
+    common = set.intersection(*({d for d in shape if isinstance(d, str)} for shape in shapes.values())) if shapes \
+        else set()
+    if fixed_lead and common:
+        symbol = sorted(common)[0]
+        return {name: shape.index(symbol) for name, shape in shapes.items()}
+    return {name: 0 if shape else None for name, shape in shapes.items()}
+
+
+def with_batch_axes(specs: list[InputSpec]) -> list[InputSpec]:
+    """``specs`` with each batch axis set by :func:`batch_axes`."""
+    axes = batch_axes({spec.name: spec.shape for spec in specs})
+    return [InputSpec(spec.name, spec.dtype, spec.shape, axes[spec.name]) for spec in specs]
+
+
+def take_rows(feeds: dict[str, np.ndarray], specs: list[InputSpec], rows: np.ndarray | slice) -> dict[str, np.ndarray]:
+    """The samples ``rows`` of a batched feed, cut along each input's batch axis (inputs without one whole)."""
+    axes = {spec.name: spec.batch_axis for spec in specs}
+    out = {}
+    for name, array in feeds.items():
+        axis = axes.get(name, 0)
+        if axis is None:
+            out[name] = array
+        elif isinstance(rows, slice):
+            out[name] = np.ascontiguousarray(array[(slice(None),) * axis + (rows,)])
+        else:
+            out[name] = np.ascontiguousarray(np.take(array, rows, axis=axis))
+    return out
+
+
+def sample_count(feeds: dict[str, np.ndarray], specs: list[InputSpec]) -> int:
+    """Samples in a batched feed: the size of the batch axis (1 when no input has one)."""
+    for spec in specs:
+        if spec.batch_axis is not None and spec.name in feeds:
+            return int(feeds[spec.name].shape[spec.batch_axis])
+    return 1
+
+
+def split_samples(feeds: dict[str, np.ndarray], specs: list[InputSpec]) -> list[dict[str, np.ndarray]]:
+    """A batched feed as single-sample feeds (batch axis of size 1)."""
+    return [take_rows(feeds, specs, slice(row, row + 1)) for row in range(sample_count(feeds, specs))]
 
 
 @dataclass
@@ -78,40 +139,55 @@ def _check_arrays(path: Path, arrays: dict[str, np.ndarray], specs: list[InputSp
             f"{path}: keys must be the model's inputs {sorted(expected)}; missing {missing}, unexpected {extra}"
         )
     stacked = _stacked(path, arrays, specs)
-    counts = set()
+    counts: dict[str, int] = {}
     for spec in specs:
         array = arrays[spec.name]
         if array.dtype.name != spec.dtype:
             raise CalibrationDataError(f"{path}: input {spec.name!r}: expected dtype {spec.dtype}, got {array.dtype}")
+        where = "a leading axis of whole inputs" if stacked else (
+            f"samples on axis {spec.batch_axis}" if spec.batch_axis is not None else "one whole input")
         if array.ndim != len(spec.shape) + stacked:
             raise CalibrationDataError(
-                f"{path}: input {spec.name!r}: expected rank {len(spec.shape)} (shape {list(spec.shape)}, samples "
-                f"on axis 0) or {len(spec.shape) + 1} (a leading axis of whole inputs), got shape {list(array.shape)}"
+                f"{path}: input {spec.name!r}: expected rank {len(spec.shape)} (shape {list(spec.shape)}, {where}) "
+                f"or {len(spec.shape) + 1} (a leading axis of whole inputs), got shape {list(array.shape)}"
             )
-        first = 0 if stacked else 1
-        for axis, (want, got) in enumerate(zip(spec.shape[first:], array.shape[1:], strict=True), start=1):
+        dims = array.shape[1:] if stacked else array.shape
+        for axis, (want, got) in enumerate(zip(spec.shape, dims, strict=True)):
+            if not stacked and axis == spec.batch_axis:
+                continue
             if isinstance(want, int) and want != got:
                 raise CalibrationDataError(
-                    f"{path}: input {spec.name!r}: axis {axis} must be {want}, got shape {list(array.shape)}"
+                    f"{path}: input {spec.name!r}: axis {axis + stacked} must be {want} (model shape "
+                    f"{list(spec.shape)}, {where}), got shape {list(array.shape)}"
                 )
-        if not stacked and spec.batch is not None and array.shape[0] % spec.batch:
-            raise CalibrationDataError(
-                f"{path}: input {spec.name!r}: the model's batch is fixed at {spec.batch}; {array.shape[0]} samples "
-                "is not a multiple of it"
-            )
-        counts.add(array.shape[0])
-    if len(counts) != 1:
-        raise CalibrationDataError(f"{path}: inputs hold different sample counts {sorted(counts)}")
-    return counts.pop(), stacked
+        if stacked:
+            counts[spec.name] = array.shape[0]
+        elif spec.batch_axis is not None:
+            counts[spec.name] = array.shape[spec.batch_axis]
+            if spec.batch is not None and counts[spec.name] % spec.batch:
+                raise CalibrationDataError(
+                    f"{path}: input {spec.name!r}: the model's batch is fixed at {spec.batch}; {counts[spec.name]} "
+                    f"samples on axis {spec.batch_axis} is not a multiple of it"
+                )
+    if len(set(counts.values())) > 1:
+        detail = ", ".join(f"{n} {c} (axis {next(s.batch_axis for s in specs if s.name == n) if not stacked else 0})"
+                           for n, c in counts.items())
+        raise CalibrationDataError(f"{path}: inputs hold different sample counts along their batch axes: {detail}")
+    return (next(iter(counts.values())) if counts else 1), stacked
 
 
-def _bad_rows(arrays: dict[str, np.ndarray]) -> np.ndarray:
-    rows = None
-    for array in arrays.values():
-        if np.issubdtype(array.dtype, np.floating):
-            bad = ~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1)
-            rows = bad if rows is None else rows | bad
-    return np.flatnonzero(rows) if rows is not None else np.zeros(0, dtype=np.int64)
+def _bad_rows(arrays: dict[str, np.ndarray], specs: list[InputSpec], stacked: bool, count: int) -> np.ndarray:
+    rows = np.zeros(count, dtype=bool)
+    for spec in specs:
+        array = arrays[spec.name]
+        if not np.issubdtype(array.dtype, np.floating):
+            continue
+        axis = 0 if stacked else spec.batch_axis
+        if axis is None:  # a whole input shared by every sample
+            rows |= not np.isfinite(array).all()
+        else:
+            rows |= ~np.isfinite(np.moveaxis(array, axis, 0).reshape(array.shape[axis], -1)).all(axis=1)
+    return np.flatnonzero(rows)
 
 
 class CalibrationData:
@@ -119,7 +195,7 @@ class CalibrationData:
 
     def __init__(self, path: str | Path, specs: list[InputSpec], *, skip_bad_samples: bool = False) -> None:
         self.path = Path(path)
-        self.specs = specs
+        self.specs = with_batch_axes(specs)
         self.skip_bad_samples = skip_bad_samples
         self.files = _files(self.path)
         self.summary = DataSummary([str(p) for p in self.files])
@@ -127,9 +203,9 @@ class CalibrationData:
         self._stacked: list[bool] = []
         for file in self.files:  # validate everything before any work starts
             arrays = _open(file)
-            count, stacked = _check_arrays(file, arrays, specs)
+            count, stacked = _check_arrays(file, arrays, self.specs)
             self._stacked.append(stacked)
-            bad = _bad_rows(arrays)
+            bad = _bad_rows(arrays, self.specs, stacked, count)
             if len(bad) and not skip_bad_samples:
                 raise CalibrationDataError(
                     f"{file}: sample {int(bad[0])} contains NaN or Inf ({len(bad)} bad samples in this file); "
@@ -143,6 +219,7 @@ class CalibrationData:
             raise CalibrationDataError(f"{self.path}: no usable calibration samples")
 
     def batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+        """Feeds of at most ``batch_size`` samples (a fixed model batch: exactly that many), file by file."""
         fixed_batch = next((spec.batch for spec in self.specs if spec.batch is not None), None)
         step = fixed_batch or max(1, batch_size)
         for file, good, stacked in zip(self.files, self._good_rows, self._stacked, strict=True):
@@ -154,5 +231,17 @@ class CalibrationData:
             usable = len(good) - len(good) % step  # a fixed batch drops a ragged tail; a dynamic one keeps it
             usable = usable if fixed_batch else len(good)
             for start in range(0, usable, step):
-                rows = good[start : start + step]
-                yield {name: np.ascontiguousarray(array[rows]) for name, array in arrays.items()}
+                yield take_rows(arrays, self.specs, good[start : start + step])
+
+    def samples(self) -> Iterator[dict[str, np.ndarray]]:
+        """Every sample as its own feed: batch axis of size 1, or the model's fixed batch (a feed it takes whole)."""
+        fixed = any(spec.batch is not None for spec in self.specs)
+        for feeds in self.batches(1):
+            if fixed:
+                yield feeds
+            else:
+                yield from split_samples(feeds, self.specs)
+
+    def first_feed(self) -> dict[str, np.ndarray]:
+        """The first sample, as the model takes it (its shapes fix a model's dynamic dims for static targets)."""
+        return next(self.samples())

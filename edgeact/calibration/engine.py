@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeact import __version__
-from edgeact.calibration.data import CalibrationData, InputSpec
+from edgeact.calibration.data import CalibrationData, InputSpec, with_batch_axes
 from edgeact.calibration.observers import TensorStats
 from edgeact.errors import CalibrationDataError, ModelFormatError
 from edgeact.graph.view import GraphView
@@ -64,14 +64,14 @@ class CalibrationStats:
 
 
 def input_specs(view: GraphView) -> list[InputSpec]:
-    """What the calibration data must hold: the model's inputs with dtype and shape."""
+    """What the calibration data must hold: the model's inputs with dtype, shape and batch axis."""
     specs = []
     for name in view.inputs:
         value = view.values[name]
         if value.dtype is None or value.shape is None:
             raise ModelFormatError(f"model input {name!r} has no dtype or shape")
         specs.append(InputSpec(name, value.dtype, value.shape))
-    return specs
+    return with_batch_axes(specs)
 
 
 def observed_tensors(view: GraphView) -> list[str]:

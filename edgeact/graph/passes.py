@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import onnx
 import onnx_ir as ir
 import onnx_ir.passes.common as common
 import onnxscript.optimizer
@@ -11,6 +12,8 @@ from onnxscript.rewriter.rules import common as common_rules
 from edgeact.elementwise import ELEMENTWISE_OP, ELEMENTWISE_OPS
 from edgeact.graph import chains as chains_module
 from edgeact.graph import fusions, recurrent
+from edgeact.errors import ModelFormatError
+from edgeact.graph.importer import model_bytes
 from edgeact.graph.view import EDGEACT_DOMAIN
 
 COMMUTATIVE_OPS = frozenset({"Add", "Mul"})
@@ -203,6 +206,33 @@ CANONICALISATION: tuple[type[EdgeactPass], ...] = (
     FuseElementwiseChains,
     NameEverything,
 )
+
+
+def specialise_shapes(model: ir.Model, shapes: dict[str, tuple[int | None, ...]]) -> ir.Model:
+    """A copy of ``model`` whose inputs have the static ``shapes`` (None: that dim stays as it is): shapes inferred
+    anew and ``fold-constants`` repeated until the shape arithmetic of fixed dims (Shape -> Gather -> Concat ->
+    Reshape) is constant."""
+    proto = onnx.load_model_from_string(model_bytes(model))
+    for value in proto.graph.input:
+        if value.name in shapes:
+            dims = value.type.tensor_type.shape.dim
+            for dim, size in zip(dims, shapes[value.name], strict=True):
+                if size is not None:
+                    dim.Clear()
+                    dim.dim_value = int(size)
+    for _ in range(4):
+        del proto.graph.value_info[:]
+        try:
+            proto = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+        except onnx.shape_inference.InferenceError as exc:
+            raise ModelFormatError(f"shapes {shapes} do not fit the model: {exc}") from exc
+        static = ir.from_proto(proto)
+        folded = FoldConstants()(static).modified
+        common.RemoveUnusedNodesPass()(static)
+        proto = onnx.load_model_from_string(model_bytes(static))
+        if not folded:
+            break
+    return ir.from_proto(proto)
 
 
 def canonicalise(model: ir.Model, skip: frozenset[str] = frozenset()) -> list[str]:

@@ -2,8 +2,9 @@
 tanh becomes an int8 table with its own calibrated grids. State inputs (initial_h, initial_c) and outputs (Y, Y_h,
 Y_c) keep their names and meaning, so streaming use (feeding the state back) still works.
 
-Supported: direction forward or reverse, layout 0 or 1, default activations, no peepholes, no clip, no
-input_forget, no sequence_lens. Anything else is left as the ONNX op (a reported float fallback).
+Supported: direction forward, reverse or bidirectional (each direction its own cells, Y and the final states
+concatenated along the direction axis as ONNX specifies), layout 0 or 1, default activations, no peepholes, no clip,
+no input_forget, no sequence_lens. Anything else is left as the ONNX op (a reported float fallback).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _supported(node: ir.Node) -> bool:
     defaults = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}[node.op_type]
     inputs = list(node.inputs) + [None] * 8
     return (
-        a.get_string("direction", "forward") in ("forward", "reverse")
+        a.get_string("direction", "forward") in ("forward", "reverse", "bidirectional")
         and (activations is None or list(activations) == defaults)
         and a.get_float("clip", None) is None
         and not a.get_int("input_forget", 0)
@@ -71,11 +72,12 @@ def _is_zeros(value: ir.Value) -> bool:
     return fill is None or not fill.value.numpy().any()
 
 
-def _initial_state(b: _Builder, value: ir.Value | None, layout: int) -> ir.Value | None:
-    """initial_h / initial_c as [batch, hidden]; None when absent or zero (the first step drops its terms)."""
+def _initial_state(b: _Builder, value: ir.Value | None, layout: int, direction: int) -> ir.Value | None:
+    """initial_h / initial_c of one direction as [batch, hidden]; None when absent or zero (the first step drops
+    its terms)."""
     if value is None or _is_zeros(value):
         return None
-    return b.op("Gather", value, b.const(np.array(0, np.int64), "direction"), axis=1 if layout else 0)
+    return b.op("Gather", value, b.const(np.array(direction, np.int64), "direction"), axis=1 if layout else 0)
 
 
 def _steps(b: _Builder, x: ir.Value, length: int, layout: int, reverse: bool) -> list[ir.Value]:
@@ -116,31 +118,26 @@ def _gru_cell(b: _Builder, x_t, h, w, w_bias, recurrent_weights, recurrent_biase
     return b.op("Sub", candidate, b.op("Mul", z, difference))
 
 
-def unroll(graph: ir.Graph, node: ir.Node) -> bool:
-    """Replace one LSTM/GRU node by its unrolled cells; False (and no change) when it is not supported."""
-    if not _supported(node):
-        return False
+def _direction(b: _Builder, node: ir.Node, d: int, reverse: bool, length: int):  # type: ignore[no-untyped-def]
+    """One direction's cells: its outputs in time order and its final h (and c)."""
     a = node.attributes
     layout, hidden = a.get_int("layout", 0), a.get_int("hidden_size")
-    reverse = a.get_string("direction", "forward") == "reverse"
-    x = node.inputs[0]
-    length = x.shape[1 if layout else 0]
     inputs = list(node.inputs) + [None] * 8
-    w, r = _constant(inputs[1])[0], _constant(inputs[2])[0]
+    x = inputs[0]
+    w, r = _constant(inputs[1])[d], _constant(inputs[2])[d]
     bias = _constant(inputs[3])
-    bias = bias[0] if bias is not None else np.zeros(2 * w.shape[0], np.float32)
-    b = _Builder(graph, node.name or node.op_type)
-    h = _initial_state(b, inputs[5], layout)
+    bias = bias[d] if bias is not None else np.zeros(2 * w.shape[0], np.float32)
+    h = _initial_state(b, inputs[5], layout, d)
     outputs = []
+    c = None
     if node.op_type == "LSTM":
-        c = _initial_state(b, inputs[6], layout)
+        c = _initial_state(b, inputs[6], layout, d)
         w_t, r_t = b.const(w.T.copy(), "W"), b.const(r.T.copy(), "R")
         gate_bias = b.const((bias[: 4 * hidden] + bias[4 * hidden :]).astype(np.float32), "B")
         for x_t in _steps(b, x, length, layout, reverse):
             h, c = _lstm_cell(b, x_t, h, c, w_t, r_t, gate_bias, hidden)
             outputs.append(h)
     else:
-        c = None
         w_t, w_bias = b.const(w.T.copy(), "W"), b.const(bias[: 3 * hidden].astype(np.float32), "Wb")
         weights = [b.const(part.copy(), "R") for part in np.split(r.T, 3, axis=1)]
         biases = [b.const(part.astype(np.float32), "Rb") for part in np.split(bias[3 * hidden :], 3)]
@@ -150,12 +147,33 @@ def unroll(graph: ir.Graph, node: ir.Node) -> bool:
             outputs.append(h)
     if reverse:
         outputs.reverse()
+    return outputs, h, c
+
+
+def _joined(b: _Builder, parts: list[ir.Value], axis: int) -> ir.Value:
+    return b.op("Concat", *parts, axis=axis) if len(parts) > 1 else parts[0]
+
+
+def unroll(graph: ir.Graph, node: ir.Node) -> bool:
+    """Replace one LSTM/GRU node by its unrolled cells; False (and no change) when it is not supported."""
+    if not _supported(node):
+        return False
+    a = node.attributes
+    layout = a.get_int("layout", 0)
+    direction = a.get_string("direction", "forward")
+    length = node.inputs[0].shape[1 if layout else 0]
+    b = _Builder(graph, node.name or node.op_type)
+    reverses = {"forward": [False], "reverse": [True], "bidirectional": [False, True]}[direction]
+    runs = [_direction(b, node, d, reverse, length) for d, reverse in enumerate(reverses)]
     sequence_axis, direction_axis = (1, 2) if layout else (0, 1)
     axes = b.const(np.array([sequence_axis, direction_axis], np.int64), "axes")
-    steps = [b.op("Unsqueeze", y, axes) for y in outputs]
-    y_all = b.op("Concat", *steps, axis=sequence_axis) if len(steps) > 1 else steps[0]
-    state_axis = b.const(np.array([1 if layout else 0], np.int64), "axes")
-    finals = [y_all, b.op("Unsqueeze", h, state_axis)] + ([b.op("Unsqueeze", c, state_axis)] if c is not None else [])
+    steps = [_joined(b, [b.op("Unsqueeze", run[0][t], axes) for run in runs], direction_axis) for t in range(length)]
+    y_all = _joined(b, steps, sequence_axis)
+    state_axis = 1 if layout else 0
+    state_axes = b.const(np.array([state_axis], np.int64), "axes")
+    finals = [y_all, _joined(b, [b.op("Unsqueeze", run[1], state_axes) for run in runs], state_axis)]
+    if runs[0][2] is not None:
+        finals.append(_joined(b, [b.op("Unsqueeze", run[2], state_axes) for run in runs], state_axis))
     old, new = [], []
     for value, replacement in zip(node.outputs, finals, strict=False):
         if value is not None and value.name and (value.uses() or value.is_graph_output()):

@@ -56,11 +56,12 @@ OP_QUANTIZERS: dict[tuple[str, str], OpQuantizer] = {
     ("", "Concat"): OpQuantizer(Role.COMPUTE, data_inputs=None),
     **{("", op): _SHARED for op in ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split",
                                    "Gather", "MaxPool", "AveragePool", "Expand", "Identity", "DepthToSpace",
-                                   "SpaceToDepth")},  # (TFLite's int8 AVERAGE_POOL_2D needs equal grids too)
+                                   "SpaceToDepth", "Resize")},  # (TFLite's int8 AVERAGE_POOL_2D needs equal grids too)
     **{("", op): _COMPUTE for op in ("GlobalAveragePool", "ReduceMean", "LayerNormalization")},
     (EDGEACT_DOMAIN, "LayerNorm"): _COMPUTE,
     ("", "Softmax"): _SOFTMAX,
     (EDGEACT_DOMAIN, "Softmax"): _SOFTMAX,
+    ("", "PRelu"): _BINARY,  # the constant slope is an int8 operand on its own grid
     ("", "Relu"): OpQuantizer(Role.FOLD),
     ("", "Clip"): OpQuantizer(Role.FOLD),
 }

@@ -134,11 +134,10 @@ def _record_next_to(path: Path, payload: bytes, is_tflite: bool) -> dict[str, An
 
 def _samples(data: CalibrationData, inputs: list[str], limit: int | None) -> list[list[np.ndarray]]:
     samples = []
-    for feeds in data.batches(1):
-        for row in range(len(feeds[inputs[0]])):
-            samples.append([feeds[name][row : row + 1] for name in inputs])
-            if limit is not None and len(samples) >= limit:
-                return samples
+    for feeds in data.samples():
+        samples.append([feeds[name] for name in inputs])
+        if limit is not None and len(samples) >= limit:
+            break
     return samples
 
 

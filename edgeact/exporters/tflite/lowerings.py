@@ -42,7 +42,13 @@ def _weight(ctx: Lowering, node: NodeView, index: int, dtype: str, arrange: Call
 
 def _bias(ctx: Lowering, node: NodeView, index: int, dtype: str, input_name: str, weight_tensor: int) -> int:
     if index >= len(node.inputs) or not node.inputs[index]:
-        return -1
+        if dtype == FLOAT:
+            return -1
+        grid = bias_grid(ctx.grid(input_name).scale, ctx.graph.tensors[weight_tensor].quant)  # int8 kernels want one
+        if len(grid.scales) == 1:
+            channels = ctx.graph.tensors[weight_tensor].shape[0]
+            grid = PerChannelQParams(grid.scales * channels, 0, "int32")
+        return ctx.graph.constant(f"{node.name}/zero_bias", np.zeros(len(grid.scales), dtype=np.int32), grid)
     name = node.inputs[index]
     if dtype == FLOAT:
         return ctx.graph.constant(f"{name}/float", ctx.constant(name).astype(np.float32).reshape(-1))
@@ -124,7 +130,9 @@ def _padding(ctx: Lowering, node: NodeView, spatial: tuple[int, int], kernel, st
     return VALID, explicit
 
 
-def _padded(ctx: Lowering, node: NodeView, source: int, explicit) -> int:  # type: ignore[no-untyped-def]
+def _padded(ctx: Lowering, node: NodeView, source: int, explicit, lowest: bool = False) -> int:  # type: ignore[no-untyped-def]
+    """``source`` (NHWC) padded by ``explicit``: with real 0 (PAD fills int8 with the zero point) or, for max
+    pooling, with the lowest value of its type (PADV2)."""
     if explicit is None:
         return source
     tensor = ctx.graph.tensors[source]
@@ -132,7 +140,15 @@ def _padded(ctx: Lowering, node: NodeView, source: int, explicit) -> int:  # typ
     shape = (tensor.shape[0], tensor.shape[1] + top + bottom, tensor.shape[2] + left + right, tensor.shape[3])
     padded = ctx.graph.tensor(f"{tensor.name}/padded", shape, tensor.dtype, tensor.quant)
     pads = ctx.int32_constant(f"{node.name}/pads", [[0, 0], [top, bottom], [left, right], [0, 0]])
-    ctx.graph.op("PAD", [source, pads], [padded], node.name)  # int8 PAD fills with the zero point: real 0
+    if not lowest:
+        ctx.graph.op("PAD", [source, pads], [padded], node.name)
+        return padded
+    if not ctx.runs("PADV2"):
+        raise ctx.unsupported(node, "explicit max-pooling pads need PADV2")
+    fill = (np.asarray([-128], dtype=np.int8) if tensor.dtype == "int8"
+            else np.asarray([np.finfo(np.float32).min], dtype=np.float32))
+    value = ctx.graph.constant(f"{node.name}/pad_value", fill, tensor.quant)
+    ctx.graph.op("PADV2", [source, pads, value], [padded], node.name)
     return padded
 
 
@@ -166,16 +182,35 @@ def lower_conv(ctx: Lowering, node: NodeView, dtype: str) -> None:
 
 
 # ---- pooling and reductions -------------------------------------------------------------------------------------
+def _ceil_pads(node: NodeView, spatial: tuple[int, ...], kernel, strides) -> list[int]:  # type: ignore[no-untyped-def]
+    """ONNX pads with ceil_mode's extra end padding made explicit (the last window starts inside the input)."""
+    pads = list(node.attributes.get("pads", [0] * 4))
+    if not node.attributes.get("ceil_mode", 0):
+        return pads
+    for axis in range(2):
+        padded = spatial[axis] + pads[axis] + pads[axis + 2]
+        out = math.ceil((padded - kernel[axis]) / strides[axis]) + 1
+        if (out - 1) * strides[axis] >= spatial[axis] + pads[axis]:
+            out -= 1
+        pads[axis + 2] += max((out - 1) * strides[axis] + kernel[axis] - padded, 0)
+    return pads
+
+
 def _lower_pool(op: str) -> Lowerer:
     def lower(ctx: Lowering, node: NodeView, dtype: str) -> None:
         a = node.attributes
-        if a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", [1, 1])):
-            raise ctx.unsupported(node, "ceil_mode or dilated pooling")
+        if any(d != 1 for d in a.get("dilations", [1, 1])):
+            raise ctx.unsupported(node, "dilated pooling")
         kernel, strides = tuple(a["kernel_shape"]), tuple(a.get("strides", [1, 1]))
-        padding, explicit = _padding(ctx, node, ctx.shape(node.inputs[0])[2:], kernel, strides, (1, 1))
-        if explicit is not None or (op == "AVERAGE_POOL_2D" and padding == SAME and a.get("count_include_pad", 0)):
-            raise ctx.unsupported(node, "pooling pads that are neither SAME (excluding pads) nor VALID")
+        spatial = ctx.shape(node.inputs[0])[2:]
+        pooled = NodeView(node.name, node.op_type, node.domain, node.inputs, node.outputs,
+                          {**a, "pads": _ceil_pads(node, spatial, kernel, strides)})
+        padding, explicit = _padding(ctx, pooled, spatial, kernel, strides, (1, 1))
+        if op == "AVERAGE_POOL_2D" and (explicit is not None or (padding == SAME and a.get("count_include_pad", 0))):
+            raise ctx.unsupported(node, "average pooling pads that are neither SAME (excluding pads) nor VALID")
         source = ctx.get(node.inputs[0], dtype, "nhwc", node.name)
+        if explicit is not None:  # max pooling: pad with the lowest value, which no window's maximum can be
+            source = _padded(ctx, node, source, explicit, lowest=True)
         out = ctx.output(node, node.outputs[0], dtype, "nhwc")
         ctx.graph.op(op, [source], [out], node.name, padding=padding, strideH=strides[0], strideW=strides[1],
                      filterHeight=kernel[0], filterWidth=kernel[1])
@@ -348,12 +383,14 @@ def lower_split(ctx: Lowering, node: NodeView, dtype: str) -> None:
     rank = ctx.rank(node.inputs[0])
     axis = int(node.attributes.get("axis", 0)) % rank
     sizes = {ctx.shape(out)[axis] for out in node.outputs}
-    if len(sizes) != 1:
-        raise ctx.unsupported(node, "Split into unequal parts")
     source = ctx.get(node.inputs[0], dtype, "nchw", node.name)
     outputs = [ctx.output(node, out, dtype) for out in node.outputs]
-    ctx.graph.op("SPLIT", [ctx.int32_constant(f"{node.name}/axis", axis), source], outputs, node.name,
-                 numSplits=len(outputs))
+    axis_tensor = ctx.int32_constant(f"{node.name}/axis", axis)
+    if len(sizes) == 1:
+        ctx.graph.op("SPLIT", [axis_tensor, source], outputs, node.name, numSplits=len(outputs))
+        return
+    parts = ctx.int32_constant(f"{node.name}/sizes", [ctx.shape(out)[axis] for out in node.outputs])
+    ctx.graph.op("SPLIT_V", [source, parts, axis_tensor], outputs, node.name, numSplits=len(outputs))
 
 
 FLOAT_UNARY = {"Sin": "SIN", "Cos": "COS", "Exp": "EXP", "Log": "LOG", "Sqrt": "SQRT", "Abs": "ABS", "Neg": "NEG",
@@ -369,6 +406,44 @@ def lower_float_unary(ctx: Lowering, node: NodeView, dtype: str) -> None:
 
 def lower_identity(ctx: Lowering, node: NodeView, dtype: str) -> None:
     ctx.aliases[node.outputs[0]] = node.inputs[0]
+
+
+# ---- Resize (nearest), PRelu ----------------------------------------------------------------------------------
+NEAREST_FORMS = {  # (coordinate_transformation_mode, nearest_mode) -> TFLite's (alignCorners, halfPixelCenters)
+    ("asymmetric", "floor"): (False, False),
+    ("align_corners", "round_prefer_ceil"): (True, False),
+    ("tf_half_pixel_for_nn", "floor"): (False, True),
+}
+
+
+def lower_resize(ctx: Lowering, node: NodeView, dtype: str) -> None:
+    """Nearest-neighbour Resize of an NCHW tensor -> RESIZE_NEAREST_NEIGHBOR (data movement: one grid)."""
+    x, y = node.inputs[0], node.outputs[0]
+    a = node.attributes
+    mode = a.get("mode", "nearest")
+    form = (a.get("coordinate_transformation_mode", "half_pixel"), a.get("nearest_mode", "round_prefer_floor"))
+    if mode != "nearest" or form not in NEAREST_FORMS or ctx.rank(x) != 4:
+        raise ctx.unsupported(node, f"Resize mode {mode!r} with {form[0]!r}/{form[1]!r} (TFLite runs nearest-"
+                                    f"neighbour forms {sorted(NEAREST_FORMS)} on rank-4 tensors)")
+    in_shape, out_shape = ctx.shape(x), ctx.shape(y)
+    if in_shape[:2] != out_shape[:2]:
+        raise ctx.unsupported(node, "Resize of the batch or channel axis")
+    align, half = NEAREST_FORMS[form]
+    source = ctx.get(x, dtype, "nhwc", node.name)
+    size = ctx.int32_constant(f"{node.name}/size", list(out_shape[2:]))
+    ctx.graph.op("RESIZE_NEAREST_NEIGHBOR", [source, size], [ctx.output(node, y, dtype, "nhwc")], node.name,
+                 alignCorners=align, halfPixelCenters=half)
+
+
+def lower_prelu(ctx: Lowering, node: NodeView, dtype: str) -> None:
+    """PRelu with a constant slope -> PRELU (int8: its slope an int8 constant on its own grid)."""
+    x, y = node.inputs[0], node.outputs[0]
+    if ctx.constant(node.inputs[1]) is None:
+        raise ctx.unsupported(node, "PRelu with a slope that is not a constant")
+    layout = _layout_for(ctx, [x])
+    slope = _operand(ctx, node, 1, dtype, ctx.shape(y), layout)
+    source = ctx.get(x, dtype, layout, node.name)
+    ctx.graph.op("PRELU", [source, slope], [ctx.output(node, y, dtype, layout)], node.name)
 
 
 # ---- Relu / Clip ---------------------------------------------------------------------------------------------------
@@ -569,6 +644,15 @@ def _float_activation(ctx: Lowering, node: NodeView, act, layout: str) -> None: 
         ctx.graph.op("LOGISTIC", [source], [gate], node.name)
         ctx.graph.op("MUL", [source, gate], [out], node.name)
         return
+    if act.name == "hardsigmoid":  # clip(alpha x + beta, 0, 1)
+        current = source
+        for op, value in (("MUL", act.params["alpha"]), ("ADD", act.params["beta"]), ("MAXIMUM", 0.0),
+                          ("MINIMUM", 1.0)):
+            target = out if op == "MINIMUM" else ctx.graph.like(source, f"{node.name}/{op.lower()}")
+            ctx.graph.op(op, [current, ctx.graph.constant(f"{node.name}/{op.lower()}_c", np.float32(value))],
+                         [target], node.name)
+            current = target
+        return
     if act.name not in FLOAT_ACTIVATIONS:
         raise ctx.unsupported(node, f"float {act.name} has no TFLite builtin")
     op, options = FLOAT_ACTIVATIONS[act.name]
@@ -601,6 +685,8 @@ LOWERINGS: dict[tuple[str, str], Lowerer] = {
     ("", "Slice"): lower_slice,
     ("", "Split"): lower_split,
     ("", "Identity"): lower_identity,
+    ("", "Resize"): lower_resize,
+    ("", "PRelu"): lower_prelu,
     **{("", op): lower_float_unary for op in FLOAT_UNARY},
     ("", "Relu"): lower_relu_clip,
     ("", "Clip"): lower_relu_clip,

@@ -59,6 +59,9 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "STRIDED_SLICE": ("StridedSliceOptions", {"beginMask": 0, "endMask": 0, "ellipsisMask": 0, "newAxisMask": 0,
                                               "shrinkAxisMask": 0}),
     "SPLIT": ("SplitOptions", {"numSplits": 1}),
+    "RESIZE_NEAREST_NEIGHBOR": ("ResizeNearestNeighborOptions", {"alignCorners": False, "halfPixelCenters": False}),
+    "PADV2": ("PadV2Options", {}),
+    "SPLIT_V": ("SplitVOptions", {"numSplits": 1}),
 }
 
 Quantization = QParams | PerChannelQParams

@@ -230,6 +230,33 @@ def float_binary(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     return [FLOAT_BINARY[op.op](a.astype(np.float32), b.astype(np.float32)).astype(np.float32)]
 
 
+@kernel("POW")
+def power(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return [np.power(inputs[0].astype(np.float32), inputs[1].astype(np.float32)).astype(np.float32)]
+
+
+@kernel("ELU")
+def elu(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    x = inputs[0].astype(np.float32)
+    return [np.where(x < 0, np.expm1(np.minimum(x, 0)), x).astype(np.float32)]
+
+
+@kernel("PRELU")
+def prelu(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    """x >= 0: x * s_in/s_out; x < 0: x * alpha * s_in*s_alpha/s_out (TFLite's reference PRELU, two multipliers)."""
+    x, alpha = inputs
+    if _is_float(graph, op):
+        x = x.astype(np.float32)
+        return [np.where(x >= 0, x, x * alpha.astype(np.float32)).astype(np.float32)]
+    (si, zi), (sa, za), (so, zo) = (_scale_zp(graph, i) for i in (*op.inputs, op.outputs[0]))
+    centred = x.astype(np.int64) - zi
+    positive = requantize(centred, float(np.float32(si)) / float(np.float32(so)), rounding)
+    product = centred * (np.broadcast_to(alpha, np.broadcast_shapes(x.shape, alpha.shape)).astype(np.int64) - za)
+    negative = requantize(product, float(np.float32(si)) * float(np.float32(sa)) / float(np.float32(so)), rounding)
+    return [_int8(np.where(centred >= 0, positive, negative) + zo)]
+
+
 FLOAT_UNARY = {"SIN": np.sin, "COS": np.cos, "EXP": np.exp, "LOG": np.log, "SQRT": np.sqrt, "ABS": np.abs,
                "NEG": np.negative, "FLOOR": np.floor, "CEIL": np.ceil, "ROUND": np.round, "SIGN": np.sign}
 
@@ -303,15 +330,42 @@ def split(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     return list(np.split(x, op.options.get("numSplits", 1), axis=axis))
 
 
+@kernel("SPLIT_V")
+def split_v(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    x, sizes, axis = inputs[0], np.asarray(inputs[1]).reshape(-1), int(np.asarray(inputs[2]).reshape(-1)[0])
+    return list(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
+
+
 @kernel("GATHER")
 def gather(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     return [np.take(inputs[0], np.asarray(inputs[1], dtype=np.int64), axis=op.options.get("axis", 0))]
 
 
-@kernel("PAD")
+@kernel("PAD", "PADV2")
 def pad(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     fill = 0 if _is_float(graph, op) else _output_zp(graph, op)
+    if op.op == "PADV2":
+        fill = np.asarray(inputs[2]).reshape(-1)[0]
     return [np.pad(inputs[0], np.asarray(inputs[1]).reshape(-1, 2), constant_values=fill)]
+
+
+def _nearest_indices(size_in: int, size_out: int, align: bool, half: bool) -> np.ndarray:
+    """TFLite's GetNearestNeighbor: the source index of every output index along one axis (float32 scale)."""
+    scale = np.float32((size_in - 1) / (size_out - 1)) if align and size_out > 1 else np.float32(size_in / size_out)
+    offset = np.float32(0.5) if half else np.float32(0.0)
+    position = (np.arange(size_out, dtype=np.float32) + offset) * scale
+    index = round_half_away_from_zero(position) if align else np.floor(position)
+    index = np.minimum(index.astype(np.int64), size_in - 1)
+    return np.maximum(index, 0) if half else index
+
+
+@kernel("RESIZE_NEAREST_NEIGHBOR")
+def resize_nearest(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    x, size = inputs[0], np.asarray(inputs[1]).reshape(-1)
+    align, half = bool(op.options.get("alignCorners")), bool(op.options.get("halfPixelCenters"))
+    rows = _nearest_indices(x.shape[1], int(size[0]), align, half)
+    cols = _nearest_indices(x.shape[2], int(size[1]), align, half)
+    return [x[:, rows][:, :, cols]]
 
 
 @kernel("CONCATENATION")
