@@ -84,7 +84,11 @@ def entropy(stats: TensorStats, target_bins: int = 128) -> ChosenRange:
     edges = np.linspace(0.0, peak, 2049)
     folded = np.histogram(magnitude[order], bins=edges, weights=counts[order])[0]
     best_kl, best_t = np.inf, peak
+    near = 0.0 if stats.min <= 0.0 <= stats.max else min(abs(stats.min), abs(stats.max))
+    lowest = near + (peak - near) / 8  # a range that excludes 0 is clipped on its far side only, never below its data
     for stop in np.unique(np.linspace(target_bins, len(folded), 96).astype(int)):
+        if edges[stop] < lowest:
+            continue
         reference = folded[:stop].copy()
         reference[-1] += folded[stop:].sum()
         chunks = np.array_split(np.arange(stop), target_bins)

@@ -166,6 +166,8 @@ def _function_body(chain: Chain) -> tuple[ir.Value, list[ir.Node], ir.Value]:
 
 def fuse_chain(model: ir.Model, chain: Chain, overload: str) -> ir.Node:
     """Replace ``chain`` by one call of a new model-local function ``ai.edgeact::elementwise`` (``overload``)."""
+    (source,) = _external_inputs(set(chain.nodes))  # an upstream chain fused first replaced the value object
+    chain = Chain(chain.nodes, source, chain.result)
     formal, body, result = _function_body(chain)
     opsets = {"": model.graph.opset_imports.get("", 13)}
     function = ir.Function(EDGEACT_DOMAIN, ELEMENTWISE_OP, overload,

@@ -113,17 +113,49 @@ def _mish(op, x, swap: bool):
     return op.Mul(inner, x) if swap else op.Mul(x, inner)
 
 
-def _layer_norm(op, x, scale, bias):
-    mean = op.ReduceMean(x, _allow_other_inputs=True, _allow_other_attributes=True)
+def _reduce(op, name: str, x):
+    return getattr(op, name)(x, _allow_other_inputs=True, _allow_other_attributes=True)
+
+
+def _mean(op, x):
+    """mean over the normalised axis: ReduceMean, or ReduceSum divided by (or times the inverse of) the count."""
+    total = _reduce(op, "ReduceSum", x)
+    return pattern.OrValue([_reduce(op, "ReduceMean", x), op.Div(total, pattern.ANY_VALUE),
+                            op.Mul(total, pattern.ANY_VALUE)])
+
+
+def _square(op, x):
+    return pattern.OrValue([op.Pow(x, 2.0), op.Mul(x, x)])
+
+
+def _variance(op, x, mean, centred, form: str):
+    """var = mean((x - mean)^2) (torch, HF); max(mean(x^2) - mean^2, 0) (Flax, through jax2tf); or unclipped."""
+    if form == "centred":
+        return _mean(op, _square(op, centred))
+    difference = op.Sub(_mean(op, _square(op, x)), _square(op, mean))
+    return op.Max(difference, 0.0) if form == "clipped" else difference
+
+
+def _inverse_std(op, variance):
+    shifted = pattern.OrValue([op.Add(variance, pattern.ANY_VALUE), op.Max(variance, pattern.ANY_VALUE)])
+    return op.Reciprocal(op.Sqrt(shifted))
+
+
+def _layer_norm_family(op, x, scale, bias, variance: str, normalise: str):
+    mean = _mean(op, x)
     centred = op.Sub(x, mean)
-    square = pattern.OrValue([op.Pow(centred, 2.0), op.Mul(centred, centred)])
-    variance = op.ReduceMean(square, _allow_other_inputs=True, _allow_other_attributes=True)
-    std = op.Sqrt(op.Add(variance, pattern.ANY_VALUE))
-    normalised = pattern.OrValue([op.Div(centred, std), op.Mul(centred, op.Reciprocal(std))])
-    return op.Add(op.Mul(normalised, scale), bias)
+    var = _variance(op, x, mean, centred, variance)
+    if normalise == "divide":  # (x - mean) / sqrt(var + eps) * scale + bias
+        shifted = pattern.OrValue([op.Add(var, pattern.ANY_VALUE), op.Max(var, pattern.ANY_VALUE)])
+        scaled = op.Mul(op.Div(centred, op.Sqrt(shifted)), scale)
+    elif normalise == "reciprocal":  # (x - mean) * rsqrt(var + eps) * scale + bias
+        scaled = op.Mul(_mul(op, centred, _inverse_std(op, var)), scale)
+    else:  # Flax: (x - mean) * (rsqrt(var + eps) * scale) + bias
+        scaled = _mul(op, centred, op.Mul(_inverse_std(op, var), scale))
+    return op.Add(scaled, bias)
 
 
-def _layer_norm_call(op, x, scale, bias):
+def _layer_norm_call(op, x, scale, bias, **_):
     return op.LayerNorm(x, scale, bias, _domain=EDGEACT_DOMAIN)
 
 
@@ -131,8 +163,39 @@ def _constant(value: ir.Value | None) -> bool:
     return value is not None and value.const_value is not None
 
 
+def _scalar(value: ir.Value | None) -> float | None:
+    if not _constant(value) or value.const_value.size != 1:
+        return None
+    return float(value.const_value.numpy().reshape(-1)[0])
+
+
+def _reduces_last_axis(node: ir.Node, rank: int | None) -> bool:
+    axes = node.attributes.get_ints("axes", None)
+    if axes is None and len(node.inputs) > 1 and _constant(node.inputs[1]):
+        axes = [int(a) for a in node.inputs[1].const_value.numpy().reshape(-1)]
+    return axes is not None and len(axes) == 1 and rank is not None and axes[0] % rank == rank - 1
+
+
 def _layer_norm_check(context, x, scale, bias, **_) -> bool:
-    return _constant(scale) and _constant(bias)
+    """Constant scale and bias; every reduction over the last axis only; a ReduceSum divided by exactly the axis
+    length (or times its inverse); epsilon a small positive scalar."""
+    if not (_constant(scale) and _constant(bias)) or x.shape is None:
+        return False
+    rank, width = len(x.shape), x.shape[-1]
+    for node in context.nodes:
+        if node.op_type in ("ReduceMean", "ReduceSum") and not _reduces_last_axis(node, rank):
+            return False
+        if node.op_type in ("Div", "Mul", "Add", "Max") and _constant(node.inputs[1]):
+            producer = node.inputs[0].producer()
+            value = _scalar(node.inputs[1])
+            if producer is not None and producer.op_type == "ReduceSum":
+                count = value if node.op_type == "Div" else (1.0 / value if value else None)
+                if not isinstance(width, int) or count is None or abs(count - width) > 1e-3 * width:
+                    return False
+            elif producer is not None and producer.op_type in ("ReduceMean", "ReduceSum", "Sub", "Max"):
+                if node.op_type in ("Add", "Max") and value is not None and not (0 <= value < 1e-1):
+                    return False
+    return True
 
 
 def _softmax(op, x):
@@ -175,10 +238,23 @@ def activation_rules() -> list[list[pattern.RewriteRule]]:
     ]
 
 
+def _layer_norm_rules() -> list[pattern.RewriteRule]:
+    """LayerNorm as torch, HF, tf2onnx and Flax-through-jax2tf spell it (one rule per root form)."""
+    def target_for(variance: str, normalise: str) -> Callable:
+        def target(op, x, scale, bias):  # the pattern's variables are exactly these parameters
+            return _layer_norm_family(op, x, scale, bias, variance, normalise)
+
+        return target
+
+    return [pattern.RewriteRule(target_for(variance, normalise), _layer_norm_call, _layer_norm_check,
+                                as_function=True, name=f"layer_norm_{variance}_{normalise}")
+            for variance in ("centred", "clipped", "unclipped") for normalise in ("divide", "reciprocal", "flax")]
+
+
 def structure_rules() -> list[list[pattern.RewriteRule]]:
     """LayerNorm, Softmax and Linear recognised as one node each."""
     return [[
-        pattern.RewriteRule(_layer_norm, _layer_norm_call, _layer_norm_check, as_function=True, name="layer_norm"),
+        *_layer_norm_rules(),
         pattern.RewriteRule(_softmax, _activation_call("Softmax"), as_function=True, name="softmax"),
         pattern.RewriteRule(_linear, _linear_call, _linear_check, as_function=True, name="linear"),
     ]]

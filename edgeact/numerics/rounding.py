@@ -52,5 +52,8 @@ def round_to_int(x: np.ndarray, mode: Rounding) -> np.ndarray:
 
 
 def clamp(q: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Saturate integer codes to ``[lo, hi]``."""
-    return np.clip(np.asarray(q, dtype=np.int64), lo, hi)
+    """Saturate codes to ``[lo, hi]`` (int64); a float input saturates +-inf to the ends and takes NaN as 0."""
+    q = np.asarray(q)
+    if np.issubdtype(q.dtype, np.floating):
+        q = np.nan_to_num(np.clip(q, lo, hi), nan=0.0)
+    return np.clip(q.astype(np.int64), lo, hi)

@@ -135,7 +135,11 @@ class _Planner:
         return bool(name) and value is not None and value.is_float and value.constant is None and name in self.stats
 
     def _mask_floor(self, name: str) -> float | None:
-        """The huge negative (or non-finite) fill a value holds, or None when it has none."""
+        """The huge negative (or non-finite) fill a value holds, or None when it has none. A value an activation
+        (a table: named, or a fused elementwise chain) produces is a function's output, never mask fill."""
+        producer = self.view.producer(name)
+        if producer is not None and activation_of(producer, self.view) is not None:
+            return None
         value = self.view.values.get(name)
         if value is not None and value.constant is not None and value.is_float and value.constant.size:
             data = value.constant.astype(np.float64)

@@ -38,5 +38,7 @@ def output_metrics(reference: np.ndarray, test: np.ndarray, step: float | None) 
 
 def code_agreement(device: np.ndarray, emulated: np.ndarray) -> dict[str, float]:
     """Share of identical int8 codes and the largest difference in steps."""
-    a, b = np.asarray(device).astype(np.int64), np.asarray(emulated).astype(np.int64).reshape(np.shape(device))
+    a, b = (np.nan_to_num(np.clip(np.asarray(v, dtype=np.float64), -2.0**62, 2.0**62)).astype(np.int64)
+            for v in (device, emulated))
+    b = b.reshape(np.shape(a))
     return {"equal_codes": float((a == b).mean()), "max_lsb": int(np.abs(a - b).max()) if a.size else 0}

@@ -50,7 +50,7 @@ class LoweredGraph:
         return len(self.tensors) - 1
 
     def constant(self, name: str, data: np.ndarray, quant: Quantization | None = None) -> int:
-        data = np.ascontiguousarray(data)
+        data = np.array(data, order="C")  # keeps a 0-d array 0-d (np.ascontiguousarray makes it 1-d)
         return self.tensor(name, data.shape, data.dtype.name, quant, data)
 
     def op(

@@ -480,26 +480,25 @@ def lower_relu_clip(ctx: Lowering, node: NodeView, dtype: str) -> None:
 
 
 # ---- LayerNorm: float, between DEQUANTIZE and QUANTIZE (TFLite has no int8 layer norm) ---------------------------
-def _layer_norm_epsilon(ctx: Lowering, node: NodeView) -> float:
+def _layer_norm_epsilon(ctx: Lowering, node: NodeView) -> tuple[str, float]:
+    """How the variance is kept off zero: ("ADD" | "MAXIMUM", epsilon), from the op or the fused body (whose
+    reductions the fusion checked run over the last axis)."""
     if node.domain == "":
         if int(node.attributes.get("axis", -1)) % ctx.rank(node.inputs[0]) != ctx.rank(node.inputs[0]) - 1:
             raise ctx.unsupported(node, "LayerNormalization over more than the last axis")
-        return float(node.attributes.get("epsilon", 1e-5))
+        return "ADD", float(node.attributes.get("epsilon", 1e-5))
     body = ctx.view.body_of(node)
     for inner in body.nodes if body is not None else ():
-        last = ([-1], [ctx.rank(node.inputs[0]) - 1])
-        if inner.op_type == "ReduceMean" and list(inner.attributes.get("axes", [-1])) not in last:
-            raise ctx.unsupported(node, "layer norm over more than the last axis")
-        if inner.op_type == "Add" and body.values[inner.inputs[1]].constant is not None:
+        if inner.op_type in ("Add", "Max") and body.values[inner.inputs[1]].constant is not None:
             constant = body.values[inner.inputs[1]].constant
-            if constant.size == 1:
-                return float(constant.reshape(-1)[0])
+            if constant.size == 1 and 0.0 < float(constant.reshape(-1)[0]) < 0.1:
+                return ("ADD" if inner.op_type == "Add" else "MAXIMUM"), float(constant.reshape(-1)[0])
     raise ctx.unsupported(node, "cannot find the layer norm's epsilon")
 
 
 def lower_layer_norm(ctx: Lowering, node: NodeView, dtype: str) -> None:
     x, y = node.inputs[0], node.outputs[0]
-    epsilon = _layer_norm_epsilon(ctx, node)
+    shift, epsilon = _layer_norm_epsilon(ctx, node)
     g, name = ctx.graph, node.name
     source = ctx.get(x, FLOAT, "nchw", name)
     axes = ctx.int32_constant(f"{name}/axes", [ctx.rank(x) - 1])
@@ -512,7 +511,7 @@ def lower_layer_norm(ctx: Lowering, node: NodeView, dtype: str) -> None:
     g.op("SUB", [source, mean], [centred], name)
     g.op("MUL", [centred, centred], [square], name)
     g.op("MEAN", [square, axes], [variance], name, keepDims=True)
-    g.op("ADD", [variance, g.constant(f"{name}/epsilon", np.float32(epsilon))], [shifted], name)
+    g.op(shift, [variance, g.constant(f"{name}/epsilon", np.float32(epsilon))], [shifted], name)
     g.op("RSQRT", [shifted], [inverse], name)
     g.op("MUL", [centred, inverse], [normalised], name)
     scale = g.constant(f"{node.inputs[1]}/float", ctx.constant(node.inputs[1]).astype(np.float32))

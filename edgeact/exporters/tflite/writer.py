@@ -111,7 +111,7 @@ class TFLiteModelBuilder:
             raise ModelFormatError(f"tensor name {name!r} is used twice")
         buffer = 0
         if data is not None:
-            array = np.ascontiguousarray(data, dtype=np.dtype(dtype))
+            array = np.array(data, dtype=np.dtype(dtype), order="C")  # 0-d stays 0-d
             if tuple(array.shape) != tuple(shape):
                 raise ModelFormatError(f"tensor {name!r}: data shape {array.shape} != declared {shape}")
             buffer = self._add_buffer(array.tobytes())
