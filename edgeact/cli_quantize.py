@@ -191,6 +191,11 @@ def summary_text(record: dict[str, Any]) -> str:
         span = f"[{rng['lo']:.3g}, {rng['hi']:.3g}]"
         lines.append(f"  {act['node'][:27]:<28}{act['function']:<12}{span:>20}"
                      f"{err['rms_error']:>10.3g}{err['rms_floor']:>10.3g}{sat:>8}")
+    chains = [act for act in record["activations"] if "expression" in act]
+    for act in chains[:4]:
+        lines.append(f"  chain  {act['node']}: f(x) = {act['expression'][:90]}")
+    if len(chains) > 4:
+        lines.append(f"  chain  ... {len(chains) - 4} more fused elementwise chains (see the record)")
     evaluation = record["evaluation"]
     if "tflite" in record:
         tflite = record["tflite"]

@@ -107,10 +107,11 @@ def entropy(stats: TensorStats, target_bins: int = 128) -> ChosenRange:
 
 
 def activation_error(
-    act: Activation, points: np.ndarray, weights: np.ndarray, in_q: QParams, exact: np.ndarray | None = None
+    act: Activation, points: np.ndarray, weights: np.ndarray, in_q: QParams, exact: np.ndarray | None = None,
+    within: tuple[float, float] | None = None,
 ) -> tuple[float, QParams]:
-    """Weighted squared error of f(x) vs its int8 table path, and the output grid used."""
-    out_q = covering_output_grid(act, in_q)
+    """Weighted squared error of f(x) vs its int8 table path, and the output grid used (covering f ``within``)."""
+    out_q = covering_output_grid(act, in_q, within)
     table = lut_for(act, in_q, out_q)
     estimate = dequantize(table.lookup(quantize(points, in_q)), out_q)
     exact = act(points) if exact is None else exact
@@ -123,7 +124,7 @@ def activation_aware(stats: TensorStats, act: Activation, dtype: str = "int8") -
     exact = act(points)
 
     def error(lo: float, hi: float) -> float:
-        return activation_error(act, points, weights, qparams_from_range(lo, hi, dtype), exact)[0]
+        return activation_error(act, points, weights, qparams_from_range(lo, hi, dtype), exact, (lo, hi))[0]
 
     lo, hi = _best_clip(stats, error)
     why = f"minimises the error after {act.name} (clipped {stats.fraction_outside(lo, hi):.2%} of inputs)"

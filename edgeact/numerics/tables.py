@@ -164,12 +164,20 @@ def lut_for(
     return Table(act.name, convention, in_q, out_q, values.astype(np.int64))
 
 
-def covering_output_grid(act: Activation, in_q: QParams) -> QParams:
-    """The output grid that covers f over every value of the input grid (``--out-scale auto``).
+def covering_output_grid(act: Activation, in_q: QParams, within: tuple[float, float] | None = None) -> QParams:
+    """The output grid that covers f over every value of the input grid (``--out-scale auto``), or only over the
+    codes that hold ``within`` (the calibrated input range: a grid always reaches 0, a range need not, and a
+    sigmoid fed only by [-12, -5] needs [0, 0.0067], not [0, 0.5]).
 
     Asymmetric for int8; symmetric for int16, whose tables require zero point 0.
     """
-    x = in_q.scale * (in_q.codes - in_q.zero_point).astype(np.float64)
+    codes = in_q.codes
+    if within is not None:
+        from edgeact.numerics.qparams import quantize
+
+        first, last = (int(c) for c in quantize(np.asarray(within, dtype=np.float64), in_q))
+        codes = codes[(codes >= first) & (codes <= last)]
+    x = in_q.scale * (codes - in_q.zero_point).astype(np.float64)
     y = act(x)
     return qparams_from_range(
         float(y.min()), float(y.max()), in_q.dtype, symmetric=in_q.dtype == "int16", tensor=f"{act.name} output"

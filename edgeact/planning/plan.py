@@ -307,8 +307,8 @@ class _Planner:
             if out_root in self.plan.ranges:
                 out_q = self.plan.grids[out]
             else:
-                out_q = covering_output_grid(act, in_q)
-                why = f"covers {act.name} over its input grid"
+                out_q = covering_output_grid(act, in_q, (chosen.lo, chosen.hi))
+                why = f"covers {act.name} over its input range"
                 self.plan.ranges[out_root] = ChosenRange(*out_q.real_range, "table", why)
                 self._assign(out_root, out_q)
             table = lut_for(act, in_q, out_q)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeact.numerics import PerChannelQParams, QParams
+from edgeact.activations import REGISTRY
+from edgeact.numerics import PerChannelQParams, QParams, dequantize
 from edgeact.planning.plan import ActivationPlan, QuantPlan
 
 
@@ -28,7 +29,17 @@ def activation_dict(plan: ActivationPlan) -> dict[str, Any]:
         "saturation_rate": plan.saturation_rate,
         "error": plan.error.as_dict(),
         "table": plan.table.values.tolist(),
+        **_unregistered(plan),
     }
+
+
+def _unregistered(plan: ActivationPlan) -> dict[str, Any]:
+    """A function outside the registry (a fused elementwise chain): its formula and f at every input code, so
+    reports can draw it without the model."""
+    if plan.function.name in REGISTRY:
+        return {}
+    x = dequantize(plan.table.in_q.codes, plan.table.in_q)
+    return {"expression": plan.function.summary, "reference": [float(v) for v in plan.function(x)]}
 
 
 def plan_dict(plan: QuantPlan) -> dict[str, Any]:

@@ -343,6 +343,7 @@ def _activations(record: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [{"node": a["node"], "function": a["function"], "params": a["params"],
              "saturation_rate": a["saturation_rate"], "rms_error": a["error"]["rms_error"],
              "rms_floor": a["error"]["rms_floor"],
-             "input_grid": a["input_grid"], "output_grid": a["output_grid"], "table": a["table"]}
+             "input_grid": a["input_grid"], "output_grid": a["output_grid"], "table": a["table"],
+             **{key: a[key] for key in ("expression", "reference") if key in a}}
             for a in record["activations"]]
 

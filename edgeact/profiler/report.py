@@ -113,14 +113,17 @@ def _transfer_png(act: dict[str, Any]) -> str:
 
     from edgeact.activations import activation
 
-    function = activation(act["function"], **act["params"])
     in_grid, out_grid = act["input_grid"], act["output_grid"]
     codes = np.arange(-128, 128)
     x = in_grid["scale"] * (codes - in_grid["zero_point"])
     y = out_grid["scale"] * (np.asarray(act["table"]) - out_grid["zero_point"])
-    dense = np.linspace(x[0], x[-1], 2049)
     figure, axis = plt.subplots(figsize=(9, 3))
-    axis.plot(dense, function(dense), color="black", lw=1.2, label=f"{act['function']} (float64)")
+    if "reference" in act:  # a fused elementwise chain: f as the record holds it, at every input code
+        axis.plot(x, act["reference"], color="black", lw=1.2, label=f"{act.get('expression', act['function'])}")
+    else:
+        dense = np.linspace(x[0], x[-1], 2049)
+        function = activation(act["function"], **act["params"])
+        axis.plot(dense, function(dense), color="black", lw=1.2, label=f"{act['function']} (float64)")
     axis.step(x, y, where="mid", color="tab:orange", lw=1.0, label="int8 table")
     axis.set_xlabel("input")
     axis.legend(loc="best", fontsize=8)
