@@ -271,3 +271,17 @@ def test_an_internal_error_is_one_line_and_its_traceback_needs_debug(tmp_path: P
     assert "--debug" in plain.output and "Traceback" not in plain.output
     debug = invoke("--debug", "quantize", "m.onnx", "--calib", "c.npz")
     assert isinstance(debug.exception, ValueError)
+
+
+def test_float_tflite_of_a_conv_without_bias_runs_and_matches(tmp_path: Path) -> None:
+    g = GraphBuilder(seed=13)
+    g.nodes.append(helper.make_node("Conv", ["x", g.weight(4, 3, 3, 3)], ["y"], name="conv", pads=[1, 1, 1, 1]))
+    model = g.model([tensor("x", ["N", 3, 6, 6])], [tensor("y", ["N", 4, 6, 6])])
+    path = _save(tmp_path, model)
+    np.savez(tmp_path / "calib.npz", **sample_inputs(model, 16, seed=1))
+    result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "o", formats=["tflite"],
+                              float_tflite=True)
+    assert result.record["warnings"] == []
+    x = sample_inputs(model, 1, seed=2)["x"]
+    lite = run_litert(result.paths["fp32-tflite"].read_bytes(), [x])[0]
+    np.testing.assert_allclose(lite, _run(path, {"x": x})[0], rtol=1e-4, atol=1e-5)

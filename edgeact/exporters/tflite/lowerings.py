@@ -41,14 +41,15 @@ def _weight(ctx: Lowering, node: NodeView, index: int, dtype: str, arrange: Call
 
 
 def _bias(ctx: Lowering, node: NodeView, index: int, dtype: str, input_name: str, weight_tensor: int) -> int:
-    if index >= len(node.inputs) or not node.inputs[index]:
+    if index >= len(node.inputs) or not node.inputs[index]:  # LiteRT's kernels want a bias: a zero one
+        output_shape = ctx.shape(node.outputs[0])
+        channels = output_shape[1] if node.op_type == "Conv" else output_shape[-1]
         if dtype == FLOAT:
-            return -1
-        grid = bias_grid(ctx.grid(input_name).scale, ctx.graph.tensors[weight_tensor].quant)  # int8 kernels want one
+            return ctx.graph.constant(f"{node.name}/zero_bias", np.zeros(channels, dtype=np.float32))
+        grid = bias_grid(ctx.grid(input_name).scale, ctx.graph.tensors[weight_tensor].quant)
         if len(grid.scales) == 1:
-            channels = ctx.graph.tensors[weight_tensor].shape[0]
             grid = PerChannelQParams(grid.scales * channels, 0, "int32")
-        return ctx.graph.constant(f"{node.name}/zero_bias", np.zeros(len(grid.scales), dtype=np.int32), grid)
+        return ctx.graph.constant(f"{node.name}/zero_bias", np.zeros(channels, dtype=np.int32), grid)
     name = node.inputs[index]
     if dtype == FLOAT:
         return ctx.graph.constant(f"{name}/float", ctx.constant(name).astype(np.float32).reshape(-1))
