@@ -6,7 +6,7 @@ EDGEACT := $(VENV)/bin/edgeact
 STAMP := $(VENV)/.edgeact-installed
 DEMO_OUT ?= out/demo
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench zoo clean
 
 install: $(STAMP)
 
@@ -51,6 +51,9 @@ bench: $(STAMP)
 	$(PY) -m bench.tflite_latency
 	$(PY) -m bench.digits_accuracy
 	$(PY) bench/table_build_speed.py
+
+zoo: $(STAMP)
+	$(PY) -m bench.zoo
 
 clean:
 	rm -rf out .pytest_cache .hypothesis

@@ -167,7 +167,8 @@ def summary_dict(record: dict[str, Any]) -> dict[str, Any]:
 
 def summary_text(record: dict[str, Any]) -> str:
     lines = [
-        f"{record['model']}: {len(record['quantized_nodes'])} ops int8, {len(record['fallbacks'])} kept float; "
+        f"{record['model']}: {len(record['quantized_nodes'])} ops int8, {len(record['fallbacks'])} kept float"
+        + (f", {len(record['integer_nodes'])} shape/integer ops" if record.get("integer_nodes") else "") + "; "
         f"{record['calibration']['samples']} calibration samples"
         + (f" ({len(record['calibration']['bad_samples'])} skipped)" if record["calibration"]["bad_samples"] else ""),
     ]

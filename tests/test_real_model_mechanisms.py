@@ -285,3 +285,19 @@ def test_float_tflite_of_a_conv_without_bias_runs_and_matches(tmp_path: Path) ->
     x = sample_inputs(model, 1, seed=2)["x"]
     lite = run_litert(result.paths["fp32-tflite"].read_bytes(), [x])[0]
     np.testing.assert_allclose(lite, _run(path, {"x": x})[0], rtol=1e-4, atol=1e-5)
+
+
+def test_a_large_intermediate_inside_a_fused_chain_is_never_mask_fill(tmp_path: Path) -> None:
+    """jax2tf's tanh-GELU on pre-activations near -70: its cubic term reaches -1.5e4, which used to be taken for
+    additive-mask fill (kept float). Inside the fused chain it is just part of f(x)."""
+    g = GraphBuilder(seed=17)
+    h = g.linear("x", 8, 8)
+    y = _tanh_gelu_reordered(g, h)
+    g.nodes.append(helper.make_node("Identity", [g.linear(y, 8, 4)], ["y"], name="out"))
+    model = g.model([tensor("x", ["N", 8])], [tensor("y", ["N", 4])])
+    path = _save(tmp_path, model)
+    np.savez(tmp_path / "calib.npz", **sample_inputs(model, 64, seed=1, scale=60.0))
+    result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "o", formats=["onnx-qdq"])
+    assert result.record["fallbacks"] == [] and not any("mask" in h for h in result.record["hazards"])
+    assert [a["function"] for a in result.record["activations"]] == ["elementwise"]
+    assert edgeact.calibrate(path, tmp_path / "calib.npz").tensors[h].min < -70.0  # the cubic term < -1.5e4

@@ -35,6 +35,7 @@ from edgeact.planning.registry import OpQuantizer, Role, activation_of, quantize
 
 MASK_THRESHOLD = -1.0e4  # values at or below this are additive-mask fill, never part of an int8 range
 CONCAT_RANGE_RATIO = 16.0  # concat inputs whose ranges differ more than this keep the concat float
+SHAPE_READERS = frozenset({"Shape", "Size"})  # read a float tensor's dims, never its values
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class QuantPlan:
     activations: list[ActivationPlan] = field(default_factory=list)
     quantized: list[tuple[str, str]] = field(default_factory=list)  # (node, op_type)
     fallbacks: list[Fallback] = field(default_factory=list)
+    integer_nodes: list[tuple[str, str]] = field(default_factory=list)  # shape arithmetic, nothing to quantize
     hazards: list[str] = field(default_factory=list)
 
 
@@ -209,9 +211,22 @@ class _Planner:
         for entry in sorted(self.options.exclude - used):
             self.plan.hazards.append(f"--exclude {entry!r} matched no node name, op type or activation")
 
+    def _integer_only(self, node: NodeView) -> bool:
+        """Shape arithmetic: no float output, and no float input read for its values (Shape/Size read only dims)."""
+        def is_float(name: str) -> bool:
+            value = self.view.values.get(name) if name else None
+            return value is not None and value.is_float
+
+        if any(is_float(name) for name in node.outputs) or node.has_subgraphs:
+            return False
+        return node.op_type in SHAPE_READERS or not any(is_float(name) for name in node.inputs)
+
     def assign_roles(self) -> None:
         self._check_excludes()
         for node in self.view.nodes:
+            if self._integer_only(node):
+                self.plan.integer_nodes.append((node.name, node.op_type))
+                continue
             reason = self._fallback_reason(node)
             if reason is None:
                 self.roles[node.name] = quantizer_for(node, self.view)  # type: ignore[assignment]
@@ -294,11 +309,13 @@ class _Planner:
                 chosen = self.plan.ranges[root]
                 in_q = self.plan.grids[source]
             else:
-                degenerate = self.stats[source].min == self.stats[source].max
+                # the grid holds the whole group (a Split's other parts, a folded Relu's range), not only this input
+                grid_values = self.fold_source.get(root, root)
+                degenerate = self.stats[grid_values].min == self.stats[grid_values].max
                 if self.options.method == "auto" and self._sole_consumer(root, node) and not degenerate:
-                    chosen = activation_aware(self.stats[source], act)
+                    chosen = activation_aware(self.stats[grid_values], act)
                 else:
-                    chosen = self._method_range(source)
+                    chosen = self._method_range(grid_values)
                     if self.options.method == "auto":
                         note = "; the input also feeds other ops, so it is not clipped for the activation"
                         chosen = ChosenRange(chosen.lo, chosen.hi, chosen.method, chosen.why + note)
@@ -307,7 +324,9 @@ class _Planner:
             if out_root in self.plan.ranges:
                 out_q = self.plan.grids[out]
             else:
-                out_q = covering_output_grid(act, in_q, (chosen.lo, chosen.hi))
+                seen = self.stats[source]  # what this activation reads: within the grid's range, maybe narrower
+                within = (max(chosen.lo, seen.min), min(chosen.hi, seen.max)) if seen.min <= seen.max else None
+                out_q = covering_output_grid(act, in_q, within if within and within[0] <= within[1] else None)
                 why = f"covers {act.name} over its input range"
                 self.plan.ranges[out_root] = ChosenRange(*out_q.real_range, "table", why)
                 self._assign(out_root, out_q)

@@ -61,5 +61,6 @@ def plan_dict(plan: QuantPlan) -> dict[str, Any]:
         ],
         "quantized_nodes": [{"node": name, "op_type": op} for name, op in plan.quantized],
         "fallbacks": [{"node": f.node, "op_type": f.op_type, "reason": f.reason} for f in plan.fallbacks],
+        "integer_nodes": [{"node": name, "op_type": op} for name, op in plan.integer_nodes],
         "hazards": plan.hazards,
     }
