@@ -7,11 +7,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
 
 import edgeact
+from edgeact.graph.tflite_import import read_tflite
 from edgeact.graph import canonicalise, load_onnx
 from edgeact.graph.importer import model_bytes
 from edgeact.metrics import sqnr_db
@@ -68,7 +70,16 @@ def test_recurrent_unrolls_and_quantizes(kind: str, dynamo: bool, directions: in
     np.savez(tmp_path / "calib.npz", **_feeds(64, 1, directions))  # stacked: each entry one whole (x, h0) input
     held_out = _feeds(1, 2, directions)
     x, h0 = held_out["x"][0], held_out["h0"][0]
-    result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "out", formats=["onnx-table"])
+    result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "out",
+                              formats=["onnx-table", "onnx-qdq", "tflite"])
+    for form in ("onnx-table", "onnx-qdq"):  # every step's MatMul shares one int8 copy of the input weights
+        weights = [t for t in onnx.load(result.paths[form]).graph.initializer
+                   if t.data_type == onnx.TensorProto.INT8 and list(t.dims)[:1] == [FEATURES]]
+        assert len(weights) == directions, (form, [t.name for t in weights])
+    lowered = read_tflite(result.paths["tflite"].read_bytes())
+    stored = [t for t in lowered.tensors if t.data is not None and t.dtype == "int8" and FEATURES in t.shape
+              and t.data.size >= FEATURES * HIDDEN]
+    assert len(stored) == directions, [(t.name, t.shape) for t in stored]
     gates = [a["function"] for a in result.record["activations"]]
     per_step = {"LSTM": 5, "GRU": 3}[kind]  # LSTM: i, o, f, g, tanh(c); GRU: z, r, candidate
     assert len(gates) == per_step * STEPS * directions and set(gates) == {"sigmoid", "tanh"}

@@ -130,6 +130,7 @@ class _Planner:
         self.groups = _Groups(self.order)
         self.wanted: set[str] = set()
         self.fold_source: dict[str, str] = {}  # group root -> the Relu/Clip output whose range it takes
+        self.quantized_constants: dict[tuple, object] = {}  # (constant, role, grid or axis) -> its grid/codes
 
     # -- which values can hold an int8 grid ---------------------------------------------------------------------
     def _is_activation_value(self, name: str) -> bool:
@@ -377,15 +378,24 @@ class _Planner:
                 elif index in data and np.ptp(constant) + np.abs(constant).max() > 0:
                     self._operand_plan(node, index, name, constant, quantizer)
 
+    def _shared(self, key: tuple, compute):  # type: ignore[no-untyped-def]
+        """One constant used by many nodes (an unrolled LSTM's weights) is quantized once: same grid, same codes."""
+        if key not in self.quantized_constants:
+            self.quantized_constants[key] = compute()
+        return self.quantized_constants[key]
+
     def _weight_plan(self, node: NodeView, index: int, name: str, weight: np.ndarray, q: OpQuantizer):
         axis = q.axis_for(node) % weight.ndim
-        if self.options.per_tensor or weight.ndim < 2:
-            peak = float(np.abs(weight).max()) or 1.0
-            grid: QParams | PerChannelQParams = qparams_from_range(-peak, peak, "int8", symmetric=True, tensor=name)
-            codes = quantize(weight, grid, Rounding.HALF_TO_EVEN)
-        else:
+
+        def compute():  # type: ignore[no-untyped-def]
+            if self.options.per_tensor or weight.ndim < 2:
+                peak = float(np.abs(weight).max()) or 1.0
+                grid = qparams_from_range(-peak, peak, "int8", symmetric=True, tensor=name)
+                return grid, quantize(weight, grid, Rounding.HALF_TO_EVEN).astype(np.int8)
             grid = per_channel_symmetric(weight, axis)
-            codes = quantize_per_channel(weight, grid)
+            return grid, quantize_per_channel(weight, grid).astype(np.int8)
+
+        grid, codes = self._shared((name, "weight", axis), compute)
         self.plan.constants.append(ConstantPlan(node.name, index, name, "weight", grid, codes))
         return grid
 
@@ -397,14 +407,16 @@ class _Planner:
         grid = bias_grid(in_grid.scale, weight_grid)
         if channels == 1:
             grid = PerChannelQParams(grid.scales * bias.shape[0], 0, "int32")
-        self.plan.constants.append(ConstantPlan(node.name, index, name, "bias", grid, quantize_per_channel(bias, grid)))
+        codes = self._shared((name, "bias", grid), lambda: quantize_per_channel(bias, grid).astype(np.int32))
+        self.plan.constants.append(ConstantPlan(node.name, index, name, "bias", grid, codes))
 
     def _operand_plan(self, node: NodeView, index: int, name: str, constant: np.ndarray, q: OpQuantizer) -> None:
         if q.role is Role.SHARED and node.outputs[0] in self.plan.grids:
             grid = self.plan.grids[node.outputs[0]]
         else:
             grid = qparams_from_range(float(constant.min()), float(constant.max()), "int8", tensor=name)
-        codes = quantize(constant, grid, Rounding.HALF_TO_EVEN)
+        codes = self._shared((name, "operand", grid), lambda: quantize(constant, grid, Rounding.HALF_TO_EVEN)
+                             .astype(np.int8))
         self.plan.constants.append(ConstantPlan(node.name, index, name, "operand", grid, codes))
 
 

@@ -34,6 +34,7 @@ class _Writer:
         self.quantize_nodes: dict[str, ir.Node] = {}
         self.dequantize_nodes: dict[str, ir.Node] = {}
         self.codes: dict[str, ir.Value] = {}  # value name -> the int8 codes that carry it
+        self.restored: dict[tuple, ir.Value] = {}  # (constant, role, grid) -> its shared DequantizeLinear output
 
     def _initializer(self, name: str, array: np.ndarray) -> ir.Value:
         if name in self.graph.initializers:
@@ -52,15 +53,24 @@ class _Writer:
         return self._initializer(f"{prefix}_scale", scale), self._initializer(f"{prefix}_zero_point", zero)
 
     def quantized_constant(self, plan: ConstantPlan) -> None:
+        """The constant's int8/int32 codes behind one DequantizeLinear, shared by every node that uses the same
+        constant on the same grid (an unrolled LSTM's weights are stored once, not once per step)."""
         node = self.nodes[plan.node]
-        codes = plan.codes.astype(_NUMPY[plan.grid.dtype])
-        stored = self._initializer(f"{plan.constant}_{plan.role}_q_{plan.node}", codes)
-        scale, zero = self._grid_inputs(stored.name, plan.grid)
-        attributes = [ir.AttrInt64("axis", plan.grid.axis)] if isinstance(plan.grid, PerChannelQParams) else []
-        restore = ir.Node("", "DequantizeLinear", [stored, scale, zero], attributes, name=f"{stored.name}_dequantize")
-        restore.outputs[0].name = f"{stored.name}_dequantized"
-        self.graph.insert_before(node, restore)
-        node.replace_input_with(plan.input_index, restore.outputs[0])
+        key = (plan.constant, plan.role, plan.grid)
+        if key not in self.restored:
+            codes = plan.codes.astype(_NUMPY[plan.grid.dtype])
+            name = f"{plan.constant}_{plan.role}_q"
+            if name in self.graph.initializers:  # the same constant on another grid
+                name = f"{name}_{plan.node}"
+            stored = self._initializer(name, codes)
+            scale, zero = self._grid_inputs(stored.name, plan.grid)
+            attributes = [ir.AttrInt64("axis", plan.grid.axis)] if isinstance(plan.grid, PerChannelQParams) else []
+            restore = ir.Node("", "DequantizeLinear", [stored, scale, zero], attributes,
+                              name=f"{stored.name}_dequantize")
+            restore.outputs[0].name = f"{stored.name}_dequantized"
+            self.graph.insert_before(node, restore)
+            self.restored[key] = restore.outputs[0]
+        node.replace_input_with(plan.input_index, self.restored[key])
 
     def quantize_value(self, name: str, grid: QParams) -> None:
         value = self.values[name]

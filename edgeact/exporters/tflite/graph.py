@@ -3,6 +3,7 @@ emulator runs)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ class LoweredGraph:
     ops: list[LoweredOp] = field(default_factory=list)
     inputs: list[int] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
+    constants: dict[tuple, int] = field(default_factory=dict, repr=False)  # (dtype, shape, sha256, grid) -> tensor
 
     def tensor(
         self, name: str, shape: tuple[int, ...], dtype: str, quant: Quantization | None = None,
@@ -50,8 +52,13 @@ class LoweredGraph:
         return len(self.tensors) - 1
 
     def constant(self, name: str, data: np.ndarray, quant: Quantization | None = None) -> int:
+        """A constant tensor; identical data on an identical grid is stored once (an unrolled LSTM's 40 MatMuls
+        share one weight tensor), under the first name it was given."""
         data = np.array(data, order="C")  # keeps a 0-d array 0-d (np.ascontiguousarray makes it 1-d)
-        return self.tensor(name, data.shape, data.dtype.name, quant, data)
+        key = (data.dtype.name, data.shape, hashlib.sha256(data.tobytes()).hexdigest(), quant)
+        if key not in self.constants:
+            self.constants[key] = self.tensor(name, data.shape, data.dtype.name, quant, data)
+        return self.constants[key]
 
     def op(
         self, op: str, inputs: list[int], outputs: list[int], node: str, table: bool = False, **options: Any
