@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     report.write_json(args.out / "results.json", header, results)
     report.write_markdown(args.out / "results.md", header, results)
+    if not args.quick and len(models) == len(ZOO) and args.out.resolve() == HERE:
+        if report.sync_readme(HERE.parents[1] / "README.md", header, results):
+            print("README.md: zoo table updated", file=sys.stderr)
     print("\n".join(report.table(results)))
     print(f"\nwrote {args.out / 'results.md'} and {args.out / 'results.json'}", file=sys.stderr)
     return 0

@@ -14,6 +14,8 @@ from typing import Any
 
 from bench.zoo.metrics import LABELS
 
+from edgeact.io import atomic_write
+
 REPO = Path(__file__).resolve().parents[2]
 EDGEACT_COLUMNS = ("onnx-qdq", "onnx-table", "tflite", "tflm")
 LATENCY_COLUMNS = ("onnxruntime edgeact-qdq/fp32", "onnxruntime ort-best/fp32", "litert edgeact-int8/fp32-tflite")
@@ -145,6 +147,43 @@ def table(results: list[dict[str, Any]]) -> list[str]:
                  *(latency_cell(r, label) for label in LATENCY_COLUMNS)]
         rows.append("| " + " | ".join(cells) + " |")
     return rows
+
+
+README_BEGIN, README_END = "<!-- zoo table: written by make zoo -->", "<!-- end of zoo table -->"
+
+
+def readme_table(header: dict[str, Any], results: list[dict[str, Any]]) -> list[str]:
+    """The README's compact table (bench/zoo/results.md has every number)."""
+    head = ("| model | task metric vs fp32 | edgeact qdq | edgeact table | edgeact tflite | edgeact TFLM | "
+            "best onnxruntime | worst-output SQNR dB, edgeact qdq / ORT best | quantize s, peak MB | "
+            "int8/fp32 time ORT (edgeact, ORT best) | int8/fp32 time LiteRT |")
+    rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for r in results:
+        forms, run, best = r.get("forms", {}), r.get("edgeact") or {}, _best(r)
+        sqnr = f"{num((forms.get('onnx-qdq') or {}).get('sqnr_db', {}).get('min'))} / " \
+               f"{num((best or {}).get('sqnr_db', {}).get('min'))}"
+        cells = [r["name"], LABELS.get(r["headline"], r["headline"]),
+                 *(headline(r, forms.get(f)) for f in EDGEACT_COLUMNS), best_cell(r), sqnr,
+                 f"{num(run.get('wall_s'), 0)} s, {num(run.get('peak_rss_mb'), 0)} MB",
+                 f"{latency_cell(r, LATENCY_COLUMNS[0])}, {latency_cell(r, LATENCY_COLUMNS[1])}",
+                 latency_cell(r, LATENCY_COLUMNS[2])]
+        rows.append("| " + " | ".join(cells) + " |")
+    rows.append("")
+    rows.append(f"`make zoo` on {header.get('date', '?')}, {header.get('cpu', '?')}, "
+                f"commit {header.get('commit', '?')}.")
+    return rows
+
+
+def sync_readme(readme: Path, header: dict[str, Any], results: list[dict[str, Any]]) -> bool:
+    """Replace the table between the README's zoo markers; False when the markers are missing."""
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        return False
+    before, rest = text.split(README_BEGIN, 1)
+    after = rest.split(README_END, 1)[1]
+    body = "\n".join(readme_table(header, results))
+    atomic_write(readme, lambda tmp: tmp.write_text(f"{before}{README_BEGIN}\n{body}\n{README_END}{after}"))
+    return True
 
 
 def _metric_table(rows: dict[str, dict[str, Any]], extra: tuple[str, ...] = ()) -> list[str]:
