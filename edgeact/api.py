@@ -150,8 +150,7 @@ class StaticShapes:
 
     shapes: dict[str, tuple[int, ...]]
     source: str  # "--input-shape", "the first calibration feed" or "the model"
-
-    batch_axes: dict[str, int | None] = field(default_factory=dict)
+    batch_axes: dict[str, int | None] = field(default_factory=dict)  # dynamic batch axes (the ONNX outputs keep)
 
     def record(self) -> dict[str, Any]:
         return {"input_shapes": {name: list(shape) for name, shape in self.shapes.items()}, "shapes_from": self.source,

@@ -131,6 +131,42 @@ def activation_aware(stats: TensorStats, act: Activation, dtype: str = "int8") -
     return ChosenRange(float(lo), float(hi), "auto", why)
 
 
+Reader = tuple[str, TensorStats, "Activation | None"]  # a value on the grid, its stats, the activation that reads it
+
+
+def joint_aware(readers: list[Reader], dtype: str = "int8") -> ChosenRange:
+    """One grid for values that share it (a Split's parts, a Reshape and its source): the clip range minimising
+    the summed relative error of every reader — after its activation for values that feed one (clipping where f
+    saturates costs nothing), as plain quantization error for the others (box logits must keep their peaks).
+    One activation reader alone is :func:`activation_aware`; no activation reader, :func:`mse`."""
+    union = readers[0][1]
+    for _, stats, _ in readers[1:]:
+        union = union.merge(stats)
+    prepared = []
+    for _, stats, act in readers:
+        points, weights = stats.centres(), stats.counts.astype(np.float64)
+        reference = act(points) if act is not None else points
+        signal = float(np.sum(weights * reference**2)) or 1.0
+        prepared.append((points, weights, act, reference, signal))
+
+    def error(lo: float, hi: float) -> float:
+        grid = qparams_from_range(lo, hi, dtype)
+        total = 0.0
+        for points, weights, act, reference, signal in prepared:
+            if act is None:
+                total += _grid_error(points, weights, grid) / signal
+            else:
+                total += activation_error(act, points, weights, grid, reference, (lo, hi))[0] / signal
+        return total
+
+    lo, hi = _best_clip(union, error)
+    functions = sorted({act.name for _, _, act in readers if act is not None})
+    plain = sorted(name for name, _, act in readers if act is None)
+    why = "minimises the error after " + ", ".join(functions) + (
+        f" and the quantization error of {', '.join(map(repr, plain))}" if plain else "")
+    return ChosenRange(float(lo), float(hi), "auto", f"{why} (clipped {union.fraction_outside(lo, hi):.2%} of inputs)")
+
+
 METHODS: dict[str, Callable[[TensorStats], ChosenRange]] = {
     "minmax": minmax,
     "percentile": percentile,

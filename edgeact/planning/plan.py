@@ -13,7 +13,7 @@ import numpy as np
 
 from edgeact.activations import Activation
 from edgeact.calibration.observers import TensorStats
-from edgeact.calibration.ranges import METHODS, ChosenRange, activation_aware, minmax
+from edgeact.calibration.ranges import METHODS, ChosenRange, Reader, joint_aware, minmax
 from edgeact.elementwise import is_elementwise_call
 from edgeact.errors import UsageError
 from edgeact.graph.view import GraphView, NodeView
@@ -273,10 +273,20 @@ class _Planner:
             and source not in self.view.outputs
         )
 
-    def _sole_consumer(self, root: str, node: NodeView) -> bool:
-        members = set(self.groups.members(root))
-        consumers = {c.name for m in members for c in self.view.consumers(m) if not set(c.outputs) & members}
-        return consumers == {node.name} and not members & set(self.view.outputs)
+    def _readers(self, root: str) -> list[Reader]:
+        """Who reads the values on ``root``'s grid from outside the group: (value, its stats, the activation that
+        reads it, or None for any other op or a graph output)."""
+        members = self.groups.members(root)
+        readers: dict[tuple[str, str], Reader] = {}
+        for member in members:
+            if member in self.view.outputs:
+                readers[(member, "")] = (member, self.stats[member], None)
+            for consumer in self.view.consumers(member):
+                if set(consumer.outputs) & set(members):
+                    continue  # data movement or a folded Relu inside the group
+                act = activation_of(consumer, self.view) if consumer.name in self.roles else None
+                readers[(member, act.name if act is not None else "")] = (member, self.stats[member], act)
+        return [readers[key] for key in sorted(readers)]
 
     # -- grids ------------------------------------------------------------------------------------------------------
     def _set_grid(self, root: str, chosen: ChosenRange) -> QParams:
@@ -313,13 +323,10 @@ class _Planner:
                 # the grid holds the whole group (a Split's other parts, a folded Relu's range), not only this input
                 grid_values = self.fold_source.get(root, root)
                 degenerate = self.stats[grid_values].min == self.stats[grid_values].max
-                if self.options.method == "auto" and self._sole_consumer(root, node) and not degenerate:
-                    chosen = activation_aware(self.stats[grid_values], act)
+                if self.options.method == "auto" and not degenerate:
+                    chosen = joint_aware(self._readers(root))
                 else:
                     chosen = self._method_range(grid_values)
-                    if self.options.method == "auto":
-                        note = "; the input also feeds other ops, so it is not clipped for the activation"
-                        chosen = ChosenRange(chosen.lo, chosen.hi, chosen.method, chosen.why + note)
                 in_q = self._set_grid(root, chosen)
             out_root = self.groups.find(out)
             if out_root in self.plan.ranges:
