@@ -279,7 +279,8 @@ LIMIT_FAR, LIMIT_NEAR = 1.0e4, 1.0e3  # f has a limit at +-inf when it no longer
 
 
 def _finite(values: Array) -> Array:
-    """NaN -> 0 and +-inf -> +-1e30: tables and error measures stay defined where f is not (log(0), 1/0)."""
+    """NaN -> 0 and +-inf -> +-1e30 (tables.UNDEFINED): tables and error measures stay defined where f is not
+    (log(0), 1/0); output grids are sized without those codes, which saturate."""
     return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=1e30, neginf=-1e30)
 
 

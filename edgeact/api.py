@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +16,12 @@ import numpy as np
 from edgeact import __version__
 from edgeact.calibration.data import CalibrationData, InputSpec
 from edgeact.calibration.engine import CalibrationStats, collect_stats, input_specs, observed_tensors
-from edgeact.errors import CalibrationDataError, EdgeactError, QuantizationRangeError, UsageError
+from edgeact.errors import CalibrationDataError, EdgeactError, ModelFormatError, QuantizationRangeError, UsageError
 from edgeact.exporters.onnx import FORMATS as ONNX_FORMATS
 from edgeact.exporters.onnx import export_onnx
 from edgeact.exporters.tflite.model import TFLiteLowering, lower_tflite
 from edgeact.graph import canonicalise, load_onnx, view_of
-from edgeact.graph.passes import specialise_shapes
+from edgeact.graph.passes import FixInputShapes, specialise_shapes
 from edgeact.graph.importer import UPGRADED_FROM, load_onnx_bytes, model_bytes
 from edgeact.graph.observe import fingerprint, observation_model, shape_probe_model
 from edgeact.io import atomic_write, atomic_write_bytes
@@ -61,10 +62,20 @@ class CanonicalModel:
         opset = {"opset": loaded.opset_imports.get("", 0)}
         if UPGRADED_FROM in loaded.meta:
             opset["upgraded_from"] = int(loaded.meta[UPGRADED_FROM])
+        fixed = []
         if shapes and any(size is not None for shape in shapes.values() for size in shape):
-            loaded = specialise_shapes(loaded, shapes)
-        passes = canonicalise(loaded)
+            try:
+                loaded = FixInputShapes(shapes)(loaded).model
+            except ModelFormatError as exc:
+                raise ModelFormatError(f"{source}: {exc}") from exc
+            fixed = [FixInputShapes.name]
+        passes = fixed + canonicalise(loaded)
         return cls(source, loaded, passes, fingerprint(loaded), opset)
+
+    def input_shapes(self) -> str:
+        """The inputs as NAME=DIMS (symbolic dims by name), for messages."""
+        return ", ".join(f"{spec.name}={'x'.join(str(d) for d in spec.shape)}"
+                         for spec in input_specs(view_of(self.model)))
 
 
 def _load(model: str | Path | bytes, name: str) -> tuple[Any, str]:
@@ -110,6 +121,8 @@ def calibrate(
     ``model`` is what :func:`quantize` takes (ONNX or PyTorch; PyTorch is exported with the first calibration
     sample as example inputs). ``input_shapes`` fixes the model's dynamic dims first, as :func:`quantize` does for
     a TFLite export (statistics merge only into a quantize run on the same static model)."""
+    if stats_out is not None:
+        _check_writable(Path(stats_out).resolve().parent)  # before any work
     if isinstance(model, CanonicalModel):
         canonical = model
     else:
@@ -165,13 +178,18 @@ class StaticShapes:
 
 
 def static_input_shapes(source: str, specs: list[InputSpec], input_shapes: dict[str, tuple[int, ...]] | None,
-                        data: CalibrationData | None) -> StaticShapes:
-    """Static input shapes (for a TFLite export): ``input_shapes`` (checked against the model), else the first
-    calibration feed, else the model's own dims with a dynamic batch set to 1; a dynamic dim with none of these
-    is an error raised before any work."""
+                        data: CalibrationData | None, batch_of_one: bool = True) -> StaticShapes:
+    """Static input shapes (for a TFLite export, ``batch_of_one``): ``input_shapes`` (checked against the model),
+    else the first calibration feed, else the model's own dims with a dynamic batch set to 1; a dynamic dim with
+    none of these is an error raised before any work."""
     axes = {spec.name: spec.batch_axis if spec.batch is None else None for spec in specs}  # dynamic batch axes
     if input_shapes:
-        return StaticShapes(_checked_shapes(source, specs, input_shapes), "--input-shape", axes)
+        checked = _checked_shapes(source, specs, input_shapes)
+        batched = {name: shape[axes[name]] for name, shape in checked.items() if axes[name] is not None}
+        if batch_of_one and any(size != 1 for size in batched.values()):
+            raise UsageError(f"{source}: a .tflite is built for a batch of 1; --input-shape sets the batch axis to "
+                             f"{batched} (use 1 there)")
+        return StaticShapes(checked, "--input-shape", axes)
     if data is not None:
         feed = data.first_feed()
         return StaticShapes({spec.name: tuple(int(d) for d in feed[spec.name].shape) for spec in specs},
@@ -295,6 +313,10 @@ def _check_writable(folder: Path) -> None:
         raise EdgeactError(f"output folder {folder} cannot be created: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise EdgeactError(f"output folder {folder} is not writable")
+    try:  # os.access says yes to root everywhere: try it for real (/proc takes no folders)
+        os.rmdir(tempfile.mkdtemp(prefix=".edgeact-probe-", dir=existing))
+    except OSError as exc:
+        raise EdgeactError(f"output folder {folder} cannot be created in {existing} ({exc.strerror or exc})") from exc
 
 
 Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
@@ -372,7 +394,7 @@ def _prepare(source: ModelSource, calib: str | Path | None, skip_bad_samples: bo
     loaded, name = _load(source.loadable, source.name)
     specs = input_specs(view_of(loaded))
     data = CalibrationData(calib, specs, skip_bad_samples=skip_bad_samples) if calib is not None else None
-    shapes = static_input_shapes(name, specs, input_shapes, data) if static or input_shapes else None
+    shapes = static_input_shapes(name, specs, input_shapes, data, static) if static or input_shapes else None
     canonical = CanonicalModel.from_model(loaded, name, shapes.fixed_dims(specs) if shapes else None)
     if shapes is not None and data is not None:
         data = _calibration_data(canonical, calib, skip_bad_samples, shapes.source)
@@ -516,8 +538,10 @@ def _statistics(canonical: CanonicalModel, data: CalibrationData | None, stats: 
     """Saved statistics (merged) and/or statistics streamed from ``data``."""
     collected = [merged_stats(stats)] if stats else []
     if collected and collected[0].model_fingerprint != canonical.fingerprint:
-        raise CalibrationDataError(f"{', '.join(map(str, stats))}: statistics collected on a different model "
-                                   f"than {source}")
+        raise CalibrationDataError(
+            f"{', '.join(map(str, stats))}: statistics collected on a different model than {source} as this run "
+            f"prepares it (its input shapes: {canonical.input_shapes()}); statistics for a TFLite export or an "
+            "--input-shape run come from 'edgeact calibrate ... --input-shape' with the same shapes")
     if data is not None:
         collected.append(_stream(canonical, data, batch_size, progress))
     return collected[0] if len(collected) == 1 else collected[0].merge(collected[1], "calibration data")

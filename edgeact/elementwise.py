@@ -9,15 +9,20 @@ and whether it is ``standalone``: a single such node with no quantizer of its ow
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import special
 
+from edgeact.domain import EDGEACT_DOMAIN
 from edgeact.errors import ModelFormatError
-from edgeact.graph.view import EDGEACT_DOMAIN, GraphView, NodeView
+
+if TYPE_CHECKING:  # the graph package imports this module: no import back at run time
+    from edgeact.graph.view import GraphView, NodeView
 
 Array = np.ndarray
 Kernel = Callable[[list[Array], dict], Array]
@@ -79,8 +84,8 @@ ELEMENTWISE_OPS: dict[str, ElementwiseOp] = {
     "Div": ElementwiseOp(_divide, linear=True),
     "Neg": ElementwiseOp(lambda i, a: -i[0], linear=True),
     "Pow": ElementwiseOp(_pow, standalone=True),
-    "Max": ElementwiseOp(lambda i, a: np.maximum.reduce(i), standalone=True),
-    "Min": ElementwiseOp(lambda i, a: np.minimum.reduce(i), standalone=True),
+    "Max": ElementwiseOp(lambda i, a: functools.reduce(np.maximum, i), standalone=True),
+    "Min": ElementwiseOp(lambda i, a: functools.reduce(np.minimum, i), standalone=True),
     "Relu": ElementwiseOp(_unary(lambda x: np.maximum(x, 0.0))),
     "Clip": ElementwiseOp(_clip),
     "Sigmoid": ElementwiseOp(_unary(special.expit)),

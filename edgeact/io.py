@@ -18,12 +18,18 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise EdgeactError(f"{target}: folder {parent} does not exist")
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".tmp", dir=parent)
+    try:
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".tmp", dir=parent)
+    except OSError as exc:
+        raise EdgeactError(f"{target}: cannot write in {parent} ({exc.strerror or exc})") from exc
     os.close(handle)
     tmp = Path(tmp_name)
     try:
         write(tmp)
         os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise EdgeactError(f"{target}: cannot write it ({exc.strerror or exc})") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

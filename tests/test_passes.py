@@ -169,3 +169,18 @@ def test_batchnorm_folds_into_the_conv_before_it() -> None:
     folded = ort.InferenceSession(model_bytes(model)).run(None, {"x": x})[0]
     original = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_allclose(folded, original, rtol=1e-4, atol=1e-5)
+
+
+def test_an_old_opset_model_with_local_functions_is_upgraded_with_them_inlined(tmp_path: Path) -> None:
+    text = """<ir_version: 7, opset_import: ["" : 11, "local" : 1]>
+g (float[N, 4] x) => (float[N, 4] y) {
+   y = local.myrelu(x)
+}
+<domain: "local", opset_import: ["" : 11]>
+myrelu (a) => (b) {
+   b = Relu(a)
+}"""
+    path = tmp_path / "local.onnx"
+    onnx.save(onnx.parser.parse_model(text), path)
+    model = load_onnx(path)
+    assert model.meta["edgeact.upgraded_from_opset"] == 11 and [n.op_type for n in model.graph] == ["Relu"]

@@ -87,3 +87,32 @@ def test_recurrent_unrolls_and_quantizes(kind: str, dynamo: bool, directions: in
     float_ = ort.InferenceSession(str(path)).run(None, {"x": x, "h0": h0})
     for name, a, b in zip(outputs, float_, int8, strict=True):  # the state outputs too: streaming keeps working
         assert sqnr_db(a, b) > 25.0, name
+
+
+def test_a_dynamic_sequence_length_unrolls_once_a_static_shape_fixes_it(tmp_path: Path) -> None:
+    """A seq-first LSTM with dynamic T and N (torch.onnx dynamic_axes): T comes from the first calibration feed for
+    TFLite, N stays the batch (it is in every input and output, T is not in h0), so the LSTM unrolls."""
+    class SeqFirst(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.rnn = torch.nn.LSTM(FEATURES, HIDDEN)
+
+        def forward(self, x: torch.Tensor, h0: torch.Tensor):  # type: ignore[no-untyped-def]
+            y, (h, _) = self.rnn(x, (h0, h0))
+            return y, h
+
+    path = tmp_path / "seq_first.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(SeqFirst(), (torch.randn(STEPS, BATCH, FEATURES), torch.zeros(1, BATCH, HIDDEN)), path,
+                          dynamo=False, opset_version=17, input_names=["x", "h0"], output_names=["y", "h"],
+                          dynamic_axes={"x": {0: "T", 1: "N"}, "h0": {1: "N"}, "y": {0: "T", 2: "N"}, "h": {1: "N"}})
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calib.npz", x=rng.normal(0, 1, (6, 1, FEATURES)).astype(np.float32),
+             h0=rng.normal(0, 0.5, (1, 1, HIDDEN)).astype(np.float32))
+    result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "o", formats=["onnx-qdq", "tflite"])
+    assert "unroll-recurrent" in result.record["passes"] and result.record["fallbacks"] == []
+    assert result.record["static_shapes"]["batch_stays_dynamic"] == {"x": 1, "h0": 1}
+    assert len(result.record["activations"]) == 5 * 6  # five gate tables per step, six steps
+    assert all(db > 20.0 for db in result.record["evaluation"]["tflite"].values())

@@ -39,30 +39,37 @@ class InputSpec:
         return dim if isinstance(dim, int) else None
 
 
-def batch_axes(shapes: dict[str, tuple[int | str | None, ...]]) -> dict[str, int | None]:
+def batch_axes(inputs: dict[str, tuple[int | str | None, ...]],
+               outputs: dict[str, tuple[int | str | None, ...] | None] | None = None) -> dict[str, int | None]:
     """Each input's batch axis, read from the model's dims:
 
-    1. a symbolic dim that leads some input (``N`` in ``x [N, T, 40]``) is the batch; every input holding it batches
-       where it sits (``state [2, N, 128]`` on axis 1), inputs without it have no batch axis;
-    2. else, when every input leads with a fixed dim other than 1 and one symbol appears in all of them, that symbol;
-    3. else axis 0 (a fixed batch, such as ``[1, 1, 64, W]``, or an unnamed dynamic dim).
+    1. a symbolic dim that every input with symbolic dims holds, and every output whose shape is known too, is
+       the batch: each input batches where it sits (``x [N, T, 40]`` on axis 0, ``state [2, N, 128]`` on axis 1; a
+       seq-first LSTM's ``x [T, N, 8]`` with ``h0 [1, N, 4]`` on axis 1, T being absent from ``h0``); when several
+       qualify, the one nearest the front;
+    2. else, when every input leads with a dynamic dim or a fixed 1, or the model has no dynamic dim at all, axis 0
+       (``[1, 1, 64, W]``: a batch of 1; ``[2, 4, 8]``: a fixed batch of 2);
+    3. else no batch axis: each feed is taken whole (``[4, T]`` whose outputs do not carry T).
     """
-    leading = [shape[0] for shape in shapes.values() if shape and isinstance(shape[0], str)]
-    if leading:
-        symbol = max(dict.fromkeys(leading), key=lambda s: sum(s in shape for shape in shapes.values()))
-        return {name: shape.index(symbol) if symbol in shape else None for name, shape in shapes.items()}
-    fixed_lead = all(shape and isinstance(shape[0], int) and shape[0] != 1 for shape in shapes.values())
-    common = set.intersection(*({d for d in shape if isinstance(d, str)} for shape in shapes.values())) if shapes \
-        else set()
-    if fixed_lead and common:
-        symbol = sorted(common)[0]
-        return {name: shape.index(symbol) for name, shape in shapes.items()}
-    return {name: 0 if shape else None for name, shape in shapes.items()}
+    symbols = [{d for d in shape if isinstance(d, str)} for shape in inputs.values()]
+    carriers = [found for found in symbols if found]
+    candidates = set.intersection(*carriers) if carriers else set()
+    for shape in (outputs or {}).values():
+        if shape is not None:  # a batch reaches every output whose shape is known
+            candidates &= {d for d in shape if isinstance(d, str)}
+    if candidates:
+        symbol = min(sorted(candidates), key=lambda c: sum(s.index(c) for s in inputs.values() if c in s))
+        return {name: shape.index(symbol) if symbol in shape else None for name, shape in inputs.items()}
+    static = not carriers and all(isinstance(d, int) for shape in inputs.values() for d in shape)
+    if static or all(shape and (not isinstance(shape[0], int) or shape[0] == 1) for shape in inputs.values()):
+        return {name: 0 if shape else None for name, shape in inputs.items()}
+    return {name: None for name in inputs}
 
 
-def with_batch_axes(specs: list[InputSpec]) -> list[InputSpec]:
-    """``specs`` with each batch axis set by :func:`batch_axes`."""
-    axes = batch_axes({spec.name: spec.shape for spec in specs})
+def with_batch_axes(specs: list[InputSpec],
+                    outputs: dict[str, tuple[int | str | None, ...] | None] | None = None) -> list[InputSpec]:
+    """``specs`` with each batch axis set by :func:`batch_axes` (``outputs``: the model's output shapes)."""
+    axes = batch_axes({spec.name: spec.shape for spec in specs}, outputs)
     return [InputSpec(spec.name, spec.dtype, spec.shape, axes[spec.name]) for spec in specs]
 
 
@@ -195,7 +202,7 @@ class CalibrationData:
 
     def __init__(self, path: str | Path, specs: list[InputSpec], *, skip_bad_samples: bool = False) -> None:
         self.path = Path(path)
-        self.specs = with_batch_axes(specs)
+        self.specs = specs
         self.skip_bad_samples = skip_bad_samples
         self.files = _files(self.path)
         self.summary = DataSummary([str(p) for p in self.files])

@@ -71,7 +71,7 @@ def input_specs(view: GraphView) -> list[InputSpec]:
         if value.dtype is None or value.shape is None:
             raise ModelFormatError(f"model input {name!r} has no dtype or shape")
         specs.append(InputSpec(name, value.dtype, value.shape))
-    return with_batch_axes(specs)
+    return with_batch_axes(specs, {name: view.values[name].shape for name in view.outputs if name in view.values})
 
 
 def observed_tensors(view: GraphView) -> list[str]:

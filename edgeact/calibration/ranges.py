@@ -43,8 +43,9 @@ def percentile(stats: TensorStats, level: float = PERCENTILE) -> ChosenRange:
 
 def _candidates(stats: TensorStats) -> tuple[np.ndarray, np.ndarray]:
     """Clip points from 1/8 of the way out to the ends of the grid's span [min(min, 0), max(max, 0)] (every grid
-    holds 0, so a range that excludes 0 is clipped only on its far side; the near end stays at 0)."""
-    fractions = np.linspace(1 / 8, 1.0, CLIP_STEPS)
+    holds 0, so a range that excludes 0 is clipped only on its far side; the near end stays at 0), and 0 itself:
+    a side where the function after the grid is constant (log(clip(x, eps)) for x <= 0) is best cut at 0."""
+    fractions = np.concatenate([[0.0], np.linspace(1 / 8, 1.0, CLIP_STEPS)])
     lows = stats.min * fractions if stats.min < 0 else np.array([0.0])
     highs = stats.max * fractions if stats.max > 0 else np.array([0.0])
     return lows, highs
@@ -89,14 +90,15 @@ def entropy(stats: TensorStats, target_bins: int = 128) -> ChosenRange:
     for stop in np.unique(np.linspace(target_bins, len(folded), 96).astype(int)):
         if edges[stop] < lowest:
             continue
-        reference = folded[:stop].copy()
-        reference[-1] += folded[stop:].sum()
+        clipped = folded[:stop]
+        reference = clipped.copy()
+        reference[-1] += folded[stop:].sum()  # P: what clipping at this threshold keeps, the tail on its edge
         chunks = np.array_split(np.arange(stop), target_bins)
         expanded = np.zeros(stop)
-        for chunk in chunks:
-            nonzero = reference[chunk] > 0
+        for chunk in chunks:  # Q: the unclipped mass spread over target_bins levels (not the tail: that is the cost)
+            nonzero = clipped[chunk] > 0
             if nonzero.any():
-                expanded[chunk[nonzero]] = reference[chunk].sum() / nonzero.sum()
+                expanded[chunk[nonzero]] = clipped[chunk].sum() / nonzero.sum()
         p, q = reference / reference.sum(), expanded / max(expanded.sum(), 1e-300)
         mask = p > 0
         kl = float(np.sum(p[mask] * np.log(p[mask] / np.maximum(q[mask], 1e-300))))

@@ -73,12 +73,21 @@ def _grow(root: ir.Node) -> set[ir.Node] | None:
     return best
 
 
+def _foldable(node: ir.Node) -> bool:
+    """A Relu, or a Clip whose lower bound a grid holds exactly (<= 0): folding it into its producer's grid keeps
+    what it computes. Clip(x, 1e-10) before a Log stays in the chain: a grid always holds 0, log(0) does not."""
+    if node.op_type not in FOLDABLE_HEADS:
+        return False
+    low = node.inputs[1] if node.op_type == "Clip" and len(node.inputs) > 1 else None
+    return low is None or (low.const_value is not None and float(low.const_value.numpy().reshape(-1)[0]) <= 0.0)
+
+
 def _drop_foldable_head(chain: set[ir.Node]) -> set[ir.Node]:
     """Leave a Relu/Clip that alone reads the chain's input outside (it folds into its producer instead)."""
     while len(chain) > 1:
         (source,) = _external_inputs(chain)
         readers = [node for node in chain if source in node.inputs]
-        if len(readers) != 1 or readers[0].op_type not in FOLDABLE_HEADS:
+        if len(readers) != 1 or not _foldable(readers[0]):
             break
         chain = chain - {readers[0]}
     return chain

@@ -7,7 +7,7 @@ from pathlib import Path
 import onnx
 import onnx_ir as ir
 from google.protobuf.message import DecodeError
-from onnx import external_data_helper, version_converter
+from onnx import external_data_helper, inliner, version_converter
 
 from edgeact.errors import ModelFormatError
 
@@ -110,7 +110,10 @@ def _opset_message(opset: int, path: Path) -> str:
 
 
 def _upgraded(model: onnx.ModelProto, opset: int, path: Path) -> onnx.ModelProto:
-    """``model`` converted to the oldest opset edgeact reads, checked again."""
+    """``model`` converted to the oldest opset edgeact reads, checked again (model-local functions are inlined
+    first: the converter drops them)."""
+    if model.functions:
+        model = inliner.inline_local_functions(model)
     try:
         upgraded = version_converter.convert_version(model, SUPPORTED_OPSETS.start)
     except (RuntimeError, ValueError, IndexError) as exc:

@@ -235,6 +235,20 @@ def specialise_shapes(model: ir.Model, shapes: dict[str, tuple[int | None, ...]]
     return ir.from_proto(proto)
 
 
+class FixInputShapes(ir.passes.FunctionalPass):
+    """Named like the other passes; returns a new model (see :func:`specialise_shapes`)."""
+
+    name = "fix-input-shapes"
+    changes = "fixes dynamic input dims (for a static target) and folds the shape arithmetic they fed"
+
+    def __init__(self, shapes: dict[str, tuple[int | None, ...]]) -> None:
+        super().__init__()
+        self.shapes = shapes
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        return ir.passes.PassResult(specialise_shapes(model, self.shapes), True)
+
+
 def canonicalise(model: ir.Model, skip: frozenset[str] = frozenset()) -> list[str]:
     """Run the canonicalisation passes in place; returns the names of the passes that changed the model."""
     changed = []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx_ir as ir
 
-EDGEACT_DOMAIN = "ai.edgeact"
+from edgeact.domain import EDGEACT_DOMAIN  # noqa: F401 - re-exported: the graph layer names it here
 SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan"})
 
 

@@ -29,6 +29,7 @@ from edgeact.numerics.qparams import QParams, qparams_from_range
 from edgeact.numerics.rounding import clamp, round_half_away_from_zero, round_half_to_even
 
 INT16_TABLE_STEPS = 512
+UNDEFINED = 1e30  # |f| at or above this stands for a non-finite value (see activations.function_activation)
 
 
 class Convention(str, Enum):
@@ -164,7 +165,8 @@ def lut_for(
     return Table(act.name, convention, in_q, out_q, values.astype(np.int64))
 
 
-def covering_output_grid(act: Activation, in_q: QParams, within: tuple[float, float] | None = None) -> QParams:
+def covering_output_grid(act: Activation, in_q: QParams, within: tuple[float, float] | None = None,
+                         tensor: str | None = None) -> QParams:
     """The output grid that covers f over every value of the input grid (``--out-scale auto``), or only over the
     codes that hold ``within`` (the calibrated input range: a grid always reaches 0, a range need not, and a
     sigmoid fed only by [-12, -5] needs [0, 0.0067], not [0, 0.5]).
@@ -179,6 +181,9 @@ def covering_output_grid(act: Activation, in_q: QParams, within: tuple[float, fl
         codes = codes[(codes >= first) & (codes <= last)]
     x = in_q.scale * (codes - in_q.zero_point).astype(np.float64)
     y = act(x)
+    y = y[np.abs(y) < UNDEFINED]  # codes where f has no finite value (log(0)) saturate, they do not size the grid
+    y = y if y.size else np.zeros(1)
     return qparams_from_range(
-        float(y.min()), float(y.max()), in_q.dtype, symmetric=in_q.dtype == "int16", tensor=f"{act.name} output"
+        float(y.min()), float(y.max()), in_q.dtype, symmetric=in_q.dtype == "int16",
+        tensor=tensor or f"{act.name} output",
     )

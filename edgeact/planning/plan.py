@@ -334,7 +334,7 @@ class _Planner:
             else:
                 seen = self.stats[source]  # what this activation reads: within the grid's range, maybe narrower
                 within = (max(chosen.lo, seen.min), min(chosen.hi, seen.max)) if seen.min <= seen.max else None
-                out_q = covering_output_grid(act, in_q, within if within and within[0] <= within[1] else None)
+                out_q = covering_output_grid(act, in_q, within if within and within[0] <= within[1] else None, out)
                 why = f"covers {act.name} over its input range"
                 self.plan.ranges[out_root] = ChosenRange(*out_q.real_range, "table", why)
                 self._assign(out_root, out_q)

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 
 from edgeact import __version__
-from edgeact.calibration.data import CalibrationData
+from edgeact.calibration.data import CalibrationData, InputSpec
 from edgeact.calibration.engine import input_specs
 from edgeact.devices.profiles import DeviceProfile, activation_verdict, load_profile
 from edgeact.errors import ModelFormatError, UsageError
 from edgeact.exporters.tflite.graph import LoweredGraph
 from edgeact.graph import load_onnx, view_of
-from edgeact.graph.importer import model_bytes
+from edgeact.graph.importer import load_onnx_bytes, model_bytes
 from edgeact.graph.observe import dequantized_tensors, layer_subgraphs, with_float_outputs
 from edgeact.graph.tflite_import import metadata, read_tflite
 from edgeact.profiler.backends import latency_ms, run_device
@@ -130,6 +130,18 @@ def _record_next_to(path: Path, payload: bytes, is_tflite: bool) -> dict[str, An
     if is_tflite and metadata(payload).get("calibration_record_sha256") != hashlib.sha256(text).hexdigest():
         return None
     return json.loads(text)
+
+
+def _data_specs(view, graph: LoweredGraph | None, payload: bytes) -> list:  # type: ignore[no-untyped-def]
+    """What the evaluation data must hold: the int8 model's own input shapes (a .tflite, or an ONNX model whose
+    dims were fixed for a static target, takes only those), the baseline's names, dtypes and batch axes."""
+    if graph is not None:
+        shapes = {graph.tensors[i].name: graph.tensors[i].shape for i in graph.inputs}
+    else:
+        int8 = view_of(load_onnx_bytes(payload, "int8 model"))
+        shapes = {name: int8.values[name].shape for name in int8.inputs}
+    return [InputSpec(spec.name, spec.dtype, tuple(shapes.get(spec.name) or spec.shape), spec.batch_axis)
+            for spec in input_specs(view)]
 
 
 def _samples(data: CalibrationData, inputs: list[str], limit: int | None) -> list[list[np.ndarray]]:
@@ -279,7 +291,7 @@ def profile_device(
     _check_runnable(profile, graph, path)
     inputs, outputs = _names(graph, payload)
     base, view = _baseline(Path(baseline), inputs, outputs)
-    samples = _samples(CalibrationData(data, input_specs(view)), inputs, max_samples)
+    samples = _samples(CalibrationData(data, _data_specs(view, graph, payload)), inputs, max_samples)
     if graph is not None:
         carried = {m[0] for t in graph.tensors if (m := _float_name(t.name))}
     else:

@@ -596,7 +596,7 @@ def _table_lookup(ctx: Lowering, node: NodeView, source: int, out: int, table) -
 # float32 TFLite form of each op a fused elementwise chain may hold (a scalar constant operand broadcasts)
 FLOAT_CHAIN_OPS: dict[str, str] = {
     "Add": "ADD", "Sub": "SUB", "Mul": "MUL", "Div": "DIV", "Pow": "POW", "Max": "MAXIMUM", "Min": "MINIMUM",
-    "Relu": "RELU", "Sigmoid": "LOGISTIC", "Tanh": "TANH", "HardSwish": "HARD_SWISH", "Elu": "ELU",
+    "Relu": "RELU", "Sigmoid": "LOGISTIC", "Tanh": "TANH", "HardSwish": "HARD_SWISH", "Elu": "ELU",  # alpha 1
     **FLOAT_UNARY,
 }
 
@@ -610,6 +610,8 @@ def _float_chain(ctx: Lowering, node: NodeView, layout: str) -> None:
     for index, inner in enumerate(body.nodes):
         if inner.op_type not in FLOAT_CHAIN_OPS and inner.op_type != "Clip":
             raise ctx.unsupported(node, f"float {inner.op_type} (inside the fused chain) has no TFLite builtin")
+        if inner.op_type == "Elu" and float(inner.attributes.get("alpha", 1.0)) != 1.0:
+            raise ctx.unsupported(node, "float Elu with alpha != 1 (inside the fused chain): TFLite's ELU has none")
         inputs = [None if not n else tensors[n] if n in tensors else g.constant(
             f"{node.name}/c{index}_{position}", body.values[n].constant.astype(np.float32).reshape(()))
             for position, n in enumerate(inner.inputs)]
@@ -628,7 +630,12 @@ def _float_chain(ctx: Lowering, node: NodeView, layout: str) -> None:
         else:
             if not ctx.runs(FLOAT_CHAIN_OPS[inner.op_type]):
                 raise ctx.unsupported(node, f"float {inner.op_type} needs {FLOAT_CHAIN_OPS[inner.op_type]}")
-            g.op(FLOAT_CHAIN_OPS[inner.op_type], inputs, [out], node.name)
+            operands = [i for i in inputs if i is not None]
+            while len(operands) > 2:  # a variadic Max/Min as a chain of binary MAXIMUM/MINIMUM
+                partial = g.like(source, f"{node.name}/{index}_{len(operands)}")
+                g.op(FLOAT_CHAIN_OPS[inner.op_type], operands[:2], [partial], node.name)
+                operands = [partial, *operands[2:]]
+            g.op(FLOAT_CHAIN_OPS[inner.op_type], operands, [out], node.name)
         tensors[inner.outputs[0]] = out
 
 
