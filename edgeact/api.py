@@ -395,9 +395,10 @@ def _prepare(source: ModelSource, calib: str | Path | None, skip_bad_samples: bo
     specs = input_specs(view_of(loaded))
     data = CalibrationData(calib, specs, skip_bad_samples=skip_bad_samples) if calib is not None else None
     shapes = static_input_shapes(name, specs, input_shapes, data, static) if static or input_shapes else None
-    canonical = CanonicalModel.from_model(loaded, name, shapes.fixed_dims(specs) if shapes else None)
-    if shapes is not None and data is not None:
-        data = _calibration_data(canonical, calib, skip_bad_samples, shapes.source)
+    fixed = shapes.fixed_dims(specs) if shapes else None
+    canonical = CanonicalModel.from_model(loaded, name, fixed)
+    if data is not None and fixed and any(size is not None for dims in fixed.values() for size in dims):
+        data = _calibration_data(canonical, calib, skip_bad_samples, shapes.source)  # every feed must fit them
     return canonical, data, shapes
 
 

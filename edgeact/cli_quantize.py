@@ -67,12 +67,17 @@ Examples:
   edgeact quantize model.onnx --calib calib.npz --format tflite --target tflm --float-tflite
   edgeact quantize my_models.py:build_net --calib calib.npz          # PyTorch: factory returning an nn.Module
   edgeact quantize net.pt2 --input-shape x=1x3x32x32 --calib calib.npz  # ExportedProgram (or TorchScript .pt)
+  edgeact quantize det.onnx --calib feeds/ --format tflite --input-shape images=1x3x416x416  # dynamic H/W
 
 \b
 Writes OUTDIR/<name>.int8.qdq.onnx, OUTDIR/<name>.int8.table.onnx and OUTDIR/<name>.calibration.json
 (with --format tflite: OUTDIR/<name>.int8.tflite; with --float-tflite: OUTDIR/<name>.fp32.tflite).
 \b
-Methods: auto (activation-aware input ranges for every activation table, MSE elsewhere),
+Models: ONNX opsets 13-21 (7-12 are upgraded), or PyTorch. Any single-input chain of elementwise ops
+        (an unknown GELU/SiLU/hardswish spelling, exp, log(clip(x))) becomes one exact int8 table.
+Data:   an .npz keyed by input names, or a folder of them (a folder of complete feeds is taken as it is);
+        batch axes come from the model's dims (a state [2, N, 128] batches on axis 1).
+Methods: auto (the input range that minimises the error after the activation(s) reading a grid, MSE elsewhere),
          minmax, percentile (99.99), entropy (KL), mse.
 Formats: onnx-qdq   QuantizeLinear/DequantizeLinear around standard ops (onnxruntime, TensorRT, QNN, OpenVINO)
          onnx-table every activation as an int8 Gather table (exactly edgeact's table on any ONNX runtime)
@@ -107,8 +112,9 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
 @click.command(epilog=QUANTIZE_EPILOG)
 @click.argument("model", type=str)
 @click.option("--input-shape", "input_shapes", multiple=True, type=InputShape(),
-              help="Static input shape NAME=1x3x32x32 (repeatable): fixes dynamic dims for TFLite export and "
-                   "gives PyTorch models their example input (default: the first calibration feed).")
+              help="Static input shape NAME=1x3x32x32 (repeatable): fixes the model's dynamic dims (all but the "
+                   "batch) for every output, so a TFLite export is possible; PyTorch models take it as their example "
+                   "input. With --format tflite and no --input-shape, the first calibration feed fixes them.")
 @click.option("--calib", type=click.Path(path_type=Path), help="Calibration .npz or folder of .npz.")
 @click.option("--stats", cls=GreedyOption, multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Saved statistics to merge (from 'edgeact calibrate'); takes several files.")
