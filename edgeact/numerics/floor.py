@@ -69,16 +69,21 @@ def _interpolation_bound(act: Activation, max_slope: float, table: Table) -> flo
     return table.out_q.scale + max_slope * table.in_q.scale + chord_error
 
 
-def table_error(act: Activation, table: Table) -> TableError:
-    """Measure ``table`` against the float64 reference and compute its floor."""
+def table_error(act: Activation, table: Table, within: tuple[float, float] | None = None) -> TableError:
+    """Measure ``table`` against the float64 reference and compute its floor, over the whole input grid or only
+    ``within`` the input range the activation reads (a grid shared with wider values reaches further)."""
     in_q, out_q = table.in_q, table.out_q
     out_lo, out_hi = out_q.real_range
     codes = in_q.codes
+    lo, hi = in_q.real_range
+    if within is not None:
+        first, last = (int(c) for c in quantize(np.asarray(within, dtype=np.float64), in_q))
+        codes = codes[(codes >= first) & (codes <= last)]
+        lo, hi = max(lo, within[0]), min(hi, within[1])
     x_codes = dequantize(codes, in_q)
     f_codes = act(x_codes)
     code_err = np.abs(dequantize(table.lookup(codes), out_q) - f_codes)
 
-    lo, hi = in_q.real_range
     x = np.linspace(lo, hi, (codes.size - 1) * DENSE_SAMPLES_PER_CODE + 1)
     f_x = act(x)
     dense_err = np.abs(dequantize(table.lookup(quantize(x, in_q)), out_q) - f_x)

@@ -328,13 +328,14 @@ class _Planner:
                 else:
                     chosen = self._method_range(grid_values)
                 in_q = self._set_grid(root, chosen)
+            seen = self.stats[source]  # what this activation reads: within the grid's range, maybe narrower
+            reads = (max(chosen.lo, seen.min), min(chosen.hi, seen.max))
+            reads = reads if reads[0] <= reads[1] else None
             out_root = self.groups.find(out)
             if out_root in self.plan.ranges:
                 out_q = self.plan.grids[out]
             else:
-                seen = self.stats[source]  # what this activation reads: within the grid's range, maybe narrower
-                within = (max(chosen.lo, seen.min), min(chosen.hi, seen.max)) if seen.min <= seen.max else None
-                out_q = covering_output_grid(act, in_q, within if within and within[0] <= within[1] else None, out)
+                out_q = covering_output_grid(act, in_q, reads, out)
                 why = f"covers {act.name} over its input range"
                 self.plan.ranges[out_root] = ChosenRange(*out_q.real_range, "table", why)
                 self._assign(out_root, out_q)
@@ -342,7 +343,7 @@ class _Planner:
             bounds = act.saturation_bounds(out_q.scale)
             saturation = None if bounds == (None, None) else self.stats[source].fraction_outside(*bounds)
             self.plan.activations.append(
-                ActivationPlan(node.name, act, source, out, chosen, table, table_error(act, table), saturation)
+                ActivationPlan(node.name, act, source, out, chosen, table, table_error(act, table, reads), saturation)
             )
 
     def plan_remaining_grids(self) -> None:
