@@ -118,7 +118,8 @@ def _gru_cell(b: _Builder, x_t, h, w, w_bias, recurrent_weights, recurrent_biase
     return b.op("Sub", candidate, b.op("Mul", z, difference))
 
 
-def _direction(b: _Builder, node: ir.Node, d: int, reverse: bool, length: int):  # type: ignore[no-untyped-def]
+def _direction(b: _Builder, node: ir.Node, d: int, reverse: bool,
+               length: int) -> tuple[list[ir.Value], ir.Value, ir.Value | None]:
     """One direction's cells: its outputs in time order and its final h (and c)."""
     a = node.attributes
     layout, hidden = a.get_int("layout", 0), a.get_int("hidden_size")

@@ -7,7 +7,9 @@ for the error after the activation and their output grids cover what the table p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -386,7 +388,7 @@ class _Planner:
                 elif index in data and np.ptp(constant) + np.abs(constant).max() > 0:
                     self._operand_plan(node, index, name, constant, quantizer)
 
-    def _shared(self, key: tuple, compute):  # type: ignore[no-untyped-def]
+    def _shared(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """One constant used by many nodes (an unrolled LSTM's weights) is quantized once: same grid, same codes."""
         if key not in self.quantized_constants:
             self.quantized_constants[key] = compute()
@@ -395,7 +397,7 @@ class _Planner:
     def _weight_plan(self, node: NodeView, index: int, name: str, weight: np.ndarray, q: OpQuantizer):
         axis = q.axis_for(node) % weight.ndim
 
-        def compute():  # type: ignore[no-untyped-def]
+        def compute() -> tuple[QParams | PerChannelQParams, np.ndarray]:
             if self.options.per_tensor or weight.ndim < 2:
                 peak = float(np.abs(weight).max()) or 1.0
                 grid = qparams_from_range(-peak, peak, "int8", symmetric=True, tensor=name)
