@@ -377,3 +377,33 @@ def test_an_activation_output_below_minus_1e4_is_a_value_not_mask_fill(tmp_path:
     (act,) = result.record["activations"]
     assert act["function"] == "elementwise" and result.record["tensors"][act["output"]]["range"][0] < -1e4
     assert result.record["fallbacks"] == [] and not any("mask" in h for h in result.record["hazards"])
+
+
+def test_non_finite_values_never_break_rounding_or_code_agreement() -> None:
+    import warnings
+
+    from edgeact.numerics.rounding import clamp
+    from edgeact.profiler.metrics import code_agreement
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "invalid value encountered in cast" would raise here
+        np.testing.assert_array_equal(clamp(np.array([np.nan, np.inf, -np.inf, 3.0]), -128, 127), [0, 127, -128, 3])
+        agreement = code_agreement(np.array([np.nan, 1.0, np.inf]), np.array([0, 1, 5]))
+    assert agreement["equal_codes"] == pytest.approx(2 / 3)
+
+
+def test_profile_device_checks_data_against_the_int8_models_own_shapes(tmp_path: Path) -> None:
+    """A .tflite built for 12x16 and evaluation data at 20x20: a clear error naming the file, not a runtime crash."""
+    model = _dynamic_hw_model()
+    path = _save(tmp_path, model)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(4, 3, 12, 16)).astype(np.float32))
+    np.savez(tmp_path / "other.npz", x=rng.normal(size=(2, 3, 20, 20)).astype(np.float32))
+    assert invoke("quantize", path, "--calib", tmp_path / "calib.npz", "--format", "onnx-qdq,tflite",
+                  "-o", tmp_path / "o").exit_code == 0
+    for model_file, device in (("m.int8.tflite", "litert-reference"), ("m.int8.tflite", "cmsis-nn"),
+                               ("m.int8.qdq.onnx", "onnxruntime-cpu")):
+        result = invoke("profile-device", tmp_path / "o" / model_file, "--device", device, "--baseline", path,
+                        "--data", tmp_path / "other.npz")
+        assert result.exit_code == 1 and "Traceback" not in result.output and "internal error" not in result.output
+        assert "other.npz" in result.output and "must be 12" in result.output, result.output
