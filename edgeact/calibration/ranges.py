@@ -121,16 +121,9 @@ def activation_error(
 
 
 def activation_aware(stats: TensorStats, act: Activation, dtype: str = "int8") -> ChosenRange:
-    """The input range whose table minimises the error after ``act`` over the observed distribution."""
-    points, weights = stats.centres(), stats.counts.astype(np.float64)
-    exact = act(points)
-
-    def error(lo: float, hi: float) -> float:
-        return activation_error(act, points, weights, qparams_from_range(lo, hi, dtype), exact, (lo, hi))[0]
-
-    lo, hi = _best_clip(stats, error)
-    why = f"minimises the error after {act.name} (clipped {stats.fraction_outside(lo, hi):.2%} of inputs)"
-    return ChosenRange(float(lo), float(hi), "auto", why)
+    """The input range whose table minimises the error after ``act`` over the observed distribution (the grid's
+    only reader is ``act``)."""
+    return joint_aware([("", stats, act)], dtype)
 
 
 Reader = tuple[str, TensorStats, "Activation | None"]  # a value on the grid, its stats, the activation that reads it
@@ -140,7 +133,8 @@ def joint_aware(readers: list[Reader], dtype: str = "int8") -> ChosenRange:
     """One grid for values that share it (a Split's parts, a Reshape and its source): the clip range minimising
     the summed relative error of every reader — after its activation for values that feed one (clipping where f
     saturates costs nothing), as plain quantization error for the others (box logits must keep their peaks).
-    One activation reader alone is :func:`activation_aware`; no activation reader, :func:`mse`."""
+    One activation reader alone is :func:`activation_aware`; readers without an activation alone minimise what
+    :func:`mse` does."""
     union = readers[0][1]
     for _, stats, _ in readers[1:]:
         union = union.merge(stats)
@@ -174,5 +168,5 @@ METHODS: dict[str, Callable[[TensorStats], ChosenRange]] = {
     "percentile": percentile,
     "entropy": entropy,
     "mse": mse,
-    "auto": mse,  # tensors that feed an activation use activation_aware instead
+    "auto": mse,  # grids that activations read use joint_aware instead
 }
