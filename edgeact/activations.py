@@ -215,6 +215,9 @@ class Activation:
                 f"activation {self.name!r} has no parameter {sorted(unknown)[0]!r}"
                 f" (its parameters: {', '.join(self.params) or 'none'})"
             )
+        for key, value in params.items():
+            if not math.isfinite(float(value)):
+                raise UsageError(f"activation {self.name!r}: parameter {key!r} must be a finite number, got {value}")
         return replace(self, params={**self.params, **{k: float(v) for k, v in params.items()}})
 
     def saturation_bounds(self, out_step: float) -> tuple[float | None, float | None]:

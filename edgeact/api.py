@@ -24,7 +24,7 @@ from edgeact.graph import canonicalise, load_onnx, view_of
 from edgeact.graph.passes import FixInputShapes, specialise_shapes
 from edgeact.graph.importer import UPGRADED_FROM, load_onnx_bytes, model_bytes
 from edgeact.graph.observe import fingerprint, observation_model, shape_probe_model
-from edgeact.io import atomic_write, atomic_write_bytes
+from edgeact.io import OutputSet, check_outputs
 from edgeact.metrics import sqnr_db
 from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
 from edgeact.planning.record import plan_dict
@@ -122,6 +122,7 @@ def calibrate(
     sample as example inputs). ``input_shapes`` fixes the model's dynamic dims first, as :func:`quantize` does for
     a TFLite export (statistics merge only into a quantize run on the same static model)."""
     if stats_out is not None:
+        check_outputs({"--stats-out": stats_out}, _user_files(model, calib))
         _check_writable(Path(stats_out).resolve().parent)  # before any work
     if isinstance(model, CanonicalModel):
         canonical = model
@@ -286,8 +287,23 @@ def _example_inputs(
         return {name: np.ascontiguousarray(archive[name][:1]) for name in archive.files}
 
 
+def _user_files(model: Any, *others: str | Path | None) -> list[Path]:
+    """The user's files among a run's inputs (a model path, the file of ``file.py:factory``, data, stats)."""
+    files = []
+    for item in (model, *others):
+        if not isinstance(item, (str, Path)):
+            continue
+        path = Path(item)
+        if not path.exists() and ":" in str(item):
+            path = Path(str(item).rsplit(":", 1)[0])
+        if path.is_file():
+            files.append(path)
+    return files
+
+
 def _output_paths(
-    source: ModelSource, output_dir: str | Path | None, formats: Sequence[str], float_tflite: bool
+    source: ModelSource, output_dir: str | Path | None, formats: Sequence[str], float_tflite: bool,
+    inputs: Sequence[Path] = (),
 ) -> dict[str, Path]:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
@@ -296,10 +312,7 @@ def _output_paths(
     folder = Path(output_dir) if output_dir is not None else Path(".")
     paths = {form: folder / f"{stem}{SUFFIXES[form]}" for form in [*formats] + (["fp32-tflite"] * float_tflite)}
     paths["record"] = folder / f"{stem}.calibration.json"
-    source_path = source.path.resolve() if source.path is not None else None
-    for path in paths.values():
-        if source_path is not None and path.resolve() == source_path:
-            raise UsageError(f"output {path} would overwrite the input model")
+    check_outputs({f"output ({form})": path for form, path in paths.items()}, [source.path, *inputs])
     _check_writable(folder)
     return paths
 
@@ -455,7 +468,7 @@ def quantize(
     if calib is None and not stats:
         raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
     source = resolve_model(model, calib, example_inputs, input_shapes)
-    paths = _output_paths(source, output_dir, list(formats), float_tflite)
+    paths = _output_paths(source, output_dir, list(formats), float_tflite, _user_files(model, calib, *stats))
     canonical, data, shapes = _prepare(source, calib, skip_bad_samples, input_shapes,
                                        "tflite" in formats or float_tflite)
     total = _statistics(canonical, data, stats, source.name, batch_size, progress)
@@ -485,8 +498,8 @@ def quantize(
         "evaluation": _evaluate(canonical, runners, data),
         "files": {form: path.name for form, path in paths.items() if form != "record"},
     }
-    _write_outputs(paths, payloads, tflite, record)
-    drawn = _plot_activation_maps(plan, total, paths["record"]) if plots else []
+    draw = (lambda outputs: _plot_activation_maps(plan, total, paths["record"], outputs)) if plots else None
+    drawn = _write_outputs(paths, payloads, tflite, record, draw)
     return QuantizeResult(paths, record, plan, drawn)
 
 
@@ -509,8 +522,11 @@ def _runners(canonical: CanonicalModel, payloads: dict[str, bytes], tflite: _TFL
 
 
 def _write_outputs(paths: dict[str, Path], payloads: dict[str, bytes], tflite: _TFLiteOutputs,
-                   record: dict[str, Any]) -> None:
-    """Every file, each atomically, after everything succeeded; .tflite metadata carries the record's hash."""
+                   record: dict[str, Any], plots: Callable[[OutputSet], list[Path]] | None) -> list[Path]:
+    """Every file of the run as one set (all staged, then renamed; the record last so that it marks a complete set).
+
+    .tflite metadata carries the record's hash. Returns the plots drawn.
+    """
     text = json.dumps(record, indent=1, sort_keys=True, default=float) + "\n"
     metadata = {"edgeact_version": __version__.encode(),
                 "calibration_record_sha256": hashlib.sha256(text.encode()).hexdigest().encode()}
@@ -518,10 +534,39 @@ def _write_outputs(paths: dict[str, Path], payloads: dict[str, bytes], tflite: _
         payloads["tflite"] = tflite.int8.to_bytes(metadata)
     if tflite.fp32 is not None:
         payloads["fp32-tflite"] = tflite.fp32.to_bytes(metadata)
-    paths["record"].parent.mkdir(parents=True, exist_ok=True)
-    for form, payload in payloads.items():
-        atomic_write_bytes(paths[form], payload)
-    atomic_write(paths["record"], lambda tmp: tmp.write_text(text))
+    created = _missing_folders(paths["record"].parent, _plots_folder(paths["record"]) if plots else None)
+    try:
+        for folder in reversed(created):
+            _make_folder(folder)
+        with OutputSet() as outputs:
+            for form, payload in payloads.items():
+                outputs.add_bytes(paths[form], payload)
+            drawn = plots(outputs) if plots is not None else []
+            outputs.add_text(paths["record"], text)
+            outputs.commit()
+    except BaseException:
+        for folder in created:  # deepest first; only the ones this run made, and only when still empty
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+    return drawn
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir()
+    except OSError as exc:
+        raise EdgeactError(f"output folder {folder} cannot be created ({exc.strerror or exc})") from exc
+
+
+def _missing_folders(*folders: Path | None) -> list[Path]:
+    """The folders (and parents) that do not exist yet, deepest first."""
+    missing: list[Path] = []
+    for folder in folders:
+        for path in (folder, *folder.parents) if folder is not None else ():
+            if not path.exists() and path not in missing:
+                missing.append(path)
+    return sorted(missing, key=lambda p: -len(p.parts))
 
 
 def _check_runs(payload: bytes, target: str, lowered: TFLiteLowering, what: str) -> None:
@@ -556,14 +601,19 @@ def _plan(canonical: CanonicalModel, stats: CalibrationStats, options: PlanOptio
         raise QuantizationRangeError(f"{canonical.source}: {exc}") from exc
 
 
-def _plot_activation_maps(plan: QuantPlan, stats: CalibrationStats, record_path: Path) -> list[Path]:
+def _plot_activation_maps(plan: QuantPlan, stats: CalibrationStats, record_path: Path,
+                          outputs: OutputSet) -> list[Path]:
+    """Each activation's nonlinear quantization map, staged in ``outputs`` (OUTDIR/<name>.plots/<node>.png)."""
     from edgeact.reports.plots import plot_activation_map
 
-    folder = record_path.with_name(record_path.name.removesuffix(".calibration.json") + ".plots")
-    folder.mkdir(exist_ok=True)
+    folder = _plots_folder(record_path)
     drawn = []
     for act in plan.activations:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in act.node)
         drawn.append(plot_activation_map(act.node, act.function, act.table, act.error, stats.tensors[act.input],
-                                         folder / f"{safe}.png"))
+                                         folder / f"{safe}.png", outputs.add))
     return drawn
+
+
+def _plots_folder(record_path: Path) -> Path:
+    return record_path.with_name(record_path.name.removesuffix(".calibration.json") + ".plots")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -117,6 +119,16 @@ def main(debug: bool) -> None:
       lut        build one activation's exact lookup table and compare it with the int8 error floor
     Run 'edgeact COMMAND --help' for examples.
     """
+    _exit_cleanly_on_sigterm()
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (CI timeouts, ``kill``) exits through Python (code 143) so staged temp files are removed."""
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, terminate)
 
 
 LUT_EPILOG = """\b

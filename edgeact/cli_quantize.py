@@ -10,7 +10,7 @@ import click
 
 from edgeact import api
 from edgeact.calibration.ranges import METHODS
-from edgeact.cli_support import GreedyOption, run_api
+from edgeact.cli_support import GreedyOption, run_api, warn_ignored
 from edgeact.api import DEFAULT_FORMATS, FORMATS
 from edgeact.exporters.tflite.targets import tflite_targets
 
@@ -75,6 +75,8 @@ Writes OUTDIR/<name>.int8.qdq.onnx, OUTDIR/<name>.int8.table.onnx and OUTDIR/<na
 \b
 Models: ONNX opsets 13-21 (7-12 are upgraded), or PyTorch. Any single-input chain of elementwise ops
         (an unknown GELU/SiLU/hardswish spelling, exp, log(clip(x))) becomes one exact int8 table.
+        A file.py:factory / package.module:factory MODEL imports and runs that Python code (the factory is called
+        and must return a torch.nn.Module; standard library callables are refused): only name code you trust.
 Data:   an .npz keyed by input names, or a folder of them (a folder of complete feeds is taken as it is);
         batch axes come from the model's dims (a state [2, N, 128] batches on axis 1).
 Methods: auto (the input range that minimises the error after the activation(s) reading a grid, MSE elsewhere),
@@ -99,9 +101,11 @@ Formats: onnx-qdq   QuantizeLinear/DequantizeLinear around standard ops (onnxrun
                    "needed for statistics that merge into such a run.")
 def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_bad_samples: bool,
               input_shapes: tuple[tuple[str, tuple], ...]) -> None:
-    """Collect MODEL's tensor statistics over calibration data (one shard), for merging later."""
-    if stats_out.resolve() in (Path(model).resolve(), calib.resolve()):
-        raise click.UsageError(f"--stats-out {stats_out} would overwrite an input")
+    """Collect MODEL's tensor statistics over calibration data (one shard), for merging later.
+
+    MODEL is taken as 'edgeact quantize' takes it: a file.py:factory / package.module:factory MODEL imports and runs
+    that Python code (the factory must return a torch.nn.Module).
+    """
     stats = run_api(lambda: api.calibrate(model, calib, batch_size=batch_size, skip_bad_samples=skip_bad_samples,
                                           stats_out=stats_out, progress=True, input_shapes=dict(input_shapes) or None))
     click.echo(f"{len(stats.tensors)} tensors observed over {stats.samples} samples"
@@ -137,14 +141,26 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
 @click.option("--plots", is_flag=True,
               help="Draw each activation's nonlinear quantization map to OUTDIR/<name>.plots/<node>.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration record's summary as JSON.")
-def quantize(model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None, stats: tuple[Path, ...],
-             method: str, formats: tuple[str, ...],
+@click.pass_context
+def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None,
+             stats: tuple[Path, ...], method: str, formats: tuple[str, ...],
              target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path,
              batch_size: int, skip_bad_samples: bool,
              plots: bool, as_json: bool) -> None:
-    """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record."""
+    """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record.
+
+    MODEL is an .onnx file, a TorchScript .pt / ExportedProgram .pt2, or a PyTorch factory path/to/file.py:factory
+    or package.module:factory. A factory MODEL runs Python code: edgeact imports that file or module and calls the
+    factory, which must return a torch.nn.Module.
+    """
     if calib is None and not stats:
         raise click.UsageError("give calibration data with --calib, or saved statistics with --stats")
+    writes_tflite = "tflite" in formats or float_tflite
+    warn_ignored(ctx, {
+        "target": "" if writes_tflite else "it chooses the TFLite target; add --format tflite (or --float-tflite)",
+        "batch_size": "" if calib else "it applies to --calib data; saved --stats are merged as they are",
+        "skip_bad_samples": "" if calib else "it applies to --calib data; saved --stats are merged as they are",
+    })
     result = run_api(lambda: api.quantize(
         model, calib, stats=stats, method=method, formats=formats, target=target, float_tflite=float_tflite,
         per_tensor=per_tensor, exclude=exclude,

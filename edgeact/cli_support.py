@@ -7,6 +7,14 @@ import click
 from edgeact.errors import EdgeactError, UsageError
 
 
+def warn_ignored(ctx: click.Context, unused: dict[str, str]) -> None:
+    """Warn on stderr about each option the user gave that this run does not use (``name -> why``)."""
+    for name, why in unused.items():
+        if why and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            option = next(p for p in ctx.command.params if p.name == name)
+            click.echo(f"warning: {option.opts[-1]} is ignored: {why}", err=True)
+
+
 def run_api(call):  # type: ignore[no-untyped-def]
     """Call the API; its errors become exit codes (usage 2, everything else 1)."""
     try:

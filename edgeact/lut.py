@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from edgeact import __version__
 from edgeact.activations import Activation, activation
@@ -49,6 +52,14 @@ class LutReport:
         return record
 
 
+def _check_scale(name: str, scale: float) -> None:
+    """A grid scale must be a positive normal float32: tables are built and run in float32."""
+    tiny, huge = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
+    if not (math.isfinite(scale) and tiny <= scale <= huge):
+        flag = "--" + name.replace("_", "-")
+        raise UsageError(f"{name} ({flag}) must be a finite float32 scale in [{tiny:.3g}, {huge:.3g}], got {scale!r}")
+
+
 def build_lut(
     function: str,
     in_scale: float,
@@ -67,6 +78,9 @@ def build_lut(
     if bits not in BITS_DTYPE:
         raise UsageError(f"bits must be 8 or 16, got {bits}")
     act = activation(function, **params)
+    _check_scale("in_scale", in_scale)
+    if not isinstance(out_scale, str):
+        _check_scale("out_scale", out_scale)
     in_q = QParams(in_scale, in_zero_point, BITS_DTYPE[bits])
     auto = isinstance(out_scale, str)
     if auto and out_scale != "auto":

@@ -113,3 +113,19 @@ def test_help_teaches_with_examples() -> None:
     result = invoke("lut", "--help")
     assert result.exit_code == 0 and "Examples:" in result.output and "xnnpack" in result.output
     assert "lut" in invoke("--help").output
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["tanh", "--in-scale", "1e-320", "--in-zero-point", "0"], "--in-scale"),  # a float64 subnormal: 0 in float32
+    (["tanh", "--in-scale", "1e300", "--in-zero-point", "0"], "--in-scale"),
+    (["tanh", "--in-scale", "0.05", "--in-zero-point", "0", "--out-scale", "1e-300", "--out-zero-point", "0"],
+     "--out-scale"),
+    (["leaky_relu", "--param", "alpha=nan", "--in-scale", "0.05", "--in-zero-point", "0"], "'alpha'"),
+    (["elu", "--param", "alpha=inf", "--in-scale", "0.05", "--in-zero-point", "0"], "'alpha'"),
+])
+def test_unusable_numbers_name_their_parameter(args: list[str], named: str) -> None:
+    """Before: 'scale must be finite and > 0, got 0.0' for 1e-320, and a table of NaN for alpha=nan."""
+    result = invoke("lut", *args)
+    assert result.exit_code == 2, result.output
+    assert named in result.output and "nan" not in result.output.split("got")[0]
+    assert "Traceback" not in result.output

@@ -185,7 +185,7 @@ def test_stats_output_equal_to_an_input_is_refused(mlp, target: str) -> None:
     victim = model if target == "model" else calib
     before = victim.read_bytes()
     result = invoke("calibrate", model, "--calib", calib, "--stats-out", victim)
-    assert result.exit_code == 2 and "would overwrite an input" in result.output
+    assert result.exit_code == 2 and "would overwrite the input" in result.output
     assert victim.read_bytes() == before
 
 

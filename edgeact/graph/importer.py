@@ -18,10 +18,12 @@ IR_VERSION_OUT = 10  # function overloads need IR 10; onnxruntime 1.31 reads up 
 
 
 def _parse(path: Path) -> onnx.ModelProto:
+    if path.is_dir():
+        raise ModelFormatError(f"{path}: is a folder, expected a model file (.onnx)")
     if not path.is_file():
         raise ModelFormatError(f"{path}: no such model file")
     try:
-        model = onnx.load_model(str(path), load_external_data=False)
+        model = onnx.load_model(str(path), format="protobuf", load_external_data=False)
     except (DecodeError, RuntimeError, ValueError, OSError) as exc:
         raise ModelFormatError(f"{path}: not an ONNX model (protobuf parse failed: {exc})") from exc
     return model
@@ -75,6 +77,8 @@ def load_onnx_bytes(payload: bytes, name: str = "<model bytes>") -> ir.Model:
 def _checked(model: onnx.ModelProto, path: Path) -> ir.Model:
     if not model.HasField("graph") or not model.graph.node:
         raise ModelFormatError(f"{path}: not an ONNX model (no graph nodes; truncated or a different format)")
+    if not model.graph.output:
+        raise ModelFormatError(f"{path}: the graph declares no outputs; nothing to quantize or compare")
     _check(model, path)
     opset = default_opset(model)
     if opset in UPGRADABLE_OPSETS:

@@ -7,6 +7,7 @@ range and the saturation bounds, the transfer curve fp32 vs int8, and the error)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +29,15 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
-def _save(fig, path: str | Path) -> Path:  # type: ignore[no-untyped-def]
+Writer = Callable[[str | Path, Callable[[Path], None]], Path]
+
+
+def _save(fig, path: str | Path, writer: Writer = atomic_write) -> Path:  # type: ignore[no-untyped-def]
     def save(tmp: Path) -> None:
         fig.savefig(tmp, dpi=110, format="png", metadata={"Software": None})
 
     try:
-        return atomic_write(path, save)
+        return writer(path, save)
     finally:
         _pyplot().close(fig)
 
@@ -83,9 +87,13 @@ def plot_lut(report: LutReport, path: str | Path) -> Path:
 
 
 def plot_activation_map(
-    node: str, act: Activation, table: Table, error: TableError, stats: TensorStats, path: str | Path
+    node: str, act: Activation, table: Table, error: TableError, stats: TensorStats, path: str | Path,
+    writer: Writer = atomic_write,
 ) -> Path:
-    """Histogram of the calibration inputs (chosen range shaded, saturation bounds dotted), transfer, error."""
+    """Histogram of the calibration inputs (chosen range shaded, saturation bounds dotted), transfer, error.
+
+    ``writer(path, write)`` stores the file: atomically on its own, or staged in a run's :class:`OutputSet`.
+    """
     plt = _pyplot()
     lo, hi = table.in_q.real_range
     x = np.linspace(min(stats.min, lo), max(stats.max, hi), 4097)
@@ -105,4 +113,4 @@ def plot_activation_map(
     _transfer(top, act, table, x, bounds)
     _error(bottom, act, table, error, x)
     fig.tight_layout()
-    return _save(fig, path)
+    return _save(fig, path, writer)
