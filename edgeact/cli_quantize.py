@@ -30,6 +30,19 @@ class FormatList(click.ParamType):
         return forms
 
 
+class TargetName(click.ParamType):
+    """A built-in TFLite target name, or a device profile ``.toml`` path (checked by the API)."""
+
+    name = "NAME|PROFILE.toml"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text not in tflite_targets() and not text.endswith(".toml"):
+            self.fail(f"{text!r} is not one of {', '.join(tflite_targets())}, nor a profile file ending in .toml",
+                      param, ctx)
+        return text
+
+
 class InputShape(click.ParamType):
     """``name=1x3x32x32``: an example input shape for exporting a PyTorch model."""
 
@@ -126,9 +139,10 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
               help="How tensor ranges are chosen.")
 @click.option("--format", "formats", type=FormatList(), default=",".join(DEFAULT_FORMATS), show_default=True,
               help=f"Comma-separated output forms: {', '.join(FORMATS)}.")
-@click.option("--target", type=click.Choice(tflite_targets()), default="litert", show_default=True,
-              help="TFLite target device (litert = litert-xnnpack): builtins only where its profile says they compute "
-                   "edgeact's table exactly, tables elsewhere.")
+@click.option("--target", type=TargetName(), default="litert", show_default=True,
+              help=f"TFLite target device: {', '.join(tflite_targets())} (litert = litert-xnnpack), or a device "
+                   "profile .toml; builtins only where its profile says they compute edgeact's table exactly, "
+                   "tables elsewhere.")
 @click.option("--float-tflite", is_flag=True, help="Also write the float32 .tflite baseline (<name>.fp32.tflite).")
 @click.option("--per-tensor", is_flag=True, help="One weight scale per tensor instead of per output channel.")
 @click.option("--exclude", cls=GreedyOption, multiple=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgeact.devices import load_profile
-from edgeact.errors import DeviceProfileError
+from edgeact.errors import DeviceProfileError, UsageError
 
 GOOD = """
 schema_version = 2
@@ -81,3 +81,147 @@ def test_profiles_state_the_rules_the_emulator_was_verified_with() -> None:
                         ("litert-xnnpack", LITERT_XNNPACK)):
         derived = rules_for(load_profile(name))
         assert derived.roundings == rules.roundings and derived.kernels == rules.kernels, name
+
+
+# Issue 12, item 2: a built-in name is a name, never a path (``--device ../../x/evil`` loaded x/evil.toml).
+
+EVIL = GOOD.replace('name = "mcu"', 'name = "evil-outside-the-package"')
+
+
+def profile_device(device: str | Path):  # type: ignore[no-untyped-def]
+    """The real CLI; the profile is loaded before the (absent) model, baseline and data are looked at."""
+    from click.testing import CliRunner
+
+    from edgeact.cli import main
+
+    return CliRunner().invoke(main, ["profile-device", "model.int8.tflite", "--device", str(device),
+                                     "--baseline", "model.onnx", "--data", "eval.npz"])
+
+
+def assert_clean(result, code: int, *expected: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.exit_code == code, result.output
+    for text in expected:
+        assert text in result.output, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_device_name_cannot_climb_out_of_the_profile_folder(tmp_path: Path) -> None:
+    import os
+    from importlib import resources
+
+    (tmp_path / "evil.toml").write_text(EVIL)
+    folder = Path(str(resources.files("edgeact").joinpath("device_profiles")))
+    relative = os.path.relpath(tmp_path / "evil", folder)
+    assert relative.startswith("..") and (folder / f"{relative}.toml").resolve() == (tmp_path / "evil.toml")
+    result = profile_device(relative)
+    assert_clean(result, 2, "neither a built-in name", "tflm", "must end in .toml")
+    assert "evil-outside-the-package" not in result.output and "no such model file" not in result.output
+    with pytest.raises(UsageError):
+        load_profile(relative)
+
+
+@pytest.mark.parametrize("name", ["../tflm", "a/b", "TFLM", "tflm/", "-tflm", "", "tflm.toml/..", "..", "/etc/passwd"])
+def test_a_name_that_is_neither_builtin_nor_toml_is_a_usage_error(name: str) -> None:
+    with pytest.raises(UsageError, match="built-in name .*cmsis-nn.*tflm.* must end in .toml"):
+        load_profile(name)
+
+
+def test_tflite_target_is_a_name_or_a_toml_file(tmp_path: Path) -> None:
+    import os
+    from importlib import resources
+
+    from edgeact.exporters.tflite.targets import target
+
+    (tmp_path / "evil.toml").write_text(EVIL)
+    folder = Path(str(resources.files("edgeact").joinpath("device_profiles")))
+    with pytest.raises(UsageError, match="unknown TFLite target .* must end in .toml|ends in .toml"):
+        target(os.path.relpath(tmp_path / "evil", folder))
+    assert target(str(tmp_path / "evil.toml")).name == "evil-outside-the-package"
+    assert target("litert").name == "litert-xnnpack"
+    with pytest.raises(DeviceProfileError, match="threads"):  # a broken file says what is wrong, not "unknown"
+        target(str(write(tmp_path, GOOD.replace("threads = 1", "threads = 0"))))
+
+
+# Issue 12, item 9: every field of a profile file is checked; wrong types are errors naming the file and the key.
+
+TANH_TABLE = '[activations.TANH]\nkernel = "fixed_output"\noutput_scale = 0.0078125\noutput_zero_point = 0\n'
+BAD_FIELDS = [
+    (GOOD.replace(TANH_TABLE, '[activations]\nTANH = "fixed_output"\n'), "'activations.TANH' must be a table"),
+    ('activations = ["TANH"]\n' + GOOD.replace(TANH_TABLE, ""), "key 'activations' must be a table"),
+    (GOOD.replace('"*" = "double"', '"*" = ["double"]'), "requantization.* is ['double']"),
+    (GOOD.replace('"*" = "double"', '"*" = 1'), "requantization.* is 1"),
+    (GOOD.replace('[requantization]\n"*" = "double"', 'requantization = "double"'), "key 'requantization'"),
+    (GOOD.replace("output_scale = 0.0078125\n", ""), "missing key 'activations.TANH.output_scale'"),
+    (GOOD.replace("output_zero_point = 0\n", ""), "missing key 'activations.TANH.output_zero_point'"),
+    (GOOD.replace("threads = 1", "threads = -5"), "key 'threads' is -5"),
+    (GOOD.replace("threads = 1", "threads = 0"), "key 'threads' is 0"),
+    (GOOD.replace("threads = 1", "threads = 1.5"), "key 'threads' must be int"),
+    (GOOD.replace("threads = 1", "threads = true"), "key 'threads' must be int"),
+    (GOOD.replace("threads = 1", "threads = 10000000000000000000"), "key 'threads' is 10000000000000000000"),
+    (GOOD.replace("threads = 1", "threads = 100000000"), "key 'threads' is 100000000"),
+    (GOOD.replace("output_scale = 0.0078125", 'output_scale = "1/128"'), "activations.TANH.output_scale' must be"),
+    (GOOD.replace("output_scale = 0.0078125", "output_scale = nan"), "activations.TANH.output_scale' must be"),
+    (GOOD.replace("output_scale = 0.0078125", "output_scale = inf"), "activations.TANH.output_scale' must be"),
+    (GOOD.replace("output_scale = 0.0078125", "output_scale = -0.5"), "activations.TANH.output_scale' is -0.5"),
+    (GOOD.replace("output_scale = 0.0078125", "output_scale = 0"), "activations.TANH.output_scale' is 0"),
+    (GOOD.replace("output_zero_point = 0", "output_zero_point = 300"), "activations.TANH.output_zero_point' is 300"),
+    (GOOD.replace("output_zero_point = 0", "output_zero_point = 0.5"), "activations.TANH.output_zero_point' must"),
+    (GOOD.replace("output_zero_point = 0", "output_zero_point = 0\nfoo = 1"), "unknown key 'activations.TANH.foo'"),
+    (GOOD.replace("output_zero_point = 0", 'output_zero_point = 0\nrefuses_other_output = "all"'),
+     "activations.TANH.refuses_other_output is 'all'"),
+    (GOOD.replace("output_zero_point = 0", "output_zero_point = 0\nmax_lsb_error = -1"),
+     "activations.TANH.max_lsb_error' is -1"),
+    (GOOD.replace("output_zero_point = 0", 'output_zero_point = 0\nconventions = "litert"'),
+     "activations.TANH.conventions' must be list"),
+    (GOOD.replace("output_zero_point = 0", 'output_zero_point = 0\nconventions = ["magic"]'),
+     "activations.TANH.conventions' must be a list of strings from ideal, litert, xnnpack"),
+    (GOOD.replace("output_zero_point = 0", "output_zero_point = 0\n[activations.TANH.nested]\nx = 1"),
+     "unknown key 'activations.TANH.nested'"),
+    (GOOD.replace('kernel = "fixed_output"', "kernel = 3"), "activations.TANH.kernel' must be str"),
+    (GOOD.replace("per_channel = true", "per_channel = 1"), "key 'per_channel' must be bool"),
+    (GOOD.replace('name = "mcu"', "name = 5"), "key 'name' must be str"),
+    (GOOD.replace('description = "test"', 'description = ["x"]'), "key 'description' must be str"),
+    (GOOD.replace('backend = "tflm"', "backend = [1]"), "key 'backend' must be str"),
+    (GOOD.replace('ops = ["TANH", "QUANTIZE", "DEQUANTIZE"]', 'ops = "TANH"'), "key 'ops' must be list"),
+    (GOOD.replace('ops = ["TANH", "QUANTIZE", "DEQUANTIZE"]', "ops = [1, 2]"), "key 'ops' must be a list of strings"),
+    (GOOD.replace('dtypes = ["int8", "float32"]', "dtypes = [true]"), "key 'dtypes' must be a list of strings"),
+    (GOOD.replace("schema_version = 2", 'schema_version = "2"'), "schema_version '2' is not supported"),
+    (GOOD.replace("schema_version = 2", "schema_version = 2.0"), "key 'schema_version' must be int"),
+    (GOOD + "extra = 1\n", "unknown key 'activations.TANH.extra'"),
+    ("extra = 1\n" + GOOD, "unknown key 'extra'"),
+    (GOOD.replace("threads = 1", "threads = 1\nthreads = 2"), "not valid TOML"),
+    ("\x00", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD_FIELDS)
+def test_every_field_is_checked_with_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    """Before: TypeError / KeyError / AttributeError tracebacks, or a profile with threads = -5 accepted."""
+    path = write(tmp_path, text)
+    with pytest.raises(DeviceProfileError) as error:
+        load_profile(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+    assert_clean(profile_device(path), 1, message, str(path))
+
+
+def test_unreadable_profile_files_are_clear_errors(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(GOOD.replace('"test"', '"caf\xe9"').encode("latin-1"))
+    (tmp_path / "folder.toml").mkdir()
+    for path, message in ((latin1, "not UTF-8"), (tmp_path / "missing.toml", "No such file"),
+                          (tmp_path / "folder.toml", "cannot read device profile")):
+        with pytest.raises(DeviceProfileError, match=message):
+            load_profile(path)
+        assert_clean(profile_device(path), 1, str(path), message)
+
+
+def test_every_builtin_profile_passes_the_field_checks() -> None:
+    from edgeact.devices.profiles import builtin_profiles
+
+    for name in builtin_profiles():
+        profile = load_profile(name)
+        assert 1 <= profile.threads and profile.requantization["*"]
+        for kernel in profile.activations.values():
+            if kernel.kernel in ("fixed_output", "exact_at_output"):
+                assert kernel.output_scale > 0 and -128 <= kernel.output_zero_point <= 127

@@ -114,8 +114,8 @@ def test_input_shape_option_exports_without_calibration_for_the_example(workspac
 @pytest.mark.parametrize(
     "model, extra, expected, code",
     [
-        ("nets.py:missing", [], "has no callable 'missing'", 2),
-        ("nowhere.py:build", [], "no such file", 2),
+        ("nets.py:missing", [], "has no callable 'missing'", 1),
+        ("nowhere.py:build", [], "no such file", 1),
         ("nets.py:broken", [], "the factory raised RuntimeError: weights file missing", 1),
         ("nets.py:raises", [], "forward raised ValueError", 1),
         ("nets.py:build", ["--input-shape", "x=1x15"], "forward raised RuntimeError on inputs x=[1, 15]", 1),

@@ -3,21 +3,24 @@
 Schema version 2: the backend that runs the model (a real runtime, or edgeact's emulator for targets with no
 runtime here), the model format it consumes, requantization rounding per op, which arithmetic the emulator uses
 for it, per-channel and int16 support, thread count, and how each int8 activation builtin is computed
-(``[activations.OP]``). Unknown keys, missing keys, wrong types and other schema versions are errors that name the
-key and the file.
+(``[activations.OP]``). Unknown keys, missing keys, wrong types, values out of range and other schema versions are
+errors that name the key and the file. A built-in profile is asked for by name (``NAME_PATTERN``: never a path into
+or out of the package), any other profile by a path ending in ``.toml``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from edgeact.errors import DeviceProfileError
+from edgeact.errors import DeviceProfileError, UsageError
 from edgeact.numerics.qparams import QParams
+from edgeact.numerics.tables import Convention
 
 SCHEMA_VERSION = 2
 KERNELS = ("exact", "exact_at_output", "fixed_output", "fixed_point", "missing")
@@ -25,20 +28,43 @@ BACKENDS = ("onnxruntime", "litert-xnnpack", "litert-reference", "tflm", "emulat
 FORMATS = ("tflite", "onnx")
 ARITHMETIC = ("reference", "xnnpack")
 ROUNDINGS = {"double": "tflite_double", "single": "single", "float_rne": "float32_rne"}
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # a built-in profile's name (the file device_profiles/NAME.toml)
+REFUSALS = ("nothing", "zero_point")
+CONVENTIONS = tuple(convention.value for convention in Convention)
+MAX_THREADS = 1024
+
+
+@dataclass(frozen=True)
+class _Field:
+    """What one key of a profile holds: its type, and the values or range it may take."""
+
+    kind: type  # str | int | float | bool | list | dict
+    required: bool = True
+    choices: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    above_low: bool = False  # the range excludes ``low`` itself
+    items: tuple[str, ...] | None = None  # a list of strings, from these choices (empty: any string)
+
+
 _TOP_KEYS = {
-    "schema_version": int, "name": str, "description": str, "backend": str, "model_format": str,
-    "arithmetic": str, "per_channel": bool, "int16_activations": bool, "threads": int, "requantization": dict,
-    "activations": dict, "sources": str, "ops": list, "dtypes": list,
+    "schema_version": _Field(int), "name": _Field(str), "description": _Field(str),
+    "backend": _Field(str, choices=BACKENDS), "model_format": _Field(str, choices=FORMATS),
+    "arithmetic": _Field(str, choices=ARITHMETIC), "per_channel": _Field(bool), "int16_activations": _Field(bool),
+    "threads": _Field(int, low=1, high=MAX_THREADS), "requantization": _Field(dict), "activations": _Field(dict),
+    "sources": _Field(str, required=False), "ops": _Field(list, items=()), "dtypes": _Field(list, items=()),
 }
-_OPTIONAL = {"sources"}
 _ACTIVATION_KEYS = {
-    "kernel": str,
-    "output_scale": float,
-    "output_zero_point": int,
-    "refuses_other_output": str,
-    "max_lsb_error": int,
-    "conventions": list,
+    "kernel": _Field(str, choices=KERNELS),
+    "output_scale": _Field(float, required=False, low=0.0, above_low=True),
+    "output_zero_point": _Field(int, required=False, low=-128, high=127),
+    "refuses_other_output": _Field(str, required=False, choices=REFUSALS),
+    "max_lsb_error": _Field(int, required=False, low=0, high=255),
+    "conventions": _Field(list, required=False, items=CONVENTIONS),
 }
+_NEEDS_OUTPUT_GRID = ("fixed_output", "exact_at_output")
+_KIND_NAMES = {str: "str (a string)", int: "int (an integer)", float: "float (a finite number)",
+               bool: "bool (true or false)", list: "list (an array)", dict: "a table"}
 
 
 @dataclass(frozen=True)
@@ -83,33 +109,68 @@ class ActivationVerdict:
     reason: str
 
 
-def _check_keys(table: dict[str, Any], schema: dict[str, type], where: str, source: str, required: set[str]) -> None:
+def _type_name(value: Any) -> str:
+    return {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "table"}.get(
+        type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    """``repr(value)``, cut short (a whole table in an error message helps nobody)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_type(value: Any, kind: type) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _in_range(value: Any, spec: _Field) -> bool:
+    if spec.low is not None and (value <= spec.low if spec.above_low else value < spec.low):
+        return False
+    return spec.high is None or value <= spec.high
+
+
+def _check_value(value: Any, spec: _Field, key: str, source: str) -> None:
+    """One key's value against its spec: type (finite numbers), choices, range, list items."""
+    if not _check_type(value, spec.kind):
+        raise DeviceProfileError(f"{source}: key '{key}' must be {_KIND_NAMES[spec.kind]}, "
+                                 f"got {_type_name(value)} {_show(value)}")
+    if spec.choices and value not in spec.choices:
+        allowed = ", ".join(map(str, spec.choices))
+        raise DeviceProfileError(f"{source}: {key} is {_show(value)}; expected one of {allowed}")
+    if not _in_range(value, spec):
+        bounds = f"> {spec.low}" if spec.above_low else f"from {spec.low} to {spec.high}"
+        raise DeviceProfileError(f"{source}: key '{key}' is {value!r}; it must be {bounds}")
+    if spec.items is not None:
+        for item in value:
+            if not isinstance(item, str) or (spec.items and item not in spec.items):
+                allowed = f" from {', '.join(spec.items)}" if spec.items else ""
+                raise DeviceProfileError(f"{source}: key '{key}' must be a list of strings{allowed}; got {_show(item)}")
+
+
+def _check_table(table: Any, schema: dict[str, _Field], where: str, source: str) -> None:
+    """Every key of ``table`` known, every required key present, every value of its type and range."""
+    if not isinstance(table, dict):
+        name = where.rstrip(".") or "the profile"
+        raise DeviceProfileError(f"{source}: '{name}' must be a table, got {_type_name(table)} {_show(table)}")
     for key, value in table.items():
         if key not in schema:
             raise DeviceProfileError(f"{source}: unknown key '{where}{key}'; allowed: {', '.join(schema)}")
-        expected = schema[key]
-        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            raise DeviceProfileError(
-                f"{source}: key '{where}{key}' must be {expected.__name__}, got {type(value).__name__}"
-            )
-    for key in sorted(required - set(table)):
+        _check_value(value, schema[key], f"{where}{key}", source)
+    for key in sorted(key for key, spec in schema.items() if spec.required and key not in table):
         raise DeviceProfileError(f"{source}: missing key '{where}{key}'")
-
-
-def _one_of(data: dict[str, Any], key: str, allowed: tuple[str, ...], source: str) -> None:
-    if data[key] not in allowed:
-        raise DeviceProfileError(f"{source}: {key} is {data[key]!r}; expected one of {', '.join(allowed)}")
 
 
 def _requantization(table: dict[str, Any], source: str) -> dict[str, str]:
     modes = {}
     for op, mode in table.items():
-        if mode not in ROUNDINGS:
+        if not isinstance(mode, str) or mode not in ROUNDINGS:
             raise DeviceProfileError(
-                f"{source}: requantization.{op} is {mode!r}; expected one of {', '.join(ROUNDINGS)}"
+                f"{source}: requantization.{op} is {_show(mode)}; expected one of {', '.join(ROUNDINGS)} (a string)"
             )
         modes[op] = ROUNDINGS[mode]
     if "*" not in modes:
@@ -117,37 +178,35 @@ def _requantization(table: dict[str, Any], source: str) -> dict[str, str]:
     return modes
 
 
+def _activation(op: str, entry: Any, source: str) -> ActivationKernel:
+    where = f"activations.{op}."
+    _check_table(entry, _ACTIVATION_KEYS, where, source)
+    if entry["kernel"] in _NEEDS_OUTPUT_GRID:
+        for key in ("output_scale", "output_zero_point"):
+            if key not in entry:
+                raise DeviceProfileError(
+                    f"{source}: missing key '{where}{key}' (kernel {entry['kernel']!r} needs the output grid)"
+                )
+    values = {**entry, "conventions": tuple(entry.get("conventions", ()))}
+    if "output_scale" in values:
+        values["output_scale"] = float(values["output_scale"])
+    return ActivationKernel(**values)
+
+
 def _parse(data: dict[str, Any], source: str) -> DeviceProfile:
     if data.get("schema_version") != SCHEMA_VERSION:
         raise DeviceProfileError(
-            f"{source}: schema_version {data.get('schema_version')} is not supported (this edgeact reads "
+            f"{source}: schema_version {_show(data.get('schema_version'))} is not supported (this edgeact reads "
             f"{SCHEMA_VERSION})"
         )
-    _check_keys(data, _TOP_KEYS, "", source, set(_TOP_KEYS) - _OPTIONAL)
-    _one_of(data, "backend", BACKENDS, source)
-    _one_of(data, "model_format", FORMATS, source)
-    _one_of(data, "arithmetic", ARITHMETIC, source)
-    activations = {}
-    for op, entry in data["activations"].items():
-        _check_keys(entry, _ACTIVATION_KEYS, f"activations.{op}.", source, {"kernel"})
-        if entry["kernel"] not in KERNELS:
-            raise DeviceProfileError(
-                f"{source}: activations.{op}.kernel is {entry['kernel']!r}; expected one of {', '.join(KERNELS)}"
-            )
-        activations[op] = ActivationKernel(**{**entry, "conventions": tuple(entry.get("conventions", ()))})
+    _check_table(data, _TOP_KEYS, "", source)
+    activations = {op: _activation(op, entry, source) for op, entry in data["activations"].items()}
     return DeviceProfile(
         data["name"], data["description"], data["backend"], data["model_format"], data["arithmetic"],
         data["per_channel"], data["int16_activations"], data["threads"],
         _requantization(data["requantization"], source), activations, source,
-        _strings(data, "ops", source), _strings(data, "dtypes", source),
+        tuple(data["ops"]), tuple(data["dtypes"]),
     )
-
-
-def _strings(data: dict[str, Any], key: str, source: str) -> tuple[str, ...]:
-    values = data[key]
-    if not all(isinstance(v, str) for v in values):
-        raise DeviceProfileError(f"{source}: key '{key}' must be a list of strings")
-    return tuple(values)
 
 
 def builtin_profiles() -> list[str]:
@@ -157,30 +216,41 @@ def builtin_profiles() -> list[str]:
 
 
 def load_profile(name_or_path: str | Path) -> DeviceProfile:
-    """A built-in profile by name (``"tflm"``) or a profile file by path."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        source, text = str(path), _read(path)
+    """A built-in profile by name (``"tflm"``, matching ``NAME_PATTERN``) or a profile file by a path ending .toml."""
+    text = str(name_or_path)
+    if text.endswith(".toml"):
+        source, content = text, _read(Path(text))
+    elif NAME_PATTERN.fullmatch(text):
+        source, content = f"built-in profile {text}", _builtin(text)
     else:
-        resource = resources.files("edgeact").joinpath("device_profiles", f"{name_or_path}.toml")
-        if not resource.is_file():
-            raise DeviceProfileError(
-                f"no built-in device profile {str(name_or_path)!r}; known: {', '.join(builtin_profiles())} "
-                "(or pass a .toml path)"
-            )
-        source, text = f"built-in profile {name_or_path}", resource.read_text(encoding="utf-8")
+        raise UsageError(
+            f"device profile {text!r} is neither a built-in name ({', '.join(builtin_profiles())}) nor a profile "
+            "file: a profile file's path must end in .toml"
+        )
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(content)
     except tomllib.TOMLDecodeError as exc:
         raise DeviceProfileError(f"{source}: not valid TOML: {exc}") from exc
     return _parse(data, source)
+
+
+def _builtin(name: str) -> str:
+    """The text of built-in profile ``name`` (already checked against ``NAME_PATTERN``: no path separators)."""
+    resource = resources.files("edgeact").joinpath("device_profiles", f"{name}.toml")
+    if not resource.is_file():
+        raise DeviceProfileError(
+            f"no built-in device profile {name!r}; known: {', '.join(builtin_profiles())} (or pass a .toml path)"
+        )
+    return resource.read_text(encoding="utf-8")
 
 
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise DeviceProfileError(f"{path}: cannot read device profile: {exc.strerror}") from exc
+        raise DeviceProfileError(f"{path}: cannot read device profile: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DeviceProfileError(f"{path}: device profile is not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
 
 
 def _same_scale(a: float, b: float) -> bool:

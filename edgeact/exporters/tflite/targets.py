@@ -1,6 +1,7 @@
 """Which device a TFLite export targets: a device profile whose model format is tflite (``litert`` is shorthand for
-``litert-xnnpack``, LiteRT's default interpreter). The lowering asks the profile, never a device name: which int8
-activation builtins it computes exactly (and with which table conventions), and which ops it runs at all."""
+``litert-xnnpack``, LiteRT's default interpreter), by built-in name or by a path ending in ``.toml``. The lowering
+asks the profile, never a device name: which int8 activation builtins it computes exactly (and with which table
+conventions), and which ops it runs at all."""
 
 from __future__ import annotations
 
@@ -20,7 +21,12 @@ def target(name: str) -> DeviceProfile:
     """The device profile a TFLite export targets (a built-in name, an alias, or a profile .toml path)."""
     try:
         profile = load_profile(ALIASES.get(name, name))
+    except UsageError as exc:
+        raise UsageError(f"unknown TFLite target {name!r}: expected one of {', '.join(tflite_targets())}, or a device "
+                         "profile file whose path ends in .toml") from exc
     except DeviceProfileError as exc:
+        if str(name).endswith(".toml"):  # the file exists or not, is a valid profile or not: its own message
+            raise
         raise UsageError(f"unknown TFLite target {name!r}: {exc}") from exc
     if profile.model_format != "tflite":
         raise UsageError(f"target {name!r} runs .{profile.model_format} models, not .tflite")
