@@ -27,32 +27,37 @@ cmsis-nn, npu-table (run by edgeact's integer emulator under their rules). A dev
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--device", required=True, help="A built-in device profile name, or a profile .toml path.")
 @click.option("--baseline", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The float32 .onnx model the int8 model came from.")
+              help="The float32 .onnx model the int8 model came from (its inputs and outputs must match).")
 @click.option("--data", required=True, type=click.Path(path_type=Path),
               help="Evaluation data: an .npz keyed by the model's inputs, or a folder of them.")
+@click.option("--skip-bad-samples", is_flag=True,
+              help="Skip samples with NaN/Inf (listed in the report) instead of refusing the data.")
 @click.option("--per-layer", is_flag=True, help="Compare every int8 tensor with the float model's.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML report.")
 @click.option("--max-samples", type=click.IntRange(min=1), help="Use at most this many samples.")
-@click.option("--latency-runs", default=50, show_default=True, type=click.IntRange(min=1),
-              help="Timed runs (after a warm-up) for the latency median and p95.")
+@click.option("--latency-runs", type=click.IntRange(min=1),
+              help="Timed runs (after a warm-up) for the latency median and p95 (default 50; emulated devices "
+                   "have no timing).")
 @click.option("--gate", "gate_baseline", type=click.Path(dir_okay=False, path_type=Path),
               help="Then gate the report against this baseline (exit 3 on a regression); needs --json.")
-def profile_device(model: Path, device: str, baseline: Path, data: Path, per_layer: bool, json_path: Path | None,
-                   html_path: Path | None, max_samples: int | None, latency_runs: int,
+def profile_device(model: Path, device: str, baseline: Path, data: Path, skip_bad_samples: bool, per_layer: bool,
+                   json_path: Path | None, html_path: Path | None, max_samples: int | None, latency_runs: int | None,
                    gate_baseline: Path | None) -> None:
     """Run MODEL (int8) on a device's runtime and the float baseline on the same data, and explain the error."""
+    from edgeact.cli_gate import check_destinations, run_gate
+    from edgeact.gate import load_report, thresholds_from
     from edgeact.profiler.profile import profile_device as profile
     from edgeact.profiler.report import summary_text, write_html, write_json
 
     if gate_baseline is not None and json_path is None:
         raise click.UsageError("--gate needs --json (the report the gate reads and keeps)")
-    inputs = {model.resolve(), baseline.resolve(), data.resolve()}
-    for label, target in (("--json", json_path), ("--html", html_path)):
-        if target is not None and target.resolve() in inputs:
-            raise click.UsageError(f"{label} {target} would overwrite an input")
+    check_destinations({"--json": json_path, "--html": html_path}, [model, baseline, data, gate_baseline])
+    if gate_baseline is not None:  # a baseline or settings the gate cannot use fail now, not after the run
+        base = run_api(lambda: load_report(gate_baseline, "baseline"))
+        thresholds = run_api(lambda: thresholds_from(None, per_layer=per_layer or None))
     report = run_api(lambda: profile(model, device, baseline, data, per_layer=per_layer, max_samples=max_samples,
-                                     latency_runs=latency_runs, progress=True))
+                                     latency_runs=latency_runs, skip_bad_samples=skip_bad_samples, progress=True))
     click.echo(summary_text(report))
     if json_path is not None:
         run_api(lambda: write_json(report, json_path))
@@ -61,6 +66,4 @@ def profile_device(model: Path, device: str, baseline: Path, data: Path, per_lay
         run_api(lambda: write_html(report, html_path))
         click.echo(f"  html        {html_path}")
     if gate_baseline is not None:
-        from edgeact.cli_gate import run_gate
-
-        run_gate(json_path, gate_baseline, {"per_layer": per_layer or None}, None, None, None, False)
+        run_gate(json_path, gate_baseline, base, thresholds, None, None, False)

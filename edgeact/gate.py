@@ -4,11 +4,18 @@ Checks (each a JUnit test case): per output — SQNR may drop at most ``max_sqnr
 at or above ``min_top1_agreement`` (default: the baseline's minus one point); per layer (``per_layer``) — SQNR may drop
 at most ``max_layer_sqnr_drop`` dB; per activation — RMS error may grow at most 5% and saturation 5 points; latency
 (only with ``max_latency_ratio``) — median at most that many times the baseline's.
+
+Both files are validated first (:func:`validate_report`: errors name the file and the field). A report of another
+device, an unknown schema or another float model (the ``fingerprint`` profile-device writes: the float model's hash
+and its inputs and outputs) is refused unless ``allow_mismatch``; a report without a fingerprint (schema 1) is
+compared with a warning.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -16,13 +23,26 @@ from typing import Any
 from xml.etree import ElementTree
 
 from edgeact.errors import EdgeactError, UsageError
-from edgeact.io import atomic_write
+from edgeact.io import atomic_write, check_outputs
+from edgeact.profiler.report import READABLE_SCHEMAS, Nullable, json_kind, schema_problem
 
-REPORT_SCHEMA = 1
+_SIGNATURE = [{"name": str, "dtype": Nullable(str), "shape": Nullable([(int, str)])}]
+REPORT_SPEC = {  # what the gate reads from a profile-device report (other fields are left alone)
+    "schema_version": int,
+    "model": str,
+    "baseline?": str,
+    "device": {"name": str},
+    "outputs": {"*": {"sqnr_db": float, "top1_agreement?": Nullable(float)}},
+    "layers?": [{"tensor": str, "sqnr_db": Nullable(float)}],
+    "activations?": [{"node": str, "rms_error": float, "saturation_rate?": Nullable(float)}],
+    "latency_ms?": Nullable({"median": float}),
+    "fingerprint?": {"float_model_sha256": Nullable(str), "inputs": _SIGNATURE, "outputs": _SIGNATURE},
+    "warnings?": [str],
+}
 
 
 class GateInputError(EdgeactError):
-    """A report or baseline that cannot be compared (corrupt, other schema, other device)."""
+    """A report or baseline that cannot be compared (corrupt, other schema, other device, other model)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +56,13 @@ class Thresholds:
     max_saturation_increase: float = 0.05
 
 
+_LIMITS = {  # setting: (lowest, highest, lowest allowed itself); per_layer is a boolean
+    "max_sqnr_drop": (0.0, math.inf, True), "min_top1_agreement": (0.0, 1.0, True),
+    "max_latency_ratio": (0.0, math.inf, False), "max_layer_sqnr_drop": (0.0, math.inf, True),
+    "max_activation_error_growth": (0.0, math.inf, True), "max_saturation_increase": (0.0, math.inf, True),
+}
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -46,6 +73,7 @@ class Check:
 @dataclass
 class GateResult:
     checks: list[Check] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -56,14 +84,49 @@ class GateResult:
         return [check for check in self.checks if not check.passed]
 
 
-def load_report(path: str | Path, what: str) -> dict[str, Any]:
+def _unusable(path: str | Path, role: str, detail: str) -> GateInputError:
+    return GateInputError(f"{path}: {detail} (not a profile-device report usable as the {role})")
+
+
+def validate_report(data: Any, path: str | Path, role: str) -> dict[str, Any]:
+    """``data`` (parsed JSON) checked against what the gate reads; a :class:`GateInputError` names the file and the
+    field (``b.json: outputs.logits.sqnr_db is a string, expected a number``)."""
+    problem = schema_problem(data, REPORT_SPEC)
+    if problem is None and not data["outputs"]:
+        problem = "outputs is empty (a report compares at least one output)"
+    if problem is not None:
+        raise _unusable(path, role, problem)
+    return data
+
+
+def load_report(path: str | Path, role: str) -> dict[str, Any]:
+    """Read and validate a profile-device report; ``role`` (report, baseline) is for messages."""
+    path = Path(path)
     try:
-        report = json.loads(Path(path).read_text())
-        if not isinstance(report, dict) or "outputs" not in report or "device" not in report:
-            raise ValueError("no 'outputs' or 'device'")
-        return report
-    except (OSError, ValueError) as exc:
-        raise GateInputError(f"{path}: not a profile-device report usable as the {what} ({exc})") from exc
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise _unusable(path, role, "no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _unusable(path, role, f"cannot read it: {getattr(exc, 'strerror', None) or exc}") from exc
+    if not text.strip():
+        raise _unusable(path, role, "an empty file")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _unusable(path, role, f"not JSON: {exc}") from exc
+    return validate_report(data, path, role)
+
+
+def update_baseline(report: str | Path, baseline: str | Path) -> bool:
+    """Replace ``baseline`` with ``report`` (validated first, written atomically); False when ``report`` already
+    is the baseline file (same path or a link to it): nothing to do."""
+    load_report(report, "report")
+    try:
+        check_outputs({"--baseline": baseline}, [report])
+    except UsageError:  # one output, one input: they are the same file
+        return False
+    atomic_write(baseline, lambda tmp: shutil.copyfile(report, tmp))
+    return True
 
 
 def _config_table(path: Path, explicit: bool) -> dict[str, Any]:
@@ -71,36 +134,111 @@ def _config_table(path: Path, explicit: bool) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from exc
-    table = data.get("tool", {}).get("edgeact", {}).get("gate")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from exc
+    table = data
+    for key in ("tool", "edgeact", "gate"):
+        table = table.get(key) if isinstance(table, dict) else None
+    where = "[tool.edgeact.gate]"
     if table is None and explicit:  # a dedicated file: a [gate] table, or the settings at the top level
-        table = data.get("gate", data)
+        table, where = (data["gate"], "[gate]") if "gate" in data else (data, "the top level")
+    if table is not None and not isinstance(table, dict):
+        raise UsageError(f"{path}: {where} is {json_kind(table)}, expected a table of gate settings")
     return table or {}
+
+
+def _checked_setting(name: str, value: Any, label: str) -> Any:
+    """One setting's type and range; a wrong one is a usage error naming ``label`` (``gate.toml: max_sqnr_drop``,
+    ``--max-sqnr-drop``)."""
+    if name == "per_layer":
+        if not isinstance(value, bool):
+            raise UsageError(f"{label} is {json_kind(value)}, expected true or false")
+        return value
+    low, high, closed = _LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"{label} is {json_kind(value)}, expected a number")
+    if math.isnan(value):
+        raise UsageError(f"{label} is NaN, expected a number")
+    if value < low or value > high or (value == low and not closed):
+        bound = f"{'>=' if closed else '>'} {low:g}" + (f" and <= {high:g}" if high < math.inf else "")
+        raise UsageError(f"{label} = {value!r} is out of range; it must be {bound}")
+    return float(value)
+
+
+def config_file(config: str | Path | None) -> Path | None:
+    """The file gate settings come from: ``config``, else ./pyproject.toml when there is one."""
+    if config is not None:
+        return Path(config)
+    return Path("pyproject.toml") if Path("pyproject.toml").is_file() else None
 
 
 def thresholds_from(config: str | Path | None, **overrides: Any) -> Thresholds:
     """Defaults, then ``[tool.edgeact.gate]`` of ./pyproject.toml (or ``config``: a TOML file), then explicit
-    overrides (command-line flags)."""
-    path = Path(config) if config is not None else Path("pyproject.toml")
+    overrides (command-line flags); types and ranges checked."""
+    path = config_file(config)
     if config is not None and not path.is_file():
         raise UsageError(f"{path}: no such gate configuration file")
-    values = _config_table(path, config is not None) if path.is_file() else {}
+    values = _config_table(path, config is not None) if path is not None else {}
     known = {f.name for f in fields(Thresholds)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise UsageError(f"{path}: unknown gate setting(s) {unknown}; known: {', '.join(sorted(known))}")
-    values = {**values, **{k: v for k, v in overrides.items() if v is not None}}
-    return replace(Thresholds(), **values)
+    checked = {name: _checked_setting(name, value, f"{path}: {name}") for name, value in values.items()}
+    checked.update({name: _checked_setting(name, value, f"--{name.replace('_', '-')}")
+                    for name, value in overrides.items() if value is not None})
+    return replace(Thresholds(), **checked)
 
 
-def _compatible(report: dict[str, Any], baseline: dict[str, Any], allow_mismatch: bool) -> None:
+def _signature_text(entries: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{e['name']} {e['dtype'] or '?'} {e['shape'] if e['shape'] is not None else '?'}"
+                     for e in sorted(entries, key=lambda e: e["name"]))
+
+
+def _model_problems(report: dict[str, Any], baseline: dict[str, Any], labels: tuple[str, str],
+                    warnings: list[str]) -> list[str]:
+    """How the float models behind the two reports differ (hash, inputs, outputs); a warning when unknown."""
+    mine, theirs = report.get("fingerprint"), baseline.get("fingerprint")
+    if mine is None or theirs is None:
+        missing = " and ".join(label for label, found in zip(labels, (mine, theirs), strict=True) if found is None)
+        warnings.append(f"cannot check that the report and the baseline come from the same float model: {missing} "
+                        "carries no model fingerprint (written before report schema 2; profile again, and "
+                        "update the baseline, to add one)")
+        return []
     problems = []
-    if report.get("schema_version") != baseline.get("schema_version"):
-        problems.append(f"report schema {report.get('schema_version')} vs baseline {baseline.get('schema_version')}")
-    if report["device"].get("name") != baseline["device"].get("name"):
-        problems.append(f"device {report['device'].get('name')!r} vs baseline {baseline['device'].get('name')!r}")
+    a, b = mine["float_model_sha256"], theirs["float_model_sha256"]
+    if a is not None and b is not None and a != b:
+        problems.append(f"float model {report.get('baseline', '?')} (sha256 {a[:12]}) vs baseline's "
+                        f"{baseline.get('baseline', '?')} (sha256 {b[:12]})")
+    elif a is None or b is None:
+        warnings.append("cannot compare the float models' hashes: a report carries none")
+    for side in ("inputs", "outputs"):
+        if _signature_text(mine[side]) != _signature_text(theirs[side]):
+            problems.append(f"{side} {_signature_text(mine[side])} vs baseline's {_signature_text(theirs[side])}")
+    return problems
+
+
+def _compatible(report: dict[str, Any], baseline: dict[str, Any], allow_mismatch: bool,
+                labels: tuple[str, str], warnings: list[str]) -> None:
+    problems = []
+    for label, data in zip(labels, (report, baseline), strict=True):
+        if data["schema_version"] not in READABLE_SCHEMAS:
+            problems.append(f"{label} has report schema {data['schema_version']} (this edgeact reads "
+                            f"{', '.join(map(str, READABLE_SCHEMAS))})")
+    if report["device"]["name"] != baseline["device"]["name"]:
+        problems.append(f"device {report['device']['name']!r} vs baseline {baseline['device']['name']!r}")
+    model_problems = _model_problems(report, baseline, labels, warnings)
+    if model_problems:
+        problems.append("not the same model: " + "; ".join(model_problems))
     if problems and not allow_mismatch:
-        raise GateInputError("the report and the baseline do not compare: " + "; ".join(problems)
-                             + " (pass --allow-mismatch to compare anyway)")
+        hint = ", or --update-baseline if the model changed on purpose" if model_problems else ""
+        raise GateInputError(f"{labels[0]} and {labels[1]} do not compare: " + "; ".join(problems)
+                             + f" (pass --allow-mismatch to compare anyway{hint})")
+    warnings += [f"compared anyway (--allow-mismatch): {problem}" for problem in problems]
+
+
+def _drop(base: float, now: float) -> float:
+    """How much ``now`` lost against ``base`` (0 when equal, also for two infinite SQNRs of exact outputs)."""
+    return 0.0 if base == now else base - now
 
 
 def _output_checks(report: dict[str, Any], baseline: dict[str, Any], t: Thresholds) -> list[Check]:
@@ -110,7 +248,7 @@ def _output_checks(report: dict[str, Any], baseline: dict[str, Any], t: Threshol
         if now is None:
             checks.append(Check(f"output {name}: present", False, "missing from the report"))
             continue
-        drop = base["sqnr_db"] - now["sqnr_db"]
+        drop = _drop(base["sqnr_db"], now["sqnr_db"])
         checks.append(Check(f"output {name}: SQNR", drop <= t.max_sqnr_drop,
                             f"{now['sqnr_db']:.2f} dB vs baseline {base['sqnr_db']:.2f} dB (drop {drop:.2f}, "
                             f"allowed {t.max_sqnr_drop})"))
@@ -129,7 +267,12 @@ def _layer_checks(report: dict[str, Any], baseline: dict[str, Any], t: Threshold
         if layer is None:
             checks.append(Check(f"layer {base['tensor']}: present", False, "missing from the report"))
             continue
-        drop = base["sqnr_db"] - layer["sqnr_db"]
+        if base["sqnr_db"] is None:
+            continue  # not measured in the baseline (no float counterpart)
+        if layer["sqnr_db"] is None:
+            checks.append(Check(f"layer {base['tensor']}: SQNR", False, "not measured in the report"))
+            continue
+        drop = _drop(base["sqnr_db"], layer["sqnr_db"])
         checks.append(Check(f"layer {base['tensor']}: SQNR", drop <= t.max_layer_sqnr_drop,
                             f"{layer['sqnr_db']:.2f} dB vs baseline {base['sqnr_db']:.2f} dB (drop {drop:.2f}, "
                             f"allowed {t.max_layer_sqnr_drop})"))
@@ -153,17 +296,45 @@ def _activation_checks(report: dict[str, Any], baseline: dict[str, Any], t: Thre
     return checks
 
 
-def gate(report: dict[str, Any], baseline: dict[str, Any], thresholds: Thresholds,
-         allow_mismatch: bool = False) -> GateResult:
-    """Every check of ``report`` against ``baseline``."""
-    _compatible(report, baseline, allow_mismatch)
-    result = GateResult(_output_checks(report, baseline, thresholds) + _activation_checks(report, baseline, thresholds))
+def _latency_check(report: dict[str, Any], baseline: dict[str, Any], t: Thresholds,
+                   warnings: list[str]) -> list[Check]:
+    if t.max_latency_ratio is None:
+        return []
+    now, base = report.get("latency_ms"), baseline.get("latency_ms")
+    if not now or not base or base["median"] <= 0:
+        missing = "the report" if not now else "the baseline"
+        warnings.append(f"max_latency_ratio is ignored: {missing} has no latency (an emulated device has no timing)")
+        return []
+    ratio = now["median"] / base["median"]
+    return [Check("latency: median", ratio <= t.max_latency_ratio,
+                  f"{ratio:.2f}x the baseline (allowed {t.max_latency_ratio}x)")]
+
+
+def _ignored(report: dict[str, Any], baseline: dict[str, Any], t: Thresholds) -> list[str]:
+    """Settings that gate nothing for these reports (said, not silently skipped)."""
+    warnings = []
+    if t.per_layer and not baseline.get("layers"):
+        warnings.append("per_layer is ignored: the baseline has no layers (profiled without --per-layer)")
+    both = [name for name, o in baseline["outputs"].items()
+            if o.get("top1_agreement") is not None and (report["outputs"].get(name) or {}).get("top1_agreement")
+            is not None]
+    if t.min_top1_agreement is not None and not both:
+        warnings.append("min_top1_agreement is ignored: no output has a top-1 agreement in both reports")
+    return warnings
+
+
+def gate(report: dict[str, Any], baseline: dict[str, Any], thresholds: Thresholds, allow_mismatch: bool = False,
+         labels: tuple[str, str] = ("the report", "the baseline")) -> GateResult:
+    """Every check of ``report`` against ``baseline`` (both validated by :func:`validate_report`); ``labels`` name
+    them in messages. Refuses (:class:`GateInputError`) reports of another device, schema or float model unless
+    ``allow_mismatch``."""
+    result = GateResult()
+    _compatible(report, baseline, allow_mismatch, labels, result.warnings)
+    result.checks = _output_checks(report, baseline, thresholds) + _activation_checks(report, baseline, thresholds)
     if thresholds.per_layer:
         result.checks += _layer_checks(report, baseline, thresholds)
-    if thresholds.max_latency_ratio is not None and report.get("latency_ms") and baseline.get("latency_ms"):
-        ratio = report["latency_ms"]["median"] / baseline["latency_ms"]["median"]
-        result.checks.append(Check("latency: median", ratio <= thresholds.max_latency_ratio,
-                                   f"{ratio:.2f}x the baseline (allowed {thresholds.max_latency_ratio}x)"))
+    result.checks += _latency_check(report, baseline, thresholds, result.warnings)
+    result.warnings += _ignored(report, baseline, thresholds)
     return result
 
 
@@ -183,8 +354,9 @@ def write_junit(result: GateResult, path: str | Path, suite: str) -> Path:
 
 def markdown(result: GateResult, report: dict[str, Any]) -> str:
     verdict = "passed" if result.passed else f"**{len(result.failures)} regression(s)**"
-    lines = [f"### edgeact gate: {report['model']} on {report['device']['name']} — {verdict}", "",
-             "| check | result | detail |", "|---|---|---|"]
+    lines = [f"### edgeact gate: {report['model']} on {report['device']['name']} — {verdict}", ""]
+    lines += [f"> warning: {warning}" for warning in result.warnings] + ([""] if result.warnings else [])
+    lines += ["| check | result | detail |", "|---|---|---|"]
     for check in sorted(result.checks, key=lambda c: c.passed):
         lines.append(f"| {check.name} | {'pass' if check.passed else '**FAIL**'} | {check.message} |")
     return "\n".join(lines) + "\n"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,30 +16,84 @@ from edgeact import __version__
 from edgeact.calibration.data import CalibrationData, InputSpec
 from edgeact.calibration.engine import input_specs
 from edgeact.devices.profiles import DeviceProfile, activation_verdict, load_profile
-from edgeact.errors import ModelFormatError, UsageError
+from edgeact.errors import EdgeactError, ModelFormatError, UsageError
 from edgeact.exporters.tflite.graph import LoweredGraph
 from edgeact.graph import load_onnx, view_of
 from edgeact.graph.importer import load_onnx_bytes, model_bytes
 from edgeact.graph.observe import dequantized_tensors, layer_subgraphs, with_float_outputs
 from edgeact.graph.tflite_import import metadata, read_tflite
+from edgeact.graph.view import GraphView
 from edgeact.profiler.backends import latency_ms, run_device
 from edgeact.profiler.metrics import code_agreement, output_metrics
+from edgeact.profiler.report import REPORT_SCHEMA, Nullable, schema_problem
 from edgeact.runtimes.emulator import emulate, rules_for, run_op
 from edgeact.runtimes.onnxruntime import ort_session, run_ort
 
-REPORT_SCHEMA = 1
+LATENCY_RUNS = 50
+TABLE_SIZE = 256  # an int8 activation table: one output code per input code
 EMULATED_SAMPLES = 64  # per-layer numbers and emulator agreement use the first samples
 ACTIVATION_BUILTINS = {"TANH": "tanh", "LOGISTIC": "sigmoid", "GELU": "gelu", "HARD_SWISH": "hardswish"}
 
 
-def _model(path: Path, profile: DeviceProfile) -> tuple[bytes, LoweredGraph | None]:
+Signature = dict[str, list[dict[str, Any]]]  # {"inputs": [...], "outputs": [...]}: name, dtype, shape
+
+
+def signature_entry(name: str, dtype: str | None, shape: tuple[int | str | None, ...] | None) -> dict[str, Any]:
+    """One input or output: symbolic dims as their names, unnamed dynamic dims as ``?``, an unknown shape null."""
+    dims = None if shape is None else [d if isinstance(d, int) else str(d) if d else "?" for d in shape]
+    return {"name": name, "dtype": dtype, "shape": dims}
+
+
+def view_signature(view: GraphView) -> Signature:
+    """The inputs and outputs of an ONNX model's view."""
+    def entries(names: tuple[str, ...]) -> list[dict[str, Any]]:
+        return [signature_entry(n, view.values[n].dtype, view.values[n].shape) if n in view.values
+                else signature_entry(n, None, None) for n in names]
+    return {"inputs": entries(view.inputs), "outputs": entries(view.outputs)}
+
+
+@dataclass
+class Int8Model:
+    """The int8 model as profile-device reads it: its bytes and its lowered graph (.tflite) or view (.onnx)."""
+
+    path: Path
+    payload: bytes
+    graph: LoweredGraph | None
+    view: GraphView | None
+    inputs: list[str]
+    outputs: list[str]
+
+    def signature(self) -> Signature:
+        if self.view is not None:
+            return view_signature(self.view)
+        tensors = self.graph.tensors
+        return {side: [signature_entry(tensors[i].name, tensors[i].dtype, tuple(tensors[i].shape)) for i in indices]
+                for side, indices in (("inputs", self.graph.inputs), ("outputs", self.graph.outputs))}
+
+
+def _read_int8(path: Path, profile: DeviceProfile) -> Int8Model:
+    """Read and check the int8 model (errors name the file): the device's format, parseable, with outputs."""
     if not path.is_file():
         raise ModelFormatError(f"{path}: no such model file")
     suffix = path.suffix.lstrip(".")
     if suffix != profile.model_format:
         raise UsageError(f"device {profile.name} runs .{profile.model_format} models; {path} is a .{suffix} file")
-    payload = path.read_bytes()
-    return payload, read_tflite(payload, str(path)) if suffix == "tflite" else None
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        raise ModelFormatError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+    if suffix == "tflite":
+        graph = read_tflite(payload, str(path))
+        model = Int8Model(path, payload, graph, None, [graph.tensors[i].name for i in graph.inputs],
+                          [graph.tensors[i].name for i in graph.outputs])
+    else:
+        view = view_of(load_onnx_bytes(payload, str(path)))
+        session = ort_session(payload, f"int8 model {path}")
+        model = Int8Model(path, payload, None, view, [i.name for i in session.get_inputs()],
+                          [o.name for o in session.get_outputs()])
+    if not model.outputs:
+        raise ModelFormatError(f"{path}: the model has no outputs; there is nothing to compare")
+    return model
 
 
 def _check_runnable(profile: DeviceProfile, graph: LoweredGraph | None, path: Path) -> None:
@@ -51,13 +107,6 @@ def _check_runnable(profile: DeviceProfile, graph: LoweredGraph | None, path: Pa
             f"device {profile.name} cannot run {path}: " + "; ".join(
                 part for part in (f"ops {ops}" if ops else "", f"tensor types {dtypes}" if dtypes else "") if part)
         )
-
-
-def _names(graph: LoweredGraph | None, payload: bytes) -> tuple[list[str], list[str]]:
-    if graph is not None:
-        return [graph.tensors[i].name for i in graph.inputs], [graph.tensors[i].name for i in graph.outputs]
-    session = ort_session(payload, "int8 ONNX model")
-    return [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()]
 
 
 def _float_name(tensor: str) -> tuple[str, bool] | None:
@@ -120,26 +169,85 @@ def _has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags or "x86" not in flags and "flags" not in flags
 
 
-def _record_next_to(path: Path, payload: bytes, is_tflite: bool) -> dict[str, Any] | None:
-    """The calibration record written beside the model, if its hash is the one the model carries."""
-    stem = path.name.split(".int8.")[0]
-    record = path.with_name(f"{stem}.calibration.json")
-    if not record.is_file():
-        return None
-    text = record.read_bytes()
-    if is_tflite and metadata(payload).get("calibration_record_sha256") != hashlib.sha256(text).hexdigest():
-        return None
-    return json.loads(text)
+_GRID = {"scale": float, "zero_point": int}
+RECORD_SPEC = {  # what profile-device reads from a calibration record
+    "model?": str,
+    "model_sha256": str,
+    "files?": {"*": str},
+    "static_shapes?": {"input_shapes": {"*": [int]}, "batch_stays_dynamic?": {"*": int}},
+    "activations": [{"node": str, "function": str, "params": {"*": float}, "saturation_rate": Nullable(float),
+                     "error": {"rms_error": float, "rms_floor": float}, "input_grid": _GRID, "output_grid": _GRID,
+                     "table": [int], "expression?": str, "reference?": [float]}],
+}
 
 
-def _data_specs(view, graph: LoweredGraph | None, payload: bytes) -> list:  # type: ignore[no-untyped-def]
+def _activation_problem(index: int, act: dict[str, Any]) -> str | None:
+    """What makes one (well-typed) record activation unusable for the report and its plots, or None."""
+    from edgeact.activations import activation
+
+    where = f"activations[{index}]"
+    for key in ("input_grid", "output_grid"):
+        scale = act[key]["scale"]
+        if not (math.isfinite(scale) and scale > 0):
+            return f"{where}.{key}.scale is {scale!r}, expected a finite number > 0"
+    for key in ("table", "reference"):
+        if key in act and len(act[key]) != TABLE_SIZE:
+            return f"{where}.{key} has {len(act[key])} entries, expected one per int8 code ({TABLE_SIZE})"
+    values = {"error.rms_error": act["error"]["rms_error"], "error.rms_floor": act["error"]["rms_floor"],
+              "saturation_rate": act["saturation_rate"] or 0.0}
+    for key, value in values.items():
+        if not (math.isfinite(value) and value >= 0):
+            return f"{where}.{key} is {value!r}, expected a finite number >= 0"
+    if "reference" not in act:
+        try:
+            activation(act["function"], **act["params"])
+        except EdgeactError as exc:
+            return f"{where}: {exc}"
+    return None
+
+
+def _calibration_record(model: Int8Model, warnings: list[str]) -> tuple[Path, dict[str, Any]] | None:
+    """The calibration record written beside the model, if it is readable and the model's own (else a warning)."""
+    path = model.path.with_name(f"{model.path.name.split('.int8.')[0]}.calibration.json")
+    if not path.is_file():
+        return None
+    ignored = "its activations are not reported"
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        warnings.append(f"{path}: cannot read the calibration record ({exc.strerror or exc}); {ignored}")
+        return None
+    if model.graph is not None:
+        try:
+            carried = metadata(model.payload).get("calibration_record_sha256")
+        except Exception:  # noqa: BLE001 - flatbuffers raises plain errors; read_tflite already took the model
+            carried = None
+        if carried != hashlib.sha256(text).hexdigest():
+            warnings.append(f"{path}: not the calibration record {model.path.name} was written with (the sha256 the "
+                            f"model carries differs); {ignored}")
+            return None
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        warnings.append(f"{path}: not a readable calibration record (not JSON: {exc}); {ignored}")
+        return None
+    problem = schema_problem(record, RECORD_SPEC) or next(
+        (p for i, act in enumerate(record["activations"]) if (p := _activation_problem(i, act))), None)
+    if problem is None and "files" in record and model.path.name not in record["files"].values():
+        problem = f"it describes {sorted(record['files'].values())}, not {model.path.name}"
+    if problem is not None:
+        warnings.append(f"{path}: not a usable calibration record ({problem}); {ignored}")
+        return None
+    return path, record
+
+
+def _data_specs(view: GraphView, model: Int8Model) -> list[InputSpec]:
     """What the evaluation data must hold: the int8 model's own input shapes (a .tflite, or an ONNX model whose
     dims were fixed for a static target, takes only those), the baseline's names, dtypes and batch axes."""
-    if graph is not None:
-        shapes = {graph.tensors[i].name: graph.tensors[i].shape for i in graph.inputs}
+    if model.graph is not None:
+        shapes = {model.graph.tensors[i].name: model.graph.tensors[i].shape for i in model.graph.inputs}
     else:
-        int8 = view_of(load_onnx_bytes(payload, "int8 model"))
-        shapes = {name: int8.values[name].shape for name in int8.inputs}
+        shapes = {name: model.view.values[name].shape for name in model.view.inputs}
     return [InputSpec(spec.name, spec.dtype, tuple(shapes.get(spec.name) or spec.shape), spec.batch_axis)
             for spec in input_specs(view)]
 
@@ -153,17 +261,100 @@ def _samples(data: CalibrationData, inputs: list[str], limit: int | None) -> lis
     return samples
 
 
-def _baseline(path: Path, inputs: list[str], outputs: list[str]):  # type: ignore[no-untyped-def]
+def _dims_fit(int8: list[int | str] | None, float_: list[int | str] | None) -> bool:
+    """Same rank and no two different fixed dims (the int8 model may fix what the float model leaves symbolic)."""
+    if int8 is None or float_ is None:
+        return True
+    return len(int8) == len(float_) and all(
+        not (isinstance(a, int) and isinstance(b, int)) or a == b for a, b in zip(int8, float_, strict=True))
+
+
+def signature_problems(int8: Signature, float_: Signature) -> list[str]:
+    """How the int8 model's inputs and outputs differ from the float model's (dtypes, ranks, fixed dims)."""
+    problems = []
+    for side in ("inputs", "outputs"):
+        theirs = {entry["name"]: entry for entry in float_[side]}
+        for mine in int8[side]:
+            other = theirs.get(mine["name"])
+            if other is None:
+                continue
+            if mine["dtype"] and other["dtype"] and mine["dtype"] != other["dtype"]:
+                problems.append(f"{side[:-1]} {mine['name']!r} is {other['dtype']} in the baseline, {mine['dtype']} "
+                                "in the int8 model")
+            elif not _dims_fit(mine["shape"], other["shape"]):
+                problems.append(f"{side[:-1]} {mine['name']!r} has shape {other['shape']} in the baseline, "
+                                f"{mine['shape']} in the int8 model")
+    return problems
+
+
+def _baseline(path: Path, model: Int8Model):  # type: ignore[no-untyped-def]
+    """The float model, checked against the int8 one: names, dtypes, ranks and fixed dims of inputs and outputs."""
     if path.suffix != ".onnx":
         raise UsageError(f"the baseline must be the float32 .onnx model; got {path}")
-    model = load_onnx(path)
-    view = view_of(model)
-    if sorted(view.inputs) != sorted(inputs) or sorted(view.outputs) != sorted(outputs):
+    loaded = load_onnx(path)
+    view = view_of(loaded)
+    if not view.outputs:
+        raise ModelFormatError(f"{path}: the baseline has no outputs; there is nothing to compare")
+    if sorted(view.inputs) != sorted(model.inputs) or sorted(view.outputs) != sorted(model.outputs):
         raise UsageError(
             f"baseline {path} has inputs {list(view.inputs)} and outputs {list(view.outputs)}; the int8 model has "
-            f"inputs {inputs} and outputs {outputs}"
+            f"inputs {model.inputs} and outputs {model.outputs}"
         )
-    return model, view
+    signature = view_signature(view)
+    problems = signature_problems(model.signature(), signature)
+    if problems:
+        raise UsageError(f"baseline {path} is not the float model of {model.path}: " + "; ".join(problems))
+    return loaded, view, signature
+
+
+def _float_fingerprint(path: Path, shapes: dict[str, tuple[int | None, ...]] | None = None) -> str:
+    """The hash quantize records as ``model_sha256``: the float model as edgeact prepares it (canonicalised, with
+    the input dims a static target fixed)."""
+    from edgeact.api import CanonicalModel
+
+    return CanonicalModel.load(path, str(path), shapes).fingerprint
+
+
+def _fingerprint(path: Path, signature: Signature, warnings: list[str]) -> dict[str, Any]:
+    """The report's model fingerprint: the float model's hash (see :func:`_float_fingerprint`) and signature."""
+    try:
+        digest = _float_fingerprint(path)
+    except EdgeactError as exc:
+        warnings.append(f"cannot fingerprint the baseline ({exc}); the gate cannot check which model this is")
+        digest = None
+    return {"float_model_sha256": digest, **signature}
+
+
+def _fixed_dims(record: dict[str, Any], view: GraphView) -> dict[str, tuple[int | None, ...]] | None:
+    """The input dims the quantize run fixed before canonicalising (for a static target), or None."""
+    from edgeact.api import StaticShapes
+
+    static = record.get("static_shapes")
+    specs = input_specs(view)
+    if not static or {s.name: len(s.shape) for s in specs} != {n: len(d) for n, d in static["input_shapes"].items()}:
+        return None
+    shapes = {name: tuple(dims) for name, dims in static["input_shapes"].items()}
+    fixed = StaticShapes(shapes, "", static.get("batch_stays_dynamic", {})).fixed_dims(specs)
+    return fixed if any(size is not None for dims in fixed.values() for size in dims) else None
+
+
+def _check_record_model(found: tuple[Path, dict[str, Any]], baseline: Path, view: GraphView, digest: str | None,
+                        warnings: list[str]) -> None:
+    """Warn when the calibration record names another float model than the baseline."""
+    path, record = found
+    if digest is None:
+        return
+    try:
+        fixed = _fixed_dims(record, view)
+        prepared = digest if fixed is None else _float_fingerprint(baseline, fixed)
+    except EdgeactError:
+        prepared = None  # the record's shapes do not fit the baseline: another model
+    if prepared != record["model_sha256"]:
+        got = f"sha256 {prepared[:12]} as edgeact prepares it" if prepared else "its inputs do not fit the record's"
+        warnings.append(
+            f"{path.name} says the int8 model was quantized from float model {record.get('model', '?')!r} "
+            f"(model_sha256 {record['model_sha256'][:12]}), which is not the baseline {baseline.name} ({got}): the "
+            "numbers compare the int8 model with another model")
 
 
 def _op_agreement(graph: LoweredGraph, tensors: list[dict[int, np.ndarray]], rules) -> dict[int, dict]:  # type: ignore[no-untyped-def]
@@ -280,36 +471,35 @@ def _onnx_layer(name: str, sub: tuple, got: dict[str, list], expected: dict[str,
     return entry
 
 
-def profile_device(
-    model: str | Path, device: str | Path, baseline: str | Path, data: str | Path, *, per_layer: bool = False,
-    max_samples: int | None = None, latency_runs: int = 50, progress: bool = False,
-) -> dict[str, Any]:
-    """Run the int8 ``model`` on ``device`` and the float ``baseline`` on ``data``; the report as a dict."""
-    profile = load_profile(device)
-    path = Path(model)
-    payload, graph = _model(path, profile)
-    _check_runnable(profile, graph, path)
-    inputs, outputs = _names(graph, payload)
-    base, view = _baseline(Path(baseline), inputs, outputs)
-    samples = _samples(CalibrationData(data, _data_specs(view, graph, payload)), inputs, max_samples)
-    if graph is not None:
-        carried = {m[0] for t in graph.tensors if (m := _float_name(t.name))}
-    else:
-        carried = {name.removesuffix("_dequantized") for name in dequantized_tensors(payload)}
-    layer_names = sorted((carried & set(view.values)) - set(outputs)) if per_layer else []
-    session = ort_session(with_float_outputs(model_bytes(base), layer_names), "float baseline")
+def _reference(base, view: GraphView, model: Int8Model, samples: list[list[np.ndarray]], per_layer: bool,  # type: ignore[no-untyped-def]
+               progress: bool) -> dict[str, np.ndarray]:
+    """The float model's outputs (and, per layer, every tensor the int8 model carries) on every sample."""
     from tqdm import tqdm
 
+    if model.graph is not None:
+        carried = {m[0] for t in model.graph.tensors if (m := _float_name(t.name))}
+    else:
+        carried = {name.removesuffix("_dequantized") for name in dequantized_tensors(model.payload)}
+    layer_names = sorted((carried & set(view.values)) - set(model.outputs)) if per_layer else []
+    session = ort_session(with_float_outputs(model_bytes(base), layer_names), "float baseline")
     reference: dict[str, list] = {}
     for sample in tqdm(samples, desc="float baseline", unit="sample", disable=None if progress else True, leave=False):
-        for name, value in run_ort(session, dict(zip(inputs, sample, strict=True)), outputs + layer_names).items():
+        feeds = dict(zip(model.inputs, sample, strict=True))
+        for name, value in run_ort(session, feeds, model.outputs + layer_names).items():
             reference.setdefault(name, []).append(value)
-    expected = {name: np.concatenate(values) for name, values in reference.items()}
-    device_run = run_device(profile, payload, graph, samples, outputs, keep_tensors=per_layer)
+    return {name: np.concatenate(values) for name, values in reference.items()}
+
+
+def _compare(profile: DeviceProfile, model: Int8Model, samples: list[list[np.ndarray]],
+             expected: dict[str, np.ndarray], per_layer: bool) -> tuple[dict[str, dict], list[dict[str, Any]]]:
+    """Per output and (``per_layer``) per layer: the device's int8 run against the float reference and the
+    emulator."""
+    graph = model.graph
+    device_run = run_device(profile, model.payload, graph, samples, model.outputs, keep_tensors=per_layer)
     emulated = ([emulate(graph, s, rules_for(profile)) for s in samples[:EMULATED_SAMPLES]]
                 if graph is not None else None)
     report_outputs = {}
-    for position, name in enumerate(outputs):
+    for position, name in enumerate(model.outputs):
         got = np.concatenate([run[position] for run in device_run.outputs])
         index = graph.outputs[position] if graph is not None else -1
         entry = output_metrics(expected[name], got, _output_step(graph, index))
@@ -320,7 +510,7 @@ def profile_device(
         report_outputs[name] = entry
     layers = []
     if graph is None:  # an int8 ONNX model: onnxruntime against the ONNX reference evaluator
-        agreement, layers = _onnx_profile(payload, samples, inputs, outputs, expected, per_layer)
+        agreement, layers = _onnx_profile(model.payload, samples, model.inputs, model.outputs, expected, per_layer)
         for name, entry in report_outputs.items():
             entry["emulator"] = agreement[name]
     if per_layer and graph is not None:
@@ -331,21 +521,58 @@ def profile_device(
             layers = _layers(graph, expected, emulated, None)
         for layer in layers:
             layer["source"] = "device" if device_run.tensors is not None else "emulator"
-    record = _record_next_to(path, payload, graph is not None)
+    return report_outputs, layers
+
+
+def _latency(profile: DeviceProfile, payload: bytes, samples: list[list[np.ndarray]], runs: int | None,
+             warnings: list[str]) -> dict[str, float] | None:
+    if profile.backend == "emulator":
+        if runs is not None:
+            warnings.append(f"--latency-runs is ignored: device {profile.name} is emulated here (no timing)")
+        return None
+    return latency_ms(profile, payload, samples[0], runs or LATENCY_RUNS) if samples else None
+
+
+def profile_device(
+    model: str | Path, device: str | Path, baseline: str | Path, data: str | Path, *, per_layer: bool = False,
+    max_samples: int | None = None, latency_runs: int | None = None, skip_bad_samples: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run the int8 ``model`` on ``device`` and the float ``baseline`` on ``data``; the report as a dict.
+
+    ``latency_runs``: timed runs (default 50; a warning on an emulated device, which has no timing).
+    ``skip_bad_samples``: samples with NaN/Inf are skipped and listed in ``bad_samples`` instead of refused."""
+    profile = load_profile(device)
+    int8 = _read_int8(Path(model), profile)
+    _check_runnable(profile, int8.graph, int8.path)
+    baseline = Path(baseline)
+    base, view, signature = _baseline(baseline, int8)
+    evaluation = CalibrationData(data, _data_specs(view, int8), skip_bad_samples=skip_bad_samples)
+    samples = _samples(evaluation, int8.inputs, max_samples)
+    warnings: list[str] = []
+    fingerprint = _fingerprint(baseline, signature, warnings)
+    record = _calibration_record(int8, warnings)
+    if record is not None:
+        _check_record_model(record, baseline, view, fingerprint["float_model_sha256"], warnings)
+    outputs, layers = _compare(profile, int8, samples, _reference(base, view, int8, samples, per_layer, progress),
+                               per_layer)
     return {
         "schema_version": REPORT_SCHEMA,
         "edgeact_version": __version__,
-        "model": path.name,
-        "baseline": Path(baseline).name,
+        "model": int8.path.name,
+        "baseline": baseline.name,
+        "fingerprint": fingerprint,
         "device": {"name": profile.name, "backend": profile.backend, "description": profile.description},
         "samples": len(samples),
-        "outputs": report_outputs,
+        "bad_samples": list(evaluation.summary.bad_samples),
+        "outputs": outputs,
         "layers": layers,
-        "activations": _activations(record),
-        "hazards": _hazards(profile, graph),
-        "float_ops": _float_islands(graph),
-        "latency_ms": latency_ms(profile, payload, samples[0], latency_runs) if samples else None,
-        "model_size_bytes": len(payload),
+        "activations": _activations(record[1] if record is not None else None),
+        "hazards": _hazards(profile, int8.graph),
+        "float_ops": _float_islands(int8.graph),
+        "latency_ms": _latency(profile, int8.payload, samples, latency_runs, warnings),
+        "model_size_bytes": len(int8.payload),
+        "warnings": warnings,
     }
 
 
@@ -358,4 +585,3 @@ def _activations(record: dict[str, Any] | None) -> list[dict[str, Any]]:
              "input_grid": a["input_grid"], "output_grid": a["output_grid"], "table": a["table"],
              **{key: a[key] for key in ("expression", "reference") if key in a}}
             for a in record["activations"]]
-

@@ -1,5 +1,6 @@
 """The profile-device report: JSON (schema-versioned), a terminal summary and a self-contained HTML page with
-embedded plots (per-layer SQNR, per-output error, activation saturation)."""
+embedded plots (per-layer SQNR, per-output error, activation saturation); the schema walker that reads reports back
+(and calibration records) with errors naming the field; output destinations checked before a run."""
 
 from __future__ import annotations
 
@@ -7,10 +8,105 @@ import base64
 import html
 import io
 import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeact.io import atomic_write
+from edgeact.errors import EdgeactError
+from edgeact.io import TEMP_MARK, atomic_write
+
+REPORT_SCHEMA = 2  # 2: "fingerprint" (the float model's hash and signature), "warnings", "bad_samples"
+READABLE_SCHEMAS = (1, 2)  # 1: no fingerprint (the gate warns that it cannot check the model)
+
+
+@dataclass(frozen=True)
+class Nullable:
+    """A schema node that may also be JSON null."""
+
+    spec: Any
+
+
+_EXPECTED = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
+
+
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, for messages."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "a boolean"), ((int, float), "a number"), (str, "a string"), (list, "a list"),
+                       (dict, "an object")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _leaf_ok(value: Any, kinds: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in kinds
+    return any(isinstance(value, (int, float) if kind is float else kind) for kind in kinds)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def schema_problem(value: Any, spec: Any, where: str = "") -> str | None:
+    """The first place ``value`` (parsed JSON) breaks ``spec``, as ``outputs.y.sqnr_db is a string, expected a
+    number``; None when it follows it.
+
+    ``spec``: a type (``float`` any number, ``int``, ``str``, ``bool``) or a tuple of them; ``[spec]`` a list of
+    items; a dict an object (a key ending in ``?`` may be absent, the key ``*`` stands for every key);
+    :class:`Nullable` also allows null."""
+    if isinstance(spec, Nullable):
+        return None if value is None else schema_problem(value, spec.spec, where)
+    if isinstance(spec, list):
+        if not isinstance(value, list):
+            return f"{where or 'the top level'} is {json_kind(value)}, expected a list"
+        return next((p for i, item in enumerate(value) if (p := schema_problem(item, spec[0], f"{where}[{i}]"))), None)
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            return f"{where or 'the top level'} is {json_kind(value)}, expected an object"
+        if "*" in spec:
+            return next((p for key, item in value.items() if (p := schema_problem(item, spec["*"], _join(where, key)))),
+                        None)
+        for key, sub in spec.items():
+            name = key.removesuffix("?")
+            if name not in value:
+                if key.endswith("?"):
+                    continue
+                return f"{_join(where, name)} is missing"
+            if problem := schema_problem(value[name], sub, _join(where, name)):
+                return problem
+        return None
+    kinds = spec if isinstance(spec, tuple) else (spec,)
+    if _leaf_ok(value, kinds):
+        return None
+    return f"{where or 'the top level'} is {json_kind(value)}, expected {' or '.join(_EXPECTED[k] for k in kinds)}"
+
+
+def check_writable(outputs: Mapping[str, str | Path | None]) -> None:
+    """Before a run: every output's folder exists and takes a new file (tried for real: root passes os.access).
+
+    ``outputs`` maps a label for messages (``--json``) to a path; ``None`` entries are ignored."""
+    for label, path in outputs.items():
+        if path is None:
+            continue
+        target = Path(path)
+        folder = target.parent if str(target.parent) else Path(".")
+        if target.is_dir():
+            raise EdgeactError(f"{label} {target}: is a folder, expected a file path")
+        if not folder.is_dir():
+            raise EdgeactError(f"{label} {target}: folder {folder} does not exist")
+        try:
+            handle, probe = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}{os.getpid()}-", suffix=".tmp",
+                                             dir=folder)
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as exc:
+            raise EdgeactError(f"{label} {target}: cannot write in {folder} ({exc.strerror or exc})") from exc
 
 
 def write_json(report: dict[str, Any], path: str | Path) -> Path:
@@ -30,6 +126,10 @@ def summary_text(report: dict[str, Any]) -> str:
     device = report["device"]
     lines = [f"{report['model']} on {device['name']} ({device['backend']}), {report['samples']} samples, "
              f"baseline {report['baseline']}, {report['model_size_bytes']:,} bytes"]
+    bad = report.get("bad_samples") or []
+    if bad:
+        shown = ", ".join(bad[:5]) + (", ..." if len(bad) > 5 else "")
+        lines.append(f"  skipped {len(bad)} sample(s) with NaN/Inf: {shown}")
     for name, o in report["outputs"].items():
         agreement = o.get("emulator")
         emulator = (f", emulator agreement {agreement['equal_codes']:.2%} (max {agreement['max_lsb']} LSB)"
@@ -52,6 +152,7 @@ def summary_text(report: dict[str, Any]) -> str:
         lat = report["latency_ms"]
         lines.append(f"  latency: median {lat['median']:.3f} ms, p95 {lat['p95']:.3f} ms ({lat['runs']} runs, "
                      f"{lat['threads']} thread(s))")
+    lines += [f"  warning: {warning}" for warning in report.get("warnings", [])]
     return "\n".join(lines)
 
 
@@ -141,6 +242,8 @@ def write_html(report: dict[str, Any], path: str | Path) -> Path:
         f"<td>{_fmt(o['top1_agreement'])}</td></tr>" for name, o in report["outputs"].items())
     hazards = "".join(f"<li><b>{html.escape(h['status'])}</b> {html.escape(h['op'])} {html.escape(h['tensor'])}: "
                       f"{html.escape(h['reason'])}</li>" for h in report["hazards"]) or "<li>none</li>"
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in report.get("warnings", []))
+    warnings = f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else ""
     images = "".join(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
                      for title, data in _plots(report))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>edgeact profile: {html.escape(report['model'])}
@@ -151,7 +254,7 @@ table{{border-collapse:collapse}}</style></head><body>
 {html.escape(report['baseline'])}; {report['model_size_bytes']:,} bytes; edgeact {report['edgeact_version']}</p>
 <h2>Outputs</h2><table><tr><th>output</th><th>SQNR dB</th><th>cosine</th><th>max |err|</th><th>max |err| LSB</th>
 <th>top-1 agreement</th></tr>{rows}</table>
-<h2>Hazards</h2><ul>{hazards}</ul>{images}
+{warnings}<h2>Hazards</h2><ul>{hazards}</ul>{images}
 <script type="application/json" id="report">{html.escape(json.dumps(report, default=float))}</script>
 </body></html>
 """
