@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,7 @@ from edgeact.graph import canonicalise, load_onnx, view_of
 from edgeact.graph.passes import FixInputShapes, specialise_shapes
 from edgeact.graph.importer import UPGRADED_FROM, load_onnx_bytes, model_bytes
 from edgeact.graph.observe import fingerprint, observation_model, shape_probe_model
-from edgeact.io import OutputSet, check_outputs
+from edgeact.io import OutputSet, check_creatable_folder, check_outputs, check_writable
 from edgeact.metrics import sqnr_db
 from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
 from edgeact.planning.record import plan_dict
@@ -123,7 +121,7 @@ def calibrate(
     a TFLite export (statistics merge only into a quantize run on the same static model)."""
     if stats_out is not None:
         check_outputs({"--stats-out": stats_out}, _user_files(model, calib))
-        _check_writable(Path(stats_out).resolve().parent)  # before any work
+        check_writable({"--stats-out": stats_out})  # before any work
     if isinstance(model, CanonicalModel):
         canonical = model
     else:
@@ -313,23 +311,8 @@ def _output_paths(
     paths = {form: folder / f"{stem}{SUFFIXES[form]}" for form in [*formats] + (["fp32-tflite"] * float_tflite)}
     paths["record"] = folder / f"{stem}.calibration.json"
     check_outputs({f"output ({form})": path for form, path in paths.items()}, [source.path, *inputs])
-    _check_writable(folder)
+    check_creatable_folder(folder)
     return paths
-
-
-def _check_writable(folder: Path) -> None:
-    """Fail before any work if ``folder`` cannot be written or created (it is created only when writing)."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise EdgeactError(f"output folder {folder} cannot be created: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise EdgeactError(f"output folder {folder} is not writable")
-    try:  # os.access says yes to root everywhere: try it for real (/proc takes no folders)
-        os.rmdir(tempfile.mkdtemp(prefix=".edgeact-probe-", dir=existing))
-    except OSError as exc:
-        raise EdgeactError(f"output folder {folder} cannot be created in {existing} ({exc.strerror or exc})") from exc
 
 
 Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]

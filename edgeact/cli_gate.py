@@ -31,7 +31,7 @@ def check_destinations(outputs: dict[str, Path | None], inputs: list[Path | None
     """Before any work: no output replaces an input or another output, and every output's folder takes a file."""
     from edgeact.gate import config_file
     from edgeact.io import check_outputs
-    from edgeact.profiler.report import check_writable
+    from edgeact.io import check_writable
 
     run_api(lambda: check_outputs(outputs, [*inputs, config_file(None)]))
     run_api(lambda: check_writable(outputs))
@@ -41,17 +41,13 @@ def run_gate(report_path: Path, baseline_path: Path, base: dict[str, Any], thres
              markdown_path: Path | None, allow_mismatch: bool) -> None:
     """Shared by ``gate`` and ``profile-device --gate`` (``base`` and ``thresholds`` already loaded): print, write,
     and exit 3 on a regression."""
-    from edgeact.gate import gate, load_report, markdown, write_junit
-    from edgeact.io import atomic_write_text
+    from edgeact.gate import gate, load_report, markdown, write_gate_outputs
 
     report = run_api(lambda: load_report(report_path, "report"))
     result = run_api(lambda: gate(report, base, thresholds, allow_mismatch, (str(report_path), str(baseline_path))))
     summary = markdown(result, report)
     click.echo(summary)
-    if junit is not None:
-        run_api(lambda: write_junit(result, junit, f"edgeact gate {report['model']}"))
-    if markdown_path is not None:
-        run_api(lambda: atomic_write_text(markdown_path, summary))
+    run_api(lambda: write_gate_outputs(result, report, junit, markdown_path, f"edgeact gate {report['model']}"))
     if not result.passed:
         raise SystemExit(EXIT_REGRESSION)
 

@@ -48,7 +48,7 @@ def profile_device(model: Path, device: str, baseline: Path, data: Path, skip_ba
     from edgeact.cli_gate import check_destinations, run_gate
     from edgeact.gate import load_report, thresholds_from
     from edgeact.profiler.profile import profile_device as profile
-    from edgeact.profiler.report import summary_text, write_html, write_json
+    from edgeact.profiler.report import summary_text, write_reports
 
     if gate_baseline is not None and json_path is None:
         raise click.UsageError("--gate needs --json (the report the gate reads and keeps)")
@@ -59,11 +59,10 @@ def profile_device(model: Path, device: str, baseline: Path, data: Path, skip_ba
     report = run_api(lambda: profile(model, device, baseline, data, per_layer=per_layer, max_samples=max_samples,
                                      latency_runs=latency_runs, skip_bad_samples=skip_bad_samples, progress=True))
     click.echo(summary_text(report))
+    run_api(lambda: write_reports(report, json_path, html_path))
     if json_path is not None:
-        run_api(lambda: write_json(report, json_path))
         click.echo(f"  report      {json_path}")
     if html_path is not None:
-        run_api(lambda: write_html(report, html_path))
         click.echo(f"  html        {html_path}")
     if gate_baseline is not None:
         run_gate(json_path, gate_baseline, base, thresholds, None, None, False)

@@ -41,3 +41,7 @@ class DeviceProfileError(EdgeactError):
 
 class CalibrationDataError(EdgeactError):
     """Calibration data that does not match the model (names, dtypes, shapes) or holds NaN/Inf."""
+
+
+class GateInputError(EdgeactError):
+    """A report or baseline that cannot be compared (corrupt, other schema, other device, other model)."""

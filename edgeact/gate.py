@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from edgeact.errors import EdgeactError, UsageError
-from edgeact.io import atomic_write, check_outputs
+from edgeact.errors import GateInputError, UsageError
+from edgeact.io import OutputSet, atomic_write, atomic_write_text, check_outputs
 from edgeact.profiler.report import READABLE_SCHEMAS, Nullable, json_kind, schema_problem
 
 _SIGNATURE = [{"name": str, "dtype": Nullable(str), "shape": Nullable([(int, str)])}]
@@ -39,10 +39,6 @@ REPORT_SPEC = {  # what the gate reads from a profile-device report (other field
     "fingerprint?": {"float_model_sha256": Nullable(str), "inputs": _SIGNATURE, "outputs": _SIGNATURE},
     "warnings?": [str],
 }
-
-
-class GateInputError(EdgeactError):
-    """A report or baseline that cannot be compared (corrupt, other schema, other device, other model)."""
 
 
 @dataclass(frozen=True)
@@ -339,6 +335,22 @@ def gate(report: dict[str, Any], baseline: dict[str, Any], thresholds: Threshold
 
 
 def write_junit(result: GateResult, path: str | Path, suite: str) -> Path:
+    return atomic_write_text(path, junit_xml(result, suite))
+
+
+def write_gate_outputs(result: GateResult, report: dict[str, Any], junit: Path | None, markdown_path: Path | None,
+                       suite: str) -> None:
+    """The JUnit XML and the markdown summary as one set: both appear, or neither."""
+    with OutputSet() as outputs:
+        if junit is not None:
+            outputs.add_text(junit, junit_xml(result, suite))
+        if markdown_path is not None:
+            outputs.add_text(markdown_path, markdown(result, report))
+        outputs.commit()
+
+
+def junit_xml(result: GateResult, suite: str) -> str:
+    """One test case per check (a failure for each failed check)."""
     root = ElementTree.Element("testsuite", name=suite, tests=str(len(result.checks)),
                                failures=str(len(result.failures)), errors="0")
     for check in result.checks:
@@ -348,8 +360,7 @@ def write_junit(result: GateResult, path: str | Path, suite: str) -> Path:
         else:
             ElementTree.SubElement(case, "system-out").text = check.message
     ElementTree.indent(root)
-    text = ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def markdown(result: GateResult, report: dict[str, Any]) -> str:

@@ -92,6 +92,45 @@ def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Iterable[str
                 raise UsageError(f"{label} and {other_label} are the same file ({path}); give two paths")
 
 
+def _probe(folder: Path) -> None:
+    """Create and remove a temp file of our naming in ``folder`` (os.access says yes to root everywhere)."""
+    handle, probe = tempfile.mkstemp(prefix=f".probe{TEMP_MARK}{os.getpid()}-", suffix=".tmp", dir=folder)
+    os.close(handle)
+    os.unlink(probe)
+
+
+def check_writable(outputs: Mapping[str, str | Path | None]) -> None:
+    """Before a run: every output file's folder exists and takes a new file.
+
+    ``outputs`` maps a label for messages (``--json``) to a path; ``None`` entries are ignored."""
+    for label, path in outputs.items():
+        if path is None:
+            continue
+        target = Path(path)
+        folder = target.parent if str(target.parent) else Path(".")
+        if target.is_dir():
+            raise EdgeactError(f"{label} {target}: is a folder, expected a file path")
+        if not folder.is_dir():
+            raise EdgeactError(f"{label} {target}: folder {folder} does not exist")
+        try:
+            _probe(folder)
+        except OSError as exc:
+            raise EdgeactError(f"{label} {target}: cannot write in {folder} ({exc.strerror or exc})") from exc
+
+
+def check_creatable_folder(folder: Path) -> None:
+    """Before a run: ``folder`` exists and is writable, or can be created (it is created only when writing)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EdgeactError(f"output folder {folder} cannot be created: {existing} is not a folder")
+    try:
+        _probe(existing)
+    except OSError as exc:
+        raise EdgeactError(f"output folder {folder} cannot be created in {existing} ({exc.strerror or exc})") from exc
+
+
 def _stage(target: Path, write: Callable[[Path], None]) -> Path:
     """Write ``target``'s content to a temp file beside it; return the temp path (removed on any failure)."""
     if target.is_dir():

@@ -191,3 +191,24 @@ def test_sigterm_exits_without_traceback_or_partial_files(tmp_path: Path) -> Non
     assert "Traceback" not in stderr
     assert not out.exists()
     assert _leftovers(tmp_path) == []
+
+
+def test_profile_reports_appear_together_or_not_at_all(tmp_path: Path) -> None:
+    """The HTML (plots inside) is larger than the JSON: a write limit between them used to leave the JSON alone."""
+    assert _run("quantize", MODEL, "--calib", CALIB, "--format", "onnx-qdq", "-o", tmp_path).exit_code == 0
+    int8 = tmp_path / "mlp_tanh.int8.qdq.onnx"
+    args = ["profile-device", str(int8), "--device", "onnxruntime-cpu", "--baseline", str(MODEL),
+            "--data", str(EXAMPLES / "mlp_tanh.eval.npz"), "--per-layer", "--latency-runs", "2"]
+    full = _run(*args, "--json", tmp_path / "ok.json", "--html", tmp_path / "ok.html")
+    assert full.exit_code == 0, full.output
+    json_size, html_size = (tmp_path / "ok.json").stat().st_size, (tmp_path / "ok.html").stat().st_size
+    assert html_size > json_size + 4096
+    out = tmp_path / "reports"
+    out.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeact.cli", *args, "--json", str(out / "r.json"), "--html", str(out / "r.html")],
+        capture_output=True, text=True, preexec_fn=_limited_file_size(json_size + 2048), timeout=300,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "r.html" in result.stderr and "Traceback" not in result.stderr
+    assert list(out.iterdir()) == []

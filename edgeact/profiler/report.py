@@ -8,15 +8,11 @@ import base64
 import html
 import io
 import json
-import os
-import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeact.errors import EdgeactError
-from edgeact.io import TEMP_MARK, atomic_write
+from edgeact.io import OutputSet, atomic_write_text
 
 REPORT_SCHEMA = 2  # 2: "fingerprint" (the float model's hash and signature), "warnings", "bad_samples"
 READABLE_SCHEMAS = (1, 2)  # 1: no fingerprint (the gate warns that it cannot check the model)
@@ -87,31 +83,22 @@ def schema_problem(value: Any, spec: Any, where: str = "") -> str | None:
     return f"{where or 'the top level'} is {json_kind(value)}, expected {' or '.join(_EXPECTED[k] for k in kinds)}"
 
 
-def check_writable(outputs: Mapping[str, str | Path | None]) -> None:
-    """Before a run: every output's folder exists and takes a new file (tried for real: root passes os.access).
-
-    ``outputs`` maps a label for messages (``--json``) to a path; ``None`` entries are ignored."""
-    for label, path in outputs.items():
-        if path is None:
-            continue
-        target = Path(path)
-        folder = target.parent if str(target.parent) else Path(".")
-        if target.is_dir():
-            raise EdgeactError(f"{label} {target}: is a folder, expected a file path")
-        if not folder.is_dir():
-            raise EdgeactError(f"{label} {target}: folder {folder} does not exist")
-        try:
-            handle, probe = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}{os.getpid()}-", suffix=".tmp",
-                                             dir=folder)
-            os.close(handle)
-            os.unlink(probe)
-        except OSError as exc:
-            raise EdgeactError(f"{label} {target}: cannot write in {folder} ({exc.strerror or exc})") from exc
+def json_text(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=1, sort_keys=True, default=float) + "\n"
 
 
 def write_json(report: dict[str, Any], path: str | Path) -> Path:
-    text = json.dumps(report, indent=1, sort_keys=True, default=float) + "\n"
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+    return atomic_write_text(path, json_text(report))
+
+
+def write_reports(report: dict[str, Any], json_path: Path | None, html_path: Path | None) -> None:
+    """The JSON and HTML reports as one set: both appear, or neither (the JSON, which a gate reads, last)."""
+    with OutputSet() as outputs:
+        if html_path is not None:
+            outputs.add_text(html_path, html_page(report))
+        if json_path is not None:
+            outputs.add_text(json_path, json_text(report))
+        outputs.commit()
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -236,6 +223,11 @@ def _transfer_png(act: dict[str, Any]) -> str:
 
 
 def write_html(report: dict[str, Any], path: str | Path) -> Path:
+    return atomic_write_text(path, html_page(report))
+
+
+def html_page(report: dict[str, Any]) -> str:
+    """The self-contained HTML report (tables, plots as data URLs, the JSON report embedded)."""
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{_fmt(o['sqnr_db'], 4)}</td><td>{_fmt(o['cosine'], 5)}</td>"
         f"<td>{_fmt(o['max_abs_error'])}</td><td>{_fmt(o['max_abs_error_lsb'])}</td>"
@@ -258,4 +250,4 @@ table{{border-collapse:collapse}}</style></head><body>
 <script type="application/json" id="report">{html.escape(json.dumps(report, default=float))}</script>
 </body></html>
 """
-    return atomic_write(path, lambda tmp: tmp.write_text(page))
+    return page
