@@ -13,6 +13,7 @@ import numpy as np
 
 from edgeact import __version__
 from edgeact.calibration.data import CalibrationData, InputSpec
+from edgeact.calibration.npz import read_npz
 from edgeact.calibration.engine import CalibrationStats, collect_stats, input_specs, observed_tensors
 from edgeact.errors import CalibrationDataError, EdgeactError, ModelFormatError, QuantizationRangeError, UsageError
 from edgeact.exporters.onnx import FORMATS as ONNX_FORMATS
@@ -94,9 +95,10 @@ class QuantizeResult:
 
 
 def _calibration_data(canonical: CanonicalModel, calib: str | Path, skip_bad_samples: bool,
-                      fixed_by: str | None = None) -> CalibrationData:
+                      fixed_by: str | None = None, max_array_bytes: int | None = None) -> CalibrationData:
     try:
-        return CalibrationData(calib, input_specs(view_of(canonical.model)), skip_bad_samples=skip_bad_samples)
+        return CalibrationData(calib, input_specs(view_of(canonical.model)), skip_bad_samples=skip_bad_samples,
+                               max_array_bytes=max_array_bytes)
     except CalibrationDataError as exc:
         if fixed_by is None:
             raise
@@ -113,23 +115,25 @@ def calibrate(
     stats_out: str | Path | None = None,
     progress: bool = False,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
+    max_array_bytes: int | None = None,
 ) -> CalibrationStats:
     """Stream ``calib`` through the float model and return (and optionally save) per-tensor statistics.
 
     ``model`` is what :func:`quantize` takes (ONNX or PyTorch; PyTorch is exported with the first calibration
     sample as example inputs). ``input_shapes`` fixes the model's dynamic dims first, as :func:`quantize` does for
-    a TFLite export (statistics merge only into a quantize run on the same static model)."""
+    a TFLite export (statistics merge only into a quantize run on the same static model). ``max_array_bytes``: the
+    largest array a data file may declare (default $EDGEACT_MAX_ARRAY_BYTES, else 4 GiB)."""
     if stats_out is not None:
         check_outputs({"--stats-out": stats_out}, _user_files(model, calib))
         check_writable({"--stats-out": stats_out})  # before any work
     if isinstance(model, CanonicalModel):
         canonical = model
     else:
-        source = resolve_model(model, calib, input_shapes=input_shapes)
+        source = resolve_model(model, calib, input_shapes=input_shapes, max_array_bytes=max_array_bytes)
         loaded, name = _load(source.loadable, source.name)
         shapes = _checked_shapes(name, input_specs(view_of(loaded)), input_shapes) if input_shapes else None
         canonical = CanonicalModel.from_model(loaded, name, shapes)
-    data = _calibration_data(canonical, calib, skip_bad_samples)
+    data = _calibration_data(canonical, calib, skip_bad_samples, max_array_bytes=max_array_bytes)
     stats = _stream(canonical, data, batch_size, progress)
     if stats_out is not None:
         stats.save(stats_out)
@@ -248,7 +252,7 @@ class ModelSource:
 
 def resolve_model(
     model: Any, calib: str | Path | None = None, example_inputs: dict[str, np.ndarray] | None = None,
-    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None, max_array_bytes: int | None = None,
 ) -> ModelSource:
     """An ONNX path, ONNX bytes or ModelProto, or a PyTorch model (exported to ONNX here)."""
     from edgeact.frontends import torch as torch_frontend
@@ -258,7 +262,7 @@ def resolve_model(
     if isinstance(model, bytes):
         return ModelSource("<model bytes>", "model", model, {"kind": "onnx"})
     if torch_frontend.is_torch_source(model):
-        example = example_inputs or _example_inputs(calib, input_shapes)
+        example = example_inputs or _example_inputs(calib, input_shapes, max_array_bytes)
         exported = torch_frontend.export(model, example)
         frontend = {"kind": f"pytorch {exported.kind}", "exporter": f"torch.onnx ({exported.exporter})",
                     "source": str(model) if isinstance(model, (str, Path)) else type(model).__name__}
@@ -269,7 +273,7 @@ def resolve_model(
 
 
 def _example_inputs(
-    calib: str | Path | None, input_shapes: dict[str, tuple[int, ...]] | None
+    calib: str | Path | None, input_shapes: dict[str, tuple[int, ...]] | None, max_array_bytes: int | None = None
 ) -> dict[str, np.ndarray]:
     """Example inputs for a PyTorch export: seeded values of ``input_shapes``, else the first calibration sample."""
     if input_shapes:
@@ -281,8 +285,8 @@ def _example_inputs(
     files = sorted(path.glob("*.npz")) if path.is_dir() else [path]
     if not files or not files[0].is_file():
         raise CalibrationDataError(f"{path}: no calibration .npz to take example inputs from")
-    with np.load(files[0], allow_pickle=False) as archive:
-        return {name: np.ascontiguousarray(archive[name][:1]) for name in archive.files}
+    arrays = read_npz(files[0], max_array_bytes=max_array_bytes)
+    return {name: np.ascontiguousarray(array[:1]) for name, array in arrays.items()}
 
 
 def _user_files(model: Any, *others: str | Path | None) -> list[Path]:
@@ -383,18 +387,20 @@ class _TFLiteOutputs:
 
 
 def _prepare(source: ModelSource, calib: str | Path | None, skip_bad_samples: bool,
-             input_shapes: dict[str, tuple[int, ...]] | None, static: bool,
+             input_shapes: dict[str, tuple[int, ...]] | None, static: bool, max_array_bytes: int | None = None,
              ) -> tuple[CanonicalModel, CalibrationData | None, StaticShapes | None]:
     """Load the model and check the data; a static target (or --input-shape) fixes the model's input shapes
     before canonicalisation, and the data is then checked against those shapes."""
     loaded, name = _load(source.loadable, source.name)
     specs = input_specs(view_of(loaded))
-    data = CalibrationData(calib, specs, skip_bad_samples=skip_bad_samples) if calib is not None else None
+    data = (CalibrationData(calib, specs, skip_bad_samples=skip_bad_samples, max_array_bytes=max_array_bytes)
+            if calib is not None else None)
     shapes = static_input_shapes(name, specs, input_shapes, data, static) if static or input_shapes else None
     fixed = shapes.fixed_dims(specs) if shapes else None
     canonical = CanonicalModel.from_model(loaded, name, fixed)
     if data is not None and fixed and any(size is not None for dims in fixed.values() for size in dims):
-        data = _calibration_data(canonical, calib, skip_bad_samples, shapes.source)  # every feed must fit them
+        data = _calibration_data(canonical, calib, skip_bad_samples, shapes.source,  # every feed must fit them
+                                 max_array_bytes)
     return canonical, data, shapes
 
 
@@ -433,6 +439,7 @@ def quantize(
     progress: bool = False,
     example_inputs: dict[str, np.ndarray] | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
+    max_array_bytes: int | None = None,
 ) -> QuantizeResult:
     """Quantize a model to int8 and write the requested forms and the calibration record.
 
@@ -445,15 +452,16 @@ def quantize(
     ``formats``: onnx-qdq, onnx-table, tflite (int8 for the ``target`` device profile: litert, tflm, ...);
     ``float_tflite`` adds the
     float32 .tflite baseline. With ``plots``, each activation's nonlinear quantization map is drawn to
-    OUTDIR/<name>.plots/<node>.png.
+    OUTDIR/<name>.plots/<node>.png. ``max_array_bytes``: the largest array a data file may declare (default
+    $EDGEACT_MAX_ARRAY_BYTES, else 4 GiB).
     """
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude))
     if calib is None and not stats:
         raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
-    source = resolve_model(model, calib, example_inputs, input_shapes)
+    source = resolve_model(model, calib, example_inputs, input_shapes, max_array_bytes)
     paths = _output_paths(source, output_dir, list(formats), float_tflite, _user_files(model, calib, *stats))
     canonical, data, shapes = _prepare(source, calib, skip_bad_samples, input_shapes,
-                                       "tflite" in formats or float_tflite)
+                                       "tflite" in formats or float_tflite, max_array_bytes)
     total = _statistics(canonical, data, stats, source.name, batch_size, progress)
     plan = _plan(canonical, total, options)
     payloads = {form: export_onnx(canonical.model, plan, form) for form in formats if form in ONNX_FORMATS}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeact.cli_support import run_api
+from edgeact.cli_support import max_array_bytes_option, run_api
 
 PROFILE_EPILOG = """\b
 Examples:
@@ -41,9 +41,10 @@ cmsis-nn, npu-table (run by edgeact's integer emulator under their rules). A dev
                    "have no timing).")
 @click.option("--gate", "gate_baseline", type=click.Path(dir_okay=False, path_type=Path),
               help="Then gate the report against this baseline (exit 3 on a regression); needs --json.")
+@max_array_bytes_option
 def profile_device(model: Path, device: str, baseline: Path, data: Path, skip_bad_samples: bool, per_layer: bool,
                    json_path: Path | None, html_path: Path | None, max_samples: int | None, latency_runs: int | None,
-                   gate_baseline: Path | None) -> None:
+                   gate_baseline: Path | None, max_array_bytes: int | None) -> None:
     """Run MODEL (int8) on a device's runtime and the float baseline on the same data, and explain the error."""
     from edgeact.cli_gate import check_destinations, run_gate
     from edgeact.gate import load_report, thresholds_from
@@ -57,7 +58,8 @@ def profile_device(model: Path, device: str, baseline: Path, data: Path, skip_ba
         base = run_api(lambda: load_report(gate_baseline, "baseline"))
         thresholds = run_api(lambda: thresholds_from(None, per_layer=per_layer or None))
     report = run_api(lambda: profile(model, device, baseline, data, per_layer=per_layer, max_samples=max_samples,
-                                     latency_runs=latency_runs, skip_bad_samples=skip_bad_samples, progress=True))
+                                     latency_runs=latency_runs, skip_bad_samples=skip_bad_samples, progress=True,
+                                     max_array_bytes=max_array_bytes))
     click.echo(summary_text(report))
     run_api(lambda: write_reports(report, json_path, html_path))
     if json_path is not None:

@@ -10,7 +10,7 @@ import click
 
 from edgeact import api
 from edgeact.calibration.ranges import METHODS
-from edgeact.cli_support import GreedyOption, run_api, warn_ignored
+from edgeact.cli_support import GreedyOption, max_array_bytes_option, run_api, warn_ignored
 from edgeact.api import DEFAULT_FORMATS, FORMATS
 from edgeact.exporters.tflite.targets import tflite_targets
 
@@ -112,15 +112,17 @@ Formats: onnx-qdq   QuantizeLinear/DequantizeLinear around standard ops (onnxrun
 @click.option("--input-shape", "input_shapes", multiple=True, type=InputShape(),
               help="Fix dynamic dims NAME=1x3x32x32 first, as 'quantize --input-shape' (or a TFLite export) does; "
                    "needed for statistics that merge into such a run.")
+@max_array_bytes_option
 def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_bad_samples: bool,
-              input_shapes: tuple[tuple[str, tuple], ...]) -> None:
+              input_shapes: tuple[tuple[str, tuple], ...], max_array_bytes: int | None) -> None:
     """Collect MODEL's tensor statistics over calibration data (one shard), for merging later.
 
     MODEL is taken as 'edgeact quantize' takes it: a file.py:factory / package.module:factory MODEL imports and runs
     that Python code (the factory must return a torch.nn.Module).
     """
     stats = run_api(lambda: api.calibrate(model, calib, batch_size=batch_size, skip_bad_samples=skip_bad_samples,
-                                          stats_out=stats_out, progress=True, input_shapes=dict(input_shapes) or None))
+                                          stats_out=stats_out, progress=True, input_shapes=dict(input_shapes) or None,
+                                          max_array_bytes=max_array_bytes))
     click.echo(f"{len(stats.tensors)} tensors observed over {stats.samples} samples"
                + (f" ({len(stats.bad_samples)} bad samples skipped)" if stats.bad_samples else ""))
     click.echo(f"statistics written to {stats_out}")
@@ -155,12 +157,13 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
 @click.option("--plots", is_flag=True,
               help="Draw each activation's nonlinear quantization map to OUTDIR/<name>.plots/<node>.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration record's summary as JSON.")
+@max_array_bytes_option
 @click.pass_context
 def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None,
              stats: tuple[Path, ...], method: str, formats: tuple[str, ...],
              target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path,
              batch_size: int, skip_bad_samples: bool,
-             plots: bool, as_json: bool) -> None:
+             plots: bool, as_json: bool, max_array_bytes: int | None) -> None:
     """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record.
 
     MODEL is an .onnx file, a TorchScript .pt / ExportedProgram .pt2, or a PyTorch factory path/to/file.py:factory
@@ -174,12 +177,13 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         "target": "" if writes_tflite else "it chooses the TFLite target; add --format tflite (or --float-tflite)",
         "batch_size": "" if calib else "it applies to --calib data; saved --stats are merged as they are",
         "skip_bad_samples": "" if calib else "it applies to --calib data; saved --stats are merged as they are",
+        "max_array_bytes": "" if calib else "it applies to --calib data; saved --stats are merged as they are",
     })
     result = run_api(lambda: api.quantize(
         model, calib, stats=stats, method=method, formats=formats, target=target, float_tflite=float_tflite,
         per_tensor=per_tensor, exclude=exclude,
         output_dir=output_dir, batch_size=batch_size, skip_bad_samples=skip_bad_samples, plots=plots,
-        input_shapes=dict(input_shapes) or None,
+        input_shapes=dict(input_shapes) or None, max_array_bytes=max_array_bytes,
         progress=not as_json))
     if as_json:
         click.echo(json.dumps(summary_dict(result.record), sort_keys=True))

@@ -7,6 +7,30 @@ import click
 from edgeact.errors import EdgeactError, UsageError
 
 
+class ByteSize(click.ParamType):
+    """A number of bytes: ``8589934592``, ``8GiB``, ``500MB``."""
+
+    name = "SIZE"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from edgeact.calibration.npz import parse_byte_size
+
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_byte_size(str(value), "--max-array-bytes")
+        except UsageError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def max_array_bytes_option(command):  # type: ignore[no-untyped-def]
+    """``--max-array-bytes``: the decompression limit for data files (one definition for every command)."""
+    return click.option(
+        "--max-array-bytes", type=ByteSize(), default=None,
+        help="Largest array a data .npz may declare, e.g. 8GiB (default: $EDGEACT_MAX_ARRAY_BYTES, else 4GiB); "
+             "checked from the header before anything is decompressed.")(command)
+
+
 def warn_ignored(ctx: click.Context, unused: dict[str, str]) -> None:
     """Warn on stderr about each option the user gave that this run does not use (``name -> why``)."""
     for name, why in unused.items():

@@ -149,7 +149,7 @@ def test_every_range_method_handles_ranges_that_exclude_zero(method: str, tmp_pa
     assert result.record["evaluation"]["onnx-qdq"]["y"] > 20.0
 
 
-def test_a_range_error_names_the_tensor_and_the_model_file(tmp_path: Path) -> None:
+def test_an_edited_range_names_the_tensor_and_the_stats_file(tmp_path: Path) -> None:
     model = _offset_model()
     path = _save(tmp_path, model)
     np.savez(tmp_path / "calib.npz", **sample_inputs(model, 16, seed=1))
@@ -160,7 +160,7 @@ def test_a_range_error_names_the_tensor_and_the_model_file(tmp_path: Path) -> No
     (tmp_path / "s.json").write_text(json.dumps(stats))
     result = invoke("quantize", path, "--stats", tmp_path / "s.json", "--method", "minmax", "-o", tmp_path / "o")
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert str(path) in result.output and repr(broken) in result.output
+    assert str(tmp_path / "s.json") in result.output and repr(broken) in result.output
 
 
 # ---- dynamic H/W into TFLite ----------------------------------------------------------------------------------------

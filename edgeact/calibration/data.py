@@ -7,18 +7,24 @@ its batch axis (a file holding one complete feed, as the model takes it, is the 
 array has one more leading axis than the model input and every entry along it is one complete model input.
 Dims the model fixes must match, symbolic dims may be anything. Samples containing NaN/Inf are refused with their
 index or, with ``skip_bad_samples``, skipped and counted.
+
+Files are untrusted: names, dtypes and shapes are checked from the .npy headers before any data is inflated, each
+array's declared size is bounded (:mod:`edgeact.calibration.npz`: ``max_array_bytes`` / $EDGEACT_MAX_ARRAY_BYTES,
+4 GiB by default), and one file's arrays are in memory at a time.
 """
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from edgeact.calibration.npz import ArrayHeader, array_byte_limit, read_arrays, read_headers
 from edgeact.errors import CalibrationDataError
+
+CHUNK_VALUES = 1 << 18  # values per NaN/Inf check (a bounded temporary mask)
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ class DataSummary:
 
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix == ".npz")
+        files = sorted(p for p in path.iterdir() if p.suffix == ".npz" and p.is_file())
         if not files:
             raise CalibrationDataError(f"{path}: calibration folder has no .npz files")
         return files
@@ -119,15 +125,7 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def _open(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise CalibrationDataError(f"{path}: not a readable .npz file ({exc})") from exc
-
-
-def _stacked(path: Path, arrays: dict[str, np.ndarray], specs: list[InputSpec]) -> bool:
+def _stacked(path: Path, arrays: dict[str, ArrayHeader], specs: list[InputSpec]) -> bool:
     """True when every array carries one extra leading axis of complete model inputs."""
     stacked = {spec.name: arrays[spec.name].ndim == len(spec.shape) + 1 for spec in specs}
     if len(set(stacked.values())) > 1:
@@ -138,44 +136,53 @@ def _stacked(path: Path, arrays: dict[str, np.ndarray], specs: list[InputSpec]) 
     return all(stacked.values())
 
 
-def _check_arrays(path: Path, arrays: dict[str, np.ndarray], specs: list[InputSpec]) -> tuple[int, bool]:
+def _check_keys(path: Path, arrays: dict[str, ArrayHeader], specs: list[InputSpec]) -> None:
     expected = {spec.name for spec in specs}
     missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
     if missing or extra:
         raise CalibrationDataError(
             f"{path}: keys must be the model's inputs {sorted(expected)}; missing {missing}, unexpected {extra}"
         )
-    stacked = _stacked(path, arrays, specs)
-    counts: dict[str, int] = {}
-    for spec in specs:
-        array = arrays[spec.name]
-        if array.dtype.name != spec.dtype:
-            raise CalibrationDataError(f"{path}: input {spec.name!r}: expected dtype {spec.dtype}, got {array.dtype}")
-        where = "a leading axis of whole inputs" if stacked else (
-            f"samples on axis {spec.batch_axis}" if spec.batch_axis is not None else "one whole input")
-        if array.ndim != len(spec.shape) + stacked:
+
+
+def _check_input(path: Path, spec: InputSpec, array: ArrayHeader, stacked: bool) -> int | None:
+    """Check one array's dtype and shape against the model input; its sample count (None: no batch axis)."""
+    if array.dtype.name != spec.dtype:
+        raise CalibrationDataError(f"{path}: input {spec.name!r}: expected dtype {spec.dtype}, got {array.dtype}")
+    where = "a leading axis of whole inputs" if stacked else (
+        f"samples on axis {spec.batch_axis}" if spec.batch_axis is not None else "one whole input")
+    if array.ndim != len(spec.shape) + stacked:
+        raise CalibrationDataError(
+            f"{path}: input {spec.name!r}: expected rank {len(spec.shape)} (shape {list(spec.shape)}, {where}) "
+            f"or {len(spec.shape) + 1} (a leading axis of whole inputs), got shape {list(array.shape)}"
+        )
+    dims = array.shape[1:] if stacked else array.shape
+    for axis, (want, got) in enumerate(zip(spec.shape, dims, strict=True)):
+        if not stacked and axis == spec.batch_axis:
+            continue
+        if isinstance(want, int) and want != got:
             raise CalibrationDataError(
-                f"{path}: input {spec.name!r}: expected rank {len(spec.shape)} (shape {list(spec.shape)}, {where}) "
-                f"or {len(spec.shape) + 1} (a leading axis of whole inputs), got shape {list(array.shape)}"
+                f"{path}: input {spec.name!r}: axis {axis + stacked} must be {want} (model shape "
+                f"{list(spec.shape)}, {where}), got shape {list(array.shape)}"
             )
-        dims = array.shape[1:] if stacked else array.shape
-        for axis, (want, got) in enumerate(zip(spec.shape, dims, strict=True)):
-            if not stacked and axis == spec.batch_axis:
-                continue
-            if isinstance(want, int) and want != got:
-                raise CalibrationDataError(
-                    f"{path}: input {spec.name!r}: axis {axis + stacked} must be {want} (model shape "
-                    f"{list(spec.shape)}, {where}), got shape {list(array.shape)}"
-                )
-        if stacked:
-            counts[spec.name] = array.shape[0]
-        elif spec.batch_axis is not None:
-            counts[spec.name] = array.shape[spec.batch_axis]
-            if spec.batch is not None and counts[spec.name] % spec.batch:
-                raise CalibrationDataError(
-                    f"{path}: input {spec.name!r}: the model's batch is fixed at {spec.batch}; {counts[spec.name]} "
-                    f"samples on axis {spec.batch_axis} is not a multiple of it"
-                )
+    if 0 in array.shape:
+        raise CalibrationDataError(f"{path}: input {spec.name!r}: empty array (shape {list(array.shape)}, {where}): "
+                                   "it holds no samples")
+    count = array.shape[0] if stacked else (array.shape[spec.batch_axis] if spec.batch_axis is not None else None)
+    if not stacked and count is not None and spec.batch is not None and count % spec.batch:
+        raise CalibrationDataError(
+            f"{path}: input {spec.name!r}: the model's batch is fixed at {spec.batch}; {count} "
+            f"samples on axis {spec.batch_axis} is not a multiple of it"
+        )
+    return count
+
+
+def _check_arrays(path: Path, arrays: dict[str, ArrayHeader], specs: list[InputSpec]) -> tuple[int, bool]:
+    """Names, dtypes and shapes (from the headers, before any data is read); the sample count and layout."""
+    _check_keys(path, arrays, specs)
+    stacked = _stacked(path, arrays, specs)
+    counts = {spec.name: count for spec in specs
+              if (count := _check_input(path, spec, arrays[spec.name], stacked)) is not None}
     if len(set(counts.values())) > 1:
         detail = ", ".join(f"{n} {c} (axis {next(s.batch_axis for s in specs if s.name == n) if not stacked else 0})"
                            for n, c in counts.items())
@@ -183,62 +190,87 @@ def _check_arrays(path: Path, arrays: dict[str, np.ndarray], specs: list[InputSp
     return (next(iter(counts.values())) if counts else 1), stacked
 
 
+def _finite_rows(array: np.ndarray, axis: int) -> np.ndarray:
+    """Per sample along ``axis``: True when all its values are finite (checked in chunks, no full-size mask)."""
+    moved = np.moveaxis(array, axis, 0)
+    step = max(1, CHUNK_VALUES // max(1, moved[0].size))
+    rest = tuple(range(1, moved.ndim))
+    return np.concatenate([np.isfinite(moved[start : start + step]).all(axis=rest)
+                           for start in range(0, len(moved), step)])
+
+
 def _bad_rows(arrays: dict[str, np.ndarray], specs: list[InputSpec], stacked: bool, count: int) -> np.ndarray:
     rows = np.zeros(count, dtype=bool)
     for spec in specs:
         array = arrays[spec.name]
-        if not np.issubdtype(array.dtype, np.floating):
+        if array.dtype.kind not in "fc":
             continue
         axis = 0 if stacked else spec.batch_axis
         if axis is None:  # a whole input shared by every sample
-            rows |= not np.isfinite(array).all()
+            rows |= not (np.isfinite(array).all() if array.ndim == 0 else _finite_rows(array, 0).all())
         else:
-            rows |= ~np.isfinite(np.moveaxis(array, axis, 0).reshape(array.shape[axis], -1)).all(axis=1)
+            rows |= ~_finite_rows(array, axis)
     return np.flatnonzero(rows)
 
 
-class CalibrationData:
-    """A validated calibration set; iterating yields feeds of at most ``batch_size`` samples, one file at a time."""
+@dataclass(frozen=True)
+class _FileCheck:
+    headers: dict[str, ArrayHeader]
+    stacked: bool
+    good: np.ndarray  # the usable sample indices
 
-    def __init__(self, path: str | Path, specs: list[InputSpec], *, skip_bad_samples: bool = False) -> None:
+
+class CalibrationData:
+    """A validated calibration set; iterating yields feeds of at most ``batch_size`` samples, one file at a time.
+
+    Every file is checked before any work (headers first, then its values, one file in memory at a time); no
+    array may declare more than ``max_array_bytes`` (default: $EDGEACT_MAX_ARRAY_BYTES, else 4 GiB)."""
+
+    def __init__(self, path: str | Path, specs: list[InputSpec], *, skip_bad_samples: bool = False,
+                 max_array_bytes: int | None = None) -> None:
         self.path = Path(path)
         self.specs = specs
         self.skip_bad_samples = skip_bad_samples
+        self.max_array_bytes = array_byte_limit(max_array_bytes)
         self.files = _files(self.path)
         self.summary = DataSummary([str(p) for p in self.files])
-        self._good_rows: list[np.ndarray] = []
-        self._stacked: list[bool] = []
-        for file in self.files:  # validate everything before any work starts
-            arrays = _open(file)
-            count, stacked = _check_arrays(file, arrays, self.specs)
-            self._stacked.append(stacked)
-            bad = _bad_rows(arrays, self.specs, stacked, count)
-            if len(bad) and not skip_bad_samples:
-                raise CalibrationDataError(
-                    f"{file}: sample {int(bad[0])} contains NaN or Inf ({len(bad)} bad samples in this file); "
-                    "fix the data or pass --skip-bad-samples"
-                )
-            self.summary.bad_samples += [f"{file.name}[{int(row)}]" for row in bad]
-            good = np.setdiff1d(np.arange(count), bad)
-            self._good_rows.append(good)
-            self.summary.samples += len(good)
+        self._checked = [self._check_file(file) for file in self.files]
         if self.summary.samples == 0:
             raise CalibrationDataError(f"{self.path}: no usable calibration samples")
+
+    def _check_file(self, file: Path) -> _FileCheck:
+        """One file's headers, then its values (NaN/Inf); the arrays are released on return."""
+        headers = read_headers(file, self.max_array_bytes)
+        count, stacked = _check_arrays(file, headers, self.specs)
+        arrays = read_arrays(file, headers, [spec.name for spec in self.specs])
+        bad = _bad_rows(arrays, self.specs, stacked, count)
+        if len(bad) and not self.skip_bad_samples:
+            raise CalibrationDataError(
+                f"{file}: sample {int(bad[0])} contains NaN or Inf ({len(bad)} bad samples in this file); "
+                "fix the data, or pass --skip-bad-samples to skip such samples"
+            )
+        self.summary.bad_samples += [f"{file.name}[{int(row)}]" for row in bad]
+        good = np.setdiff1d(np.arange(count), bad)
+        self.summary.samples += len(good)
+        return _FileCheck(headers, stacked, good)
 
     def batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
         """Feeds of at most ``batch_size`` samples (a fixed model batch: exactly that many), file by file."""
         fixed_batch = next((spec.batch for spec in self.specs if spec.batch is not None), None)
         step = fixed_batch or max(1, batch_size)
-        for file, good, stacked in zip(self.files, self._good_rows, self._stacked, strict=True):
-            arrays = _open(file)
-            if stacked:  # one complete model input per sample
-                for row in good:
-                    yield {name: np.ascontiguousarray(array[row]) for name, array in arrays.items()}
-                continue
-            usable = len(good) - len(good) % step  # a fixed batch drops a ragged tail; a dynamic one keeps it
-            usable = usable if fixed_batch else len(good)
-            for start in range(0, usable, step):
-                yield take_rows(arrays, self.specs, good[start : start + step])
+        for file, checked in zip(self.files, self._checked, strict=True):
+            yield from self._file_batches(file, checked, step, fixed_batch is not None)
+
+    def _file_batches(self, file: Path, checked: _FileCheck, step: int, fixed: bool) -> Iterator[dict[str, np.ndarray]]:
+        arrays = read_arrays(file, checked.headers, [spec.name for spec in self.specs])
+        good = checked.good
+        if checked.stacked:  # one complete model input per sample
+            for row in good:
+                yield {name: np.ascontiguousarray(array[row]) for name, array in arrays.items()}
+            return
+        usable = len(good) - len(good) % step if fixed else len(good)  # a fixed batch drops a ragged tail
+        for start in range(0, usable, step):
+            yield take_rows(arrays, self.specs, good[start : start + step])
 
     def samples(self) -> Iterator[dict[str, np.ndarray]]:
         """Every sample as its own feed: batch axis of size 1, or the model's fixed batch (a feed it takes whole)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from edgeact import __version__
 from edgeact.calibration.data import CalibrationData, InputSpec, with_batch_axes
-from edgeact.calibration.observers import TensorStats
+from edgeact.calibration.observers import MAX_COUNT, TensorStats, json_field, json_int
 from edgeact.errors import CalibrationDataError, ModelFormatError
 from edgeact.graph.view import GraphView
 from edgeact.io import atomic_write
@@ -53,14 +53,46 @@ class CalibrationStats:
 
     @classmethod
     def load(cls, path: str | Path) -> CalibrationStats:
-        try:
-            data = json.loads(Path(path).read_text())
-            if data.get("format") != STATS_FORMAT:
-                raise ValueError(f"format is {data.get('format')!r}, expected {STATS_FORMAT!r}")
-            tensors = {name: TensorStats.from_dict(entry) for name, entry in data["tensors"].items()}
-            return cls(data["model_sha256"], tensors, int(data["samples"]), list(data["bad_samples"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CalibrationDataError(f"{path}: not an edgeact statistics file ({exc})") from exc
+        """A statistics file, every field checked: errors name the file, the tensor and the field."""
+        data = _read_json(Path(path))
+        if not isinstance(data, dict):
+            found = _KINDS.get(type(data), type(data).__name__)
+            raise CalibrationDataError(f"{path}: not an edgeact statistics file (a JSON {found}, not an object)")
+        if data.get("format") != STATS_FORMAT:
+            raise CalibrationDataError(f"{path}: not an edgeact statistics file (field 'format' is "
+                                       f"{data.get('format')!r}, expected {STATS_FORMAT!r})")
+        fingerprint = _typed(data, "model_sha256", str, path)
+        bad_samples = _typed(data, "bad_samples", list, path)
+        tensors = _typed(data, "tensors", dict, path)
+        if not all(isinstance(entry, str) for entry in bad_samples):
+            raise CalibrationDataError(f"{path}: field 'bad_samples' must list sample names (strings)")
+        samples = json_int(data, "samples", str(path), 0, MAX_COUNT)
+        loaded = {name: TensorStats.from_dict(entry, f"{path}: tensor {name!r}") for name, entry in tensors.items()}
+        return cls(fingerprint, loaded, samples, list(bad_samples))
+
+
+_KINDS = {str: "string", list: "list", dict: "JSON object", type(None): "null", bool: "boolean", int: "number",
+          float: "number"}
+
+
+def _typed(data: dict[str, Any], key: str, kind: type, path: str | Path) -> Any:
+    value = json_field(data, key, str(path))
+    if not isinstance(value, kind):
+        found = _KINDS.get(type(value), type(value).__name__)
+        raise CalibrationDataError(f"{path}: field {key!r} must be a {_KINDS[kind]}, got {found}")
+    return value
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON value in ``path``; unreadable or malformed files as CalibrationDataError."""
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise CalibrationDataError(f"{path}: cannot read statistics file ({exc.strerror or exc})") from exc
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # bad JSON or encoding, an int too long, nesting too deep
+        raise CalibrationDataError(f"{path}: not an edgeact statistics file (not valid JSON: {exc})") from exc
 
 
 def input_specs(view: GraphView) -> list[InputSpec]:

@@ -14,7 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from edgeact.errors import CalibrationDataError
+
 BINS = 2048
+MIN_EXPONENT, MAX_EXPONENT = -1074, 1023  # bin widths float64 can hold (2**-1074 is its smallest step)
+MAX_COUNT = 2**62  # counts stay exact in int64 sums
+MAX_FIRST_BIN = 2**53
 
 
 @dataclass
@@ -50,10 +55,11 @@ class TensorStats:
 
     def _initial_exponent(self) -> int:
         span = self.max - self.min
-        if span > 0:
-            return math.ceil(math.log2(span / (BINS - 2)))
+        if span > 0:  # halved when the span overflows; MIN_EXPONENT when it underflows (subnormal data)
+            ratio = span / (BINS - 2) if math.isfinite(span) else (self.max / 2 - self.min / 2) / (BINS / 2 - 1)
+            return max(MIN_EXPONENT, math.ceil(math.log2(ratio))) if ratio > 0 else MIN_EXPONENT
         magnitude = abs(self.max)
-        return (math.frexp(magnitude)[1] - 20) if magnitude > 0 else -126
+        return max(MIN_EXPONENT, math.frexp(magnitude)[1] - 20) if magnitude > 0 else -126
 
     def observe(self, values: np.ndarray) -> None:
         """Add a batch of values (any shape); non-finite values are counted, not binned."""
@@ -72,8 +78,11 @@ class TensorStats:
 
     def merge(self, other: TensorStats) -> TensorStats:
         """The stats of both sets together (neither input is changed)."""
-        if other.exponent is None:
-            return self.copy()
+        if other.exponent is None:  # only non-finite values (or none)
+            merged = self.copy()
+            merged.count += other.count
+            merged.nonfinite += other.nonfinite
+            return merged
         if self.exponent is None:
             merged = other.copy()
             merged.count += self.count
@@ -144,14 +153,91 @@ class TensorStats:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TensorStats:
-        stats = cls(count=int(data["count"]), nonfinite=int(data["nonfinite"]))
-        if data["bin_width_log2"] is None:
+    def from_dict(cls, data: Any, where: str = "tensor statistics") -> TensorStats:
+        """Stats saved by :meth:`as_dict`, every field checked; a CalibrationDataError names ``where`` and the field."""
+        if not isinstance(data, dict):
+            raise CalibrationDataError(f"{where}: expected an object of statistics, got {_show(data)}")
+        count = json_int(data, "count", where, 0, MAX_COUNT)
+        stats = cls(count=count, nonfinite=json_int(data, "nonfinite", where, 0, count))
+        if json_field(data, "bin_width_log2", where) is None:
+            _check_no_finite_values(data, stats, where)
             return stats
-        stats.min, stats.max = float(data["min"]), float(data["max"])
-        stats.exponent, stats.first = int(data["bin_width_log2"]), int(data["first_bin"])
-        counts = np.asarray(data["counts"], dtype=np.int64)
-        if len(counts) > BINS:
-            raise ValueError(f"histogram has {len(counts)} bins, more than {BINS}")
+        stats.exponent = json_int(data, "bin_width_log2", where, MIN_EXPONENT, MAX_EXPONENT)
+        stats.min, stats.max = json_finite(data, "min", where), json_finite(data, "max", where)
+        if stats.min > stats.max:
+            raise CalibrationDataError(f"{where}: field 'min' ({stats.min}) is above field 'max' ({stats.max})")
+        stats.first = json_int(data, "first_bin", where, -MAX_FIRST_BIN, MAX_FIRST_BIN)
+        counts = _histogram(data, stats, where)
+        _check_span(stats, len(counts), where)
         stats.counts[: len(counts)] = counts
         return stats
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def json_field(data: dict[str, Any], key: str, where: str) -> Any:
+    """``data[key]``, or a CalibrationDataError naming ``where`` and the missing field."""
+    if key not in data:
+        raise CalibrationDataError(f"{where}: missing field {key!r}")
+    return data[key]
+
+
+def json_int(data: dict[str, Any], key: str, where: str, lo: int, hi: int) -> int:
+    """An integer field within [lo, hi]."""
+    value = json_field(data, key, where)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CalibrationDataError(f"{where}: field {key!r} must be an integer, got {_show(value)}")
+    if not lo <= value <= hi:
+        bound = f"at least {lo}" if value < lo else f"at most {hi}"
+        raise CalibrationDataError(f"{where}: field {key!r} is {_show(value)}; it must be {bound}")
+    return value
+
+
+def json_finite(data: dict[str, Any], key: str, where: str) -> float:
+    """A finite number field."""
+    value = json_field(data, key, where)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CalibrationDataError(f"{where}: field {key!r} must be a finite number, got {_show(value)}")
+    return float(value)
+
+
+def _check_no_finite_values(data: dict[str, Any], stats: TensorStats, where: str) -> None:
+    """A tensor without a histogram (``bin_width_log2`` null) saw only non-finite values."""
+    for key in ("min", "max"):
+        if json_field(data, key, where) is not None:
+            raise CalibrationDataError(f"{where}: field {key!r} must be null when 'bin_width_log2' is null")
+    if json_field(data, "counts", where) != []:
+        raise CalibrationDataError(f"{where}: field 'counts' must be [] when 'bin_width_log2' is null")
+    if stats.nonfinite != stats.count:
+        raise CalibrationDataError(f"{where}: field 'bin_width_log2' is null (no finite values) but 'count' "
+                                   f"{stats.count} exceeds 'nonfinite' {stats.nonfinite}")
+
+
+def _histogram(data: dict[str, Any], stats: TensorStats, where: str) -> list[int]:
+    """The ``counts`` field: 1 to BINS non-negative integers summing to the finite values."""
+    counts = json_field(data, "counts", where)
+    if not isinstance(counts, list) or not 1 <= len(counts) <= BINS:
+        raise CalibrationDataError(f"{where}: field 'counts' must be a list of 1 to {BINS} bin counts, got "
+                                   f"{f'{len(counts)} bins' if isinstance(counts, list) else _show(counts)}")
+    for value in counts:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+            raise CalibrationDataError(f"{where}: field 'counts' holds {_show(value)}, not a bin count")
+    finite = stats.count - stats.nonfinite
+    if sum(counts) != finite:
+        raise CalibrationDataError(f"{where}: field 'counts' sums to {sum(counts)}, but 'count' - 'nonfinite' "
+                                   f"is {finite} finite values")
+    return counts
+
+
+def _check_span(stats: TensorStats, bins: int, where: str) -> None:
+    """``min`` and ``max`` fall inside the histogram's bins."""
+    width = stats.width
+    lo, hi = stats.min / width, stats.max / width
+    if not (math.isfinite(lo) and math.isfinite(hi) and stats.first <= math.floor(lo)
+            and math.floor(hi) < stats.first + bins):
+        raise CalibrationDataError(
+            f"{where}: fields 'min' and 'max' ([{stats.min}, {stats.max}]) fall outside the histogram "
+            f"('first_bin' {stats.first}, {bins} bins of width 2**{stats.exponent})")

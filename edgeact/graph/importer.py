@@ -79,6 +79,9 @@ def _checked(model: onnx.ModelProto, path: Path) -> ir.Model:
         raise ModelFormatError(f"{path}: not an ONNX model (no graph nodes; truncated or a different format)")
     if not model.graph.output:
         raise ModelFormatError(f"{path}: the graph declares no outputs; nothing to quantize or compare")
+    initializers = {tensor.name for tensor in model.graph.initializer}
+    if not [value for value in model.graph.input if value.name not in initializers]:
+        raise ModelFormatError(f"{path}: the graph declares no inputs (only constants); nothing to calibrate")
     _check(model, path)
     opset = default_opset(model)
     if opset in UPGRADABLE_OPSETS:

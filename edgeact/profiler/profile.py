@@ -536,18 +536,20 @@ def _latency(profile: DeviceProfile, payload: bytes, samples: list[list[np.ndarr
 def profile_device(
     model: str | Path, device: str | Path, baseline: str | Path, data: str | Path, *, per_layer: bool = False,
     max_samples: int | None = None, latency_runs: int | None = None, skip_bad_samples: bool = False,
-    progress: bool = False,
+    progress: bool = False, max_array_bytes: int | None = None,
 ) -> dict[str, Any]:
     """Run the int8 ``model`` on ``device`` and the float ``baseline`` on ``data``; the report as a dict.
 
     ``latency_runs``: timed runs (default 50; a warning on an emulated device, which has no timing).
-    ``skip_bad_samples``: samples with NaN/Inf are skipped and listed in ``bad_samples`` instead of refused."""
+    ``skip_bad_samples``: samples with NaN/Inf are skipped and listed in ``bad_samples`` instead of refused.
+    ``max_array_bytes``: the largest array a data file may declare (default $EDGEACT_MAX_ARRAY_BYTES, else 4 GiB)."""
     profile = load_profile(device)
     int8 = _read_int8(Path(model), profile)
     _check_runnable(profile, int8.graph, int8.path)
     baseline = Path(baseline)
     base, view, signature = _baseline(baseline, int8)
-    evaluation = CalibrationData(data, _data_specs(view, int8), skip_bad_samples=skip_bad_samples)
+    evaluation = CalibrationData(data, _data_specs(view, int8), skip_bad_samples=skip_bad_samples,
+                                 max_array_bytes=max_array_bytes)
     samples = _samples(evaluation, int8.inputs, max_samples)
     warnings: list[str] = []
     fingerprint = _fingerprint(baseline, signature, warnings)
