@@ -14,6 +14,7 @@ import numpy as np
 from edgeact import __version__
 from edgeact.calibration.data import CalibrationData, InputSpec
 from edgeact.calibration.npz import read_npz
+from edgeact.domain import EDGEACT_DOMAIN
 from edgeact.calibration.engine import CalibrationStats, collect_stats, input_specs, observed_tensors
 from edgeact.errors import CalibrationDataError, EdgeactError, ModelFormatError, QuantizationRangeError, UsageError
 from edgeact.exporters.onnx import FORMATS as ONNX_FORMATS
@@ -58,6 +59,7 @@ class CanonicalModel:
     @classmethod
     def from_model(cls, loaded: Any, source: str,
                    shapes: dict[str, tuple[int | None, ...]] | None = None) -> CanonicalModel:
+        _check_float_model(loaded, source)
         opset = {"opset": loaded.opset_imports.get("", 0)}
         if UPGRADED_FROM in loaded.meta:
             opset["upgraded_from"] = int(loaded.meta[UPGRADED_FROM])
@@ -75,6 +77,23 @@ class CanonicalModel:
         """The inputs as NAME=DIMS (symbolic dims by name), for messages."""
         return ", ".join(f"{spec.name}={'x'.join(str(d) for d in spec.shape)}"
                          for spec in input_specs(view_of(self.model)))
+
+
+QUANTIZED_OPS = frozenset({
+    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
+    "MatMulInteger", "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearConcat",
+    "QLinearAveragePool", "QLinearGlobalAveragePool", "QGemm", "QAttention",
+})
+
+
+def _check_float_model(model: Any, source: str) -> None:
+    """edgeact quantizes float models: a model that already holds quantized ops (or edgeact's tables) is refused."""
+    found = sorted({node.op_type for node in model.graph.all_nodes()
+                    if node.op_type in QUANTIZED_OPS or node.domain == EDGEACT_DOMAIN})
+    if found:
+        raise ModelFormatError(
+            f"{source}: already quantized (it holds {', '.join(found)}); edgeact quantizes float32 models: give the "
+            "float model this one came from")
 
 
 def _load(model: str | Path | bytes, name: str) -> tuple[Any, str]:
@@ -142,7 +161,7 @@ def calibrate(
 
 def _stream(canonical: CanonicalModel, data: CalibrationData, batch_size: int, progress: bool) -> CalibrationStats:
     tensors = observed_tensors(view_of(canonical.model))
-    session = ort_session(observation_model(canonical.model, tensors), "float model")
+    session = ort_session(observation_model(canonical.model, tensors), f"float model {canonical.source}")
     return collect_stats(session, data, tensors, canonical.fingerprint, batch_size=batch_size, progress=progress)
 
 
@@ -349,7 +368,7 @@ def _evaluate(canonical: CanonicalModel, runners: dict[str, Runner], data: Calib
     """SQNR (dB) of each int8 form against the float model, per graph output, on calibration samples."""
     if data is None:
         return {}
-    reference = _ort_runner(model_bytes(canonical.model), "float model")
+    reference = _ort_runner(model_bytes(canonical.model), f"float model {canonical.source}")
     expected: dict[str, list] = {}
     results: dict[str, dict[str, list]] = {form: {} for form in runners}
     seen = 0

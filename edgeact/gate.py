@@ -24,18 +24,19 @@ from xml.etree import ElementTree
 
 from edgeact.errors import GateInputError, UsageError
 from edgeact.io import OutputSet, atomic_write, atomic_write_text, check_outputs
-from edgeact.profiler.report import READABLE_SCHEMAS, Nullable, json_kind, schema_problem
+from edgeact.profiler.report import READABLE_SCHEMAS, Between, Nullable, json_kind, schema_problem
 
+_DB = Between(-math.inf, math.inf, finite=False)  # an SQNR: inf when exact, never NaN
 _SIGNATURE = [{"name": str, "dtype": Nullable(str), "shape": Nullable([(int, str)])}]
 REPORT_SPEC = {  # what the gate reads from a profile-device report (other fields are left alone)
     "schema_version": int,
     "model": str,
     "baseline?": str,
     "device": {"name": str},
-    "outputs": {"*": {"sqnr_db": float, "top1_agreement?": Nullable(float)}},
-    "layers?": [{"tensor": str, "sqnr_db": Nullable(float)}],
-    "activations?": [{"node": str, "rms_error": float, "saturation_rate?": Nullable(float)}],
-    "latency_ms?": Nullable({"median": float}),
+    "outputs": {"*": {"sqnr_db": _DB, "top1_agreement?": Nullable(Between(0, 1))}},
+    "layers?": [{"tensor": str, "sqnr_db": Nullable(_DB)}],
+    "activations?": [{"node": str, "rms_error": Between(0), "saturation_rate?": Nullable(Between(0, 1))}],
+    "latency_ms?": Nullable({"median": Between(0)}),
     "fingerprint?": {"float_model_sha256": Nullable(str), "inputs": _SIGNATURE, "outputs": _SIGNATURE},
     "warnings?": [str],
 }

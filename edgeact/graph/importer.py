@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import onnx
 import onnx_ir as ir
@@ -74,9 +75,31 @@ def load_onnx_bytes(payload: bytes, name: str = "<model bytes>") -> ir.Model:
     return _checked(model, Path(name))
 
 
+def _invalid_text(message: Any, where: str = "model") -> str | None:
+    """Where a text field of ``message`` holds bytes that are not UTF-8 (protobuf then returns ``bytes``)."""
+    for field, value in message.ListFields():
+        if field.type not in (field.TYPE_STRING, field.TYPE_MESSAGE):
+            continue
+        repeated = not isinstance(value, (str, bytes)) and not hasattr(value, "ListFields")
+        items = list(value) if repeated else [value]
+        if field.type == field.TYPE_STRING:
+            for index, item in enumerate(items):
+                if isinstance(item, bytes):
+                    return f"{where}.{field.name}{f'[{index}]' if repeated else ''} = {item[:40]!r}"
+            continue
+        for index, item in enumerate(items):
+            name = getattr(item, "name", "") if isinstance(getattr(item, "name", ""), str) else ""
+            label = f"{where}.{field.name}" + (f"[{name!r}]" if name else f"[{index}]" if repeated else "")
+            if found := _invalid_text(item, label):
+                return found
+    return None
+
+
 def _checked(model: onnx.ModelProto, path: Path) -> ir.Model:
     if not model.HasField("graph") or not model.graph.node:
         raise ModelFormatError(f"{path}: not an ONNX model (no graph nodes; truncated or a different format)")
+    if found := _invalid_text(model):
+        raise ModelFormatError(f"{path}: not a valid ONNX model: a name or text is not UTF-8 ({found})")
     if not model.graph.output:
         raise ModelFormatError(f"{path}: the graph declares no outputs; nothing to quantize or compare")
     initializers = {tensor.name for tensor in model.graph.initializer}

@@ -8,6 +8,7 @@ import base64
 import html
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,26 @@ class Nullable:
     spec: Any
 
 
+@dataclass(frozen=True)
+class Between:
+    """A schema node: a number in [lo, hi], finite unless ``finite`` is False (NaN never)."""
+
+    lo: float
+    hi: float = math.inf
+    finite: bool = True
+
+
 _EXPECTED = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is a JSON number a float can hold (not a boolean, not 10**400)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def json_kind(value: Any) -> str:
@@ -39,10 +59,16 @@ def json_kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _huge_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and _number(value) is None
+
+
 def _leaf_ok(value: Any, kinds: tuple[type, ...]) -> bool:
     if isinstance(value, bool):
         return bool in kinds
-    return any(isinstance(value, (int, float) if kind is float else kind) for kind in kinds)
+    if float in kinds and _number(value) is not None:
+        return True
+    return any(isinstance(value, kind) for kind in kinds if kind is not float)
 
 
 def _join(where: str, key: str) -> str:
@@ -58,6 +84,15 @@ def schema_problem(value: Any, spec: Any, where: str = "") -> str | None:
     :class:`Nullable` also allows null."""
     if isinstance(spec, Nullable):
         return None if value is None else schema_problem(value, spec.spec, where)
+    if isinstance(spec, Between):
+        number = _number(value)
+        if number is None:
+            kind = "an integer too large for a float" if _huge_int(value) else json_kind(value)
+            return f"{where or 'the top level'} is {kind}, expected a number"
+        if not (spec.lo <= number <= spec.hi and (math.isfinite(number) or not spec.finite)):
+            kind = "a finite number" if spec.finite else "a number (not NaN)"
+            return f"{where or 'the top level'} is {value!r}, expected {kind} in [{spec.lo:g}, {spec.hi:g}]"
+        return None
     if isinstance(spec, list):
         if not isinstance(value, list):
             return f"{where or 'the top level'} is {json_kind(value)}, expected a list"
@@ -80,6 +115,8 @@ def schema_problem(value: Any, spec: Any, where: str = "") -> str | None:
     kinds = spec if isinstance(spec, tuple) else (spec,)
     if _leaf_ok(value, kinds):
         return None
+    if _huge_int(value):
+        return f"{where or 'the top level'} is an integer too large for a float, expected a number"
     return f"{where or 'the top level'} is {json_kind(value)}, expected {' or '.join(_EXPECTED[k] for k in kinds)}"
 
 
