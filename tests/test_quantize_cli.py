@@ -238,3 +238,19 @@ def test_stats_from_another_model_are_refused(mlp, tmp_path: Path) -> None:
     result = invoke("quantize", model, "--stats", tmp_path / "other.json", "-o", tmp_path / "out")
     assert result.exit_code == 1 and "other.json" in result.output and "different model" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_options_this_run_does_not_use_are_warned_about(mlp, tmp_path: Path) -> None:
+    """Before, --target without a TFLite output and --batch-size with --stats only were silently ignored."""
+    model, calib = mlp
+    result = invoke("quantize", model, "--calib", calib, "--format", "onnx-qdq", "--target", "tflm",
+                    "-o", tmp_path / "a")
+    assert result.exit_code == 0, result.output
+    assert "warning: --target is ignored" in result.output
+    assert invoke("calibrate", model, "--calib", calib, "--stats-out", tmp_path / "s.json").exit_code == 0
+    result = invoke("quantize", model, "--stats", tmp_path / "s.json", "--batch-size", "4", "--format", "onnx-qdq",
+                    "-o", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    assert "warning: --batch-size is ignored" in result.output
+    quiet = invoke("quantize", model, "--calib", calib, "--format", "tflite", "--target", "tflm", "-o", tmp_path / "c")
+    assert quiet.exit_code == 0 and "warning" not in quiet.output
