@@ -23,10 +23,10 @@ from edgeact.graph.importer import load_onnx_bytes, model_bytes
 from edgeact.graph.observe import dequantized_tensors, layer_subgraphs, with_float_outputs
 from edgeact.graph.tflite_import import metadata, read_tflite
 from edgeact.graph.view import GraphView
-from edgeact.profiler.backends import latency_ms, run_device
+from edgeact.profiler.backends import emulate_model, latency_ms, run_device
 from edgeact.profiler.metrics import code_agreement, output_metrics
 from edgeact.profiler.report import REPORT_SCHEMA, Nullable, schema_problem
-from edgeact.runtimes.emulator import emulate, rules_for, run_op
+from edgeact.runtimes.emulator import rules_for, run_op
 from edgeact.runtimes.onnxruntime import ort_session, run_ort
 
 LATENCY_RUNS = 50
@@ -495,8 +495,10 @@ def _compare(profile: DeviceProfile, model: Int8Model, samples: list[list[np.nda
     """Per output and (``per_layer``) per layer: the device's int8 run against the float reference and the
     emulator."""
     graph = model.graph
-    device_run = run_device(profile, model.payload, graph, samples, model.outputs, keep_tensors=per_layer)
-    emulated = ([emulate(graph, s, rules_for(profile)) for s in samples[:EMULATED_SAMPLES]]
+    source = str(model.path)
+    device_run = run_device(profile, model.payload, graph, samples, model.outputs, keep_tensors=per_layer,
+                            source=source)
+    emulated = ([emulate_model(graph, s, rules_for(profile), source) for s in samples[:EMULATED_SAMPLES]]
                 if graph is not None else None)
     report_outputs = {}
     for position, name in enumerate(model.outputs):
@@ -524,13 +526,15 @@ def _compare(profile: DeviceProfile, model: Int8Model, samples: list[list[np.nda
     return report_outputs, layers
 
 
-def _latency(profile: DeviceProfile, payload: bytes, samples: list[list[np.ndarray]], runs: int | None,
+def _latency(profile: DeviceProfile, model: Int8Model, samples: list[list[np.ndarray]], runs: int | None,
              warnings: list[str]) -> dict[str, float] | None:
     if profile.backend == "emulator":
         if runs is not None:
             warnings.append(f"--latency-runs is ignored: device {profile.name} is emulated here (no timing)")
         return None
-    return latency_ms(profile, payload, samples[0], runs or LATENCY_RUNS) if samples else None
+    if not samples:
+        return None
+    return latency_ms(profile, model.payload, samples[0], runs or LATENCY_RUNS, source=str(model.path))
 
 
 def profile_device(
@@ -572,7 +576,7 @@ def profile_device(
         "activations": _activations(record[1] if record is not None else None),
         "hazards": _hazards(profile, int8.graph),
         "float_ops": _float_islands(int8.graph),
-        "latency_ms": _latency(profile, int8.payload, samples, latency_runs, warnings),
+        "latency_ms": _latency(profile, int8, samples, latency_runs, warnings),
         "model_size_bytes": len(int8.payload),
         "warnings": warnings,
     }

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from edgeact.errors import RuntimeUnavailableError
+from edgeact.runtimes import UNNAMED_MODEL
+from edgeact.runtimes.tflite_verify import verify_tflite
 
 
 class LiteRTKernels(str, Enum):
@@ -32,9 +34,12 @@ def _interpreter_module() -> Any:
 
 
 def litert_interpreter(
-    model: bytes, kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK, threads: int = 1, keep_tensors: bool = False
+    model: bytes, kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK, threads: int = 1, keep_tensors: bool = False,
+    source: str = UNNAMED_MODEL,
 ) -> Any:
-    """A LiteRT interpreter for ``model`` with tensors allocated (``keep_tensors``: intermediates stay readable)."""
+    """A LiteRT interpreter for ``model`` with tensors allocated (``keep_tensors``: intermediates stay readable).
+    The model is verified first (errors name ``source``): LiteRT must never read a malformed flatbuffer."""
+    verify_tflite(model, source)
     module = _interpreter_module()
     resolver = {
         LiteRTKernels.XNNPACK: module.OpResolverType.AUTO,
@@ -48,52 +53,55 @@ def litert_interpreter(
         )
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        raise RuntimeUnavailableError(f"LiteRT refused the model: {exc}") from exc
+        raise RuntimeUnavailableError(f"LiteRT refused {source}: {exc}") from exc
     return interpreter
 
 
 def run_litert(
-    model: bytes, inputs: list[np.ndarray], kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK, threads: int = 1
+    model: bytes, inputs: list[np.ndarray], kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK, threads: int = 1,
+    source: str = UNNAMED_MODEL,
 ) -> list[np.ndarray]:
     """Run ``model`` once on ``inputs`` (in graph input order) and return its outputs."""
-    interpreter = litert_interpreter(model, kernels, threads)
+    interpreter = litert_interpreter(model, kernels, threads, source=source)
     for detail, value in zip(interpreter.get_input_details(), inputs, strict=True):
         interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
-    _invoke(interpreter)
+    _invoke(interpreter, source)
     return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
 
 
 def run_litert_many(
-    model: bytes, samples: list[list[np.ndarray]], kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK
+    model: bytes, samples: list[list[np.ndarray]], kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK,
+    source: str = UNNAMED_MODEL,
 ) -> list[list[np.ndarray]]:
     """Run ``model`` once per sample with one interpreter (much faster than :func:`run_litert` per sample)."""
-    interpreter = litert_interpreter(model, kernels)
+    interpreter = litert_interpreter(model, kernels, source=source)
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     results = []
     for sample in samples:
         for detail, value in zip(inputs, sample, strict=True):
             interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
-        _invoke(interpreter)
+        _invoke(interpreter, source)
         results.append([interpreter.get_tensor(d["index"]).copy() for d in outputs])
     return results
 
 
-def _invoke(interpreter: Any) -> None:
+def _invoke(interpreter: Any, source: str) -> None:
     try:
         interpreter.invoke()
     except RuntimeError as exc:
-        raise RuntimeUnavailableError(f"LiteRT failed to run the model: {exc}") from exc
+        raise RuntimeUnavailableError(f"LiteRT failed to run {source}: {exc}") from exc
 
 
 def run_litert_tensors(
-    model: bytes, inputs: list[np.ndarray], kernels: LiteRTKernels | str = LiteRTKernels.REFERENCE
+    model: bytes, inputs: list[np.ndarray], kernels: LiteRTKernels | str = LiteRTKernels.REFERENCE,
+    source: str = UNNAMED_MODEL,
 ) -> dict[int, np.ndarray]:
     """Run once and return every tensor LiteRT holds afterwards, by index (intermediates included; a delegate
     hides the tensors inside its partitions, so use builtin or reference kernels for per-op comparisons)."""
-    interpreter = litert_interpreter(model, kernels, keep_tensors=True)
+    interpreter = litert_interpreter(model, kernels, keep_tensors=True, source=source)
     for detail, value in zip(interpreter.get_input_details(), inputs, strict=True):
         interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
-    _invoke(interpreter)
+    _invoke(interpreter, source)
     tensors = {}
     for detail in interpreter.get_tensor_details():
         try:
