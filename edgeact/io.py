@@ -92,11 +92,14 @@ def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Iterable[str
                 raise UsageError(f"{label} and {other_label} are the same file ({path}); give two paths")
 
 
-def _probe(folder: Path) -> None:
+def _probe(folder: Path, failure: str) -> None:
     """Create and remove a temp file of our naming in ``folder`` (os.access says yes to root everywhere)."""
-    handle, probe = tempfile.mkstemp(prefix=f".probe{TEMP_MARK}{os.getpid()}-", suffix=".tmp", dir=folder)
-    os.close(handle)
-    os.unlink(probe)
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".probe{TEMP_MARK}{os.getpid()}-", suffix=".tmp", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise EdgeactError(f"{failure} ({exc.strerror or exc})") from exc
 
 
 def check_writable(outputs: Mapping[str, str | Path | None]) -> None:
@@ -112,10 +115,7 @@ def check_writable(outputs: Mapping[str, str | Path | None]) -> None:
             raise EdgeactError(f"{label} {target}: is a folder, expected a file path")
         if not folder.is_dir():
             raise EdgeactError(f"{label} {target}: folder {folder} does not exist")
-        try:
-            _probe(folder)
-        except OSError as exc:
-            raise EdgeactError(f"{label} {target}: cannot write in {folder} ({exc.strerror or exc})") from exc
+        _probe(folder, f"{label} {target}: cannot write in {folder}")
 
 
 def check_creatable_folder(folder: Path) -> None:
@@ -125,10 +125,7 @@ def check_creatable_folder(folder: Path) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise EdgeactError(f"output folder {folder} cannot be created: {existing} is not a folder")
-    try:
-        _probe(existing)
-    except OSError as exc:
-        raise EdgeactError(f"output folder {folder} cannot be created in {existing} ({exc.strerror or exc})") from exc
+    _probe(existing, f"output folder {folder} cannot be created in {existing}")
 
 
 def _stage(target: Path, write: Callable[[Path], None]) -> Path:

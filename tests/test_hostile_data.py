@@ -90,18 +90,22 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
 # --- calibration / evaluation data -----------------------------------------------------------------------------
 
 
+def _with_peak_memory(call):  # type: ignore[no-untyped-def]
+    """``call()``'s result and the peak of Python-traced memory while it ran."""
+    tracemalloc.start()
+    try:
+        return call(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_header_declaring_more_data_than_the_member_holds_is_corrupt_not_allocated(
         command: str, tmp_path: Path, int8_model: Path) -> None:
     """A 40 GB array declared over 1 MB of zeros: refused from the header, without allocating it."""
     bomb = write_zip(tmp_path / "bomb.npz", {"x.npy": npy_header((100_000, 100_000)) + bytes(1 << 20)})
     assert bomb.stat().st_size < 10_000
-    tracemalloc.start()
-    try:
-        result = run(command, bomb, tmp_path, int8_model)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result, peak = _with_peak_memory(lambda: run(command, bomb, tmp_path, int8_model))
     assert_refused(result, str(bomb), "'x.npy'", "corrupt", "[100000, 100000]")
     assert peak < 64 * 2**20, peak
 
@@ -114,12 +118,7 @@ def test_array_over_the_limit_is_refused_before_it_is_inflated(
     np.savez_compressed(data, x=np.zeros((2**18, 64), np.float32))
     assert data.stat().st_size < 2**20
     monkeypatch.setenv("EDGEACT_MAX_ARRAY_BYTES", "16MiB")
-    tracemalloc.start()
-    try:
-        result = run(command, data, tmp_path, int8_model)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result, peak = _with_peak_memory(lambda: run(command, data, tmp_path, int8_model))
     assert_refused(result, str(data), "'x.npy'", "over the limit", "EDGEACT_MAX_ARRAY_BYTES")
     assert peak < 16 * 2**20, peak
 

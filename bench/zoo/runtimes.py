@@ -113,7 +113,10 @@ class TflmRunner:
     def __init__(self, path: Path) -> None:
         from tflite_micro.python.tflite_micro import runtime
 
+        from edgeact.runtimes.tflite_verify import verify_tflite
+
         model = path.read_bytes()
+        verify_tflite(model, str(path))  # the bare runtime next: it crashes the process on a malformed file
         self.input_names, self.output_names = _tflite_io_names(model)
         arena, error = TFLM_ARENA_START, None
         for _ in range(TFLM_ARENA_TRIES):
