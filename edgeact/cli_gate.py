@@ -43,6 +43,11 @@ def run_gate(report_path: Path, baseline_path: Path, base: dict[str, Any], thres
     and exit 3 on a regression."""
     from edgeact.gate import gate, load_report, markdown, write_gate_outputs
 
+    from edgeact.io import same_file
+
+    if same_file(report_path, baseline_path):
+        click.echo(f"warning: {report_path} is the baseline itself: the gate compares it with itself and passes",
+                   err=True)
     report = run_api(lambda: load_report(report_path, "report"))
     result = run_api(lambda: gate(report, base, thresholds, allow_mismatch, (str(report_path), str(baseline_path))))
     summary = markdown(result, report)

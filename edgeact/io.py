@@ -65,7 +65,7 @@ def clean_stale_temps(folder: Path) -> list[Path]:
     return removed
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     """True when ``a`` and ``b`` name one file: equal resolved paths, or the same inode (hard link)."""
     if a.resolve() == b.resolve():
         return True
@@ -84,11 +84,11 @@ def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Iterable[str
     sources = [Path(path) for path in inputs if path is not None]
     for label, path in given:
         for source in sources:
-            if _same_file(path, source):
+            if same_file(path, source):
                 raise UsageError(f"{label} {path} would overwrite the input {source}; write it somewhere else")
     for index, (label, path) in enumerate(given):
         for other_label, other in given[:index]:
-            if _same_file(path, other):
+            if same_file(path, other):
                 raise UsageError(f"{label} and {other_label} are the same file ({path}); give two paths")
 
 
@@ -207,7 +207,7 @@ class OutputSet:
         return self.add(path, lambda tmp: tmp.write_text(text))
 
     def _stage_checked(self, target: Path, write: Callable[[Path], None]) -> Path:
-        if any(_same_file(target, other) or target.resolve() == other.resolve() for _, other in self._staged):
+        if any(same_file(target, other) or target.resolve() == other.resolve() for _, other in self._staged):
             raise UsageError(f"{target} is written twice in one run")
         return _stage(target, write)
 

@@ -549,3 +549,10 @@ def test_report_carries_the_float_models_fingerprint(world) -> None:
     assert {k: v for k, v in other.items() if k != "float_model_sha256"} == \
         {k: v for k, v in report["fingerprint"].items() if k != "float_model_sha256"}
     assert report["schema_version"] == 2
+
+
+def test_gating_the_baseline_against_itself_is_warned_about(pair) -> None:
+    """Before, `gate b.json --baseline b.json` passed silently: a wrong path in CI never gates anything."""
+    _, baseline = pair
+    result = invoke("gate", baseline, "--baseline", baseline)
+    assert result.exit_code == 0 and "is the baseline itself" in result.output, result.output
