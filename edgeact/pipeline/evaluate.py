@@ -1,0 +1,105 @@
+"""Stage 5, ``evaluate``: run every exported form and the float model on the same samples; SQNR per output.
+
+Every .tflite is first loaded and invoked once on its target (a file that fails to load is never written); the
+int8 forms run on onnxruntime (ONNX) or the target device's backend (TFLite: its runtime, or the emulator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from edgeact.calibration.data import CalibrationData
+from edgeact.errors import EdgeactError
+from edgeact.graph.importer import model_bytes
+from edgeact.metrics import sqnr_db
+from edgeact.pipeline.export import Artifact
+from edgeact.pipeline.prepare import Prepared
+from edgeact.runtimes.onnxruntime import ort_session, run_ort
+
+EVAL_SAMPLES = 64
+Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+def _ort_runner(payload: bytes, what: str) -> Runner:
+    session = ort_session(payload, what)
+    return lambda feeds: run_ort(session, feeds)
+
+
+def _tflite_runner(payload: bytes, target: str, inputs: Sequence[str], outputs: Sequence[str]) -> Runner:
+    """Runs one sample (a feed with a batch of 1) through a .tflite model on the target device's backend (its
+    runtime, or the emulator under its rules)."""
+    from edgeact.exporters.tflite.targets import target as target_profile
+    from edgeact.graph.tflite_import import read_tflite
+    from edgeact.profiler.backends import run_device
+
+    profile = target_profile(target)
+    graph = read_tflite(payload) if profile.backend == "emulator" else None
+
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = run_device(profile, payload, graph, [[feeds[name] for name in inputs]], list(outputs),
+                             keep_tensors=False).outputs
+        return {name: results[0][i] for i, name in enumerate(outputs)}
+
+    return run
+
+
+def _check_runs(artifact: Artifact, target: str) -> None:
+    """Load and invoke once on zeros in the target's runtime: never write a file that fails when loaded."""
+    graph = artifact.lowering.graph
+    feeds = {graph.tensors[i].name: np.zeros(graph.tensors[i].shape, dtype=graph.tensors[i].dtype)
+             for i in graph.inputs}
+    names = [graph.tensors[i].name for i in graph.outputs]
+    _tflite_runner(artifact.payload, target, list(feeds), names)(feeds)
+
+
+def loadable(artifacts: dict[str, Artifact], target: str) -> list[str]:
+    """Check every .tflite on ``target``: an int8 one that fails is an error; a float32 one that fails is dropped
+    from ``artifacts`` with the warning returned."""
+    warnings = []
+    if "tflite" in artifacts:
+        _check_runs(artifacts["tflite"], target)
+    if "fp32-tflite" in artifacts:
+        try:
+            _check_runs(artifacts["fp32-tflite"], target)
+        except EdgeactError as exc:
+            warnings.append(f"float32 .tflite not written: {exc}")
+            del artifacts["fp32-tflite"]
+    return warnings
+
+
+def _runners(prepared: Prepared, artifacts: dict[str, Artifact], target: str) -> dict[str, Runner]:
+    """How to run each int8 form (the float32 .tflite is a baseline, not evaluated)."""
+    view = prepared.view
+    return {form: (_tflite_runner(artifact.payload, target, view.inputs, view.outputs) if form == "tflite"
+                   else _ort_runner(artifact.payload, form))
+            for form, artifact in artifacts.items() if form != "fp32-tflite"}
+
+
+def evaluate(prepared: Prepared, artifacts: dict[str, Artifact], data: CalibrationData | None,
+             target: str = "litert") -> dict[str, Any]:
+    """Stage 5: SQNR (dB) of each int8 form against the float model, per graph output, on up to
+    ``EVAL_SAMPLES`` samples of ``data`` (one at a time: every form sees the same feeds)."""
+    if data is None:
+        return {}
+    runners = _runners(prepared, artifacts, target)
+    reference = _ort_runner(model_bytes(prepared.model), f"float model {prepared.source}")
+    expected: dict[str, list] = {}
+    results: dict[str, dict[str, list]] = {form: {} for form in runners}
+    seen = 0
+    for feeds in data.samples():
+        for name, value in reference(feeds).items():
+            expected.setdefault(name, []).append(value)
+        for form, runner in runners.items():
+            for name, value in runner(feeds).items():
+                results[form].setdefault(name, []).append(value)
+        seen += 1
+        if seen >= EVAL_SAMPLES:
+            break
+    report: dict[str, Any] = {"samples": seen}
+    for form, outputs in results.items():
+        report[form] = {name: sqnr_db(np.concatenate(expected[name]), np.concatenate(values))
+                        for name, values in outputs.items()}
+    return report
