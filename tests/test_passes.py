@@ -184,3 +184,33 @@ myrelu (a) => (b) {
     onnx.save(onnx.parser.parse_model(text), path)
     model = load_onnx(path)
     assert model.meta["edgeact.upgraded_from_opset"] == 11 and [n.op_type for n in model.graph] == ["Relu"]
+
+
+def test_pattern_passes_require_constants_right_and_say_so() -> None:
+    """The invariant the fusion patterns rely on is checked by onnx-ir around the pass, not assumed."""
+    model = _model("""
+c = Constant <value = float {2.0}> ()
+y = Mul(c, x)
+""")
+    FoldConstants()(model)
+    with pytest.raises(ir.passes.PreconditionError, match="constants-right"):
+        FuseStructures()(model)
+    ConstantsRight()(model)
+    FuseStructures()(model)  # now it may run
+
+
+def test_name_everything_ensures_unique_names() -> None:
+    model = _model("""
+a = Relu(x)
+y = Relu(a)
+""")
+    for node in model.graph:
+        node.name = "same"
+    assert NameEverything()(model).modified
+    assert len({node.name for node in model.graph}) == 2
+    broken = NameEverything()
+    broken.call = lambda m: ir.passes.PassResult(m, False)  # a NameEverything that forgets its job
+    for node in model.graph:
+        node.name = "same"
+    with pytest.raises(ir.passes.PostconditionError, match="same"):
+        broken(model)

@@ -20,10 +20,34 @@ COMMUTATIVE_OPS = frozenset({"Add", "Mul"})
 
 
 class EdgeactPass(ir.passes.InPlacePass):
-    """A pass with a stable ``name`` (shown in the calibration record) and a one-line ``changes``."""
+    """A pass with a stable ``name`` (shown in the calibration record) and a one-line ``changes``; onnx-ir calls its
+    ``requires``/``ensures`` around ``call`` (a broken invariant is a Pre-/PostconditionError naming the pass)."""
 
     name: str = ""
     changes: str = ""
+    modified: bool = False  # whether the last run changed the model (for the record's list of passes)
+
+    def __call__(self, model_or_result):  # type: ignore[no-untyped-def]
+        result = super().__call__(model_or_result)
+        self.modified = bool(result.modified)
+        return result
+
+
+def constant_left_operands(model: ir.Model) -> list[str]:
+    """Add/Mul nodes of the main graph whose constant operand comes first (patterns expect it second)."""
+    return [node.name or node.op_type for node in model.graph
+            if node.op_type in COMMUTATIVE_OPS and node.domain == "" and len(node.inputs) == 2
+            and node.inputs[0] is not None and node.inputs[0].const_value is not None
+            and node.inputs[1] is not None and node.inputs[1].const_value is None]
+
+
+def duplicate_names(model: ir.Model) -> list[str]:
+    """Node names and value names of the main graph that are empty or used twice."""
+    nodes = [node.name for node in model.graph]
+    values = [value.name for node in model.graph for value in node.outputs]
+    values += [value.name for value in model.graph.inputs]
+    return sorted({name or "<empty>" for names in (nodes, values) for name in names
+                   if not name or names.count(name) > 1})
 
 
 class FoldConstants(EdgeactPass):
@@ -112,6 +136,10 @@ class ConstantsRight(EdgeactPass):
                     modified = True
         return ir.passes.PassResult(model, modified)
 
+    def ensures(self, model: ir.Model) -> None:
+        if left := constant_left_operands(model):
+            raise ir.passes.PostconditionError(f"constant operand still first in {left[:5]}")
+
 
 def _rewrite_main_graph(rules: list[pattern.RewriteRule], model: ir.Model) -> int:
     """Apply ``rules`` to the main graph only: the bodies of fused functions keep their original nodes."""
@@ -124,7 +152,13 @@ def _rewrite_main_graph(rules: list[pattern.RewriteRule], model: ir.Model) -> in
 
 
 class _RuleSetPass(EdgeactPass):
+    """Rewrite rules written for one operand order: they need ``constants-right`` to have run."""
+
     rules: staticmethod
+
+    def requires(self, model: ir.Model) -> None:
+        if left := constant_left_operands(model):
+            raise ir.passes.PreconditionError(f"needs constants-right first; constant operand first in {left[:5]}")
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         count = sum(_rewrite_main_graph(stage, model) for stage in self.rules())
@@ -193,6 +227,10 @@ class NameEverything(EdgeactPass):
         fixed = common.NameFixPass()(model)
         return ir.passes.PassResult(model, modified or fixed.modified)
 
+    def ensures(self, model: ir.Model) -> None:
+        if duplicated := duplicate_names(model):
+            raise ir.passes.PostconditionError(f"names still empty or repeated: {duplicated[:5]}")
+
 
 CANONICALISATION: tuple[type[EdgeactPass], ...] = (
     FoldConstants,
@@ -251,11 +289,7 @@ class FixInputShapes(ir.passes.FunctionalPass):
 
 def canonicalise(model: ir.Model, skip: frozenset[str] = frozenset()) -> list[str]:
     """Run the canonicalisation passes in place; returns the names of the passes that changed the model."""
-    changed = []
-    for pass_type in CANONICALISATION:
-        if pass_type.name in skip:
-            continue
-        if pass_type()(model).modified:
-            changed.append(pass_type.name)
+    passes = [pass_type() for pass_type in CANONICALISATION if pass_type.name not in skip]
+    ir.passes.PassManager(passes, steps=1)(model)
     common.RemoveUnusedFunctionsPass()(model)
-    return changed
+    return [p.name for p in passes if p.modified]
