@@ -2,12 +2,13 @@
 
 :func:`quantize` composes the stages of :mod:`edgeact.pipeline`, each usable on its own::
 
-    prepared = prepare(model, calib, static=True)            # import, upgrade, passes, static shapes: once
-    stats = statistics(prepared, prepared.data)              # calibrate (streamed) and/or merge saved stats
-    plan = make_plan(prepared.view, stats.tensors, options)  # every grid, table and fallback
-    tflite = export(prepared, plan, "tflite", target="tflm") # an Artifact in memory (export twice: same plan)
-    scores = evaluate(prepared, {"tflite": tflite}, prepared.data, "tflm")
-    write(paths, artifacts, record)                          # one set of files, the record last
+    prepared = prepare(model, calib, static=True)              # import, upgrade, passes, static shapes: once
+    stats = statistics(prepared, prepared.data)                # calibrate (streamed) and/or merge saved stats
+    decided = plan(prepared, stats, PlanOptions(target="tflm"))  # every grid, code, table and activation form
+    tflite = export(prepared, decided, "tflite", target="tflm")  # an Artifact in memory; export again: same plan
+    qdq = export(prepared, decided, "onnx-qdq")
+    scores = evaluate(prepared, {"tflite": tflite, "onnx-qdq": qdq}, prepared.data, "tflm")
+    write(paths, artifacts, record)                            # one set of files, the record last
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ CanonicalModel = Prepared  # the name earlier releases used
 
 __all__ = [
     "DEFAULT_FORMATS", "EVAL_SAMPLES", "FORMATS", "SUFFIXES", "Artifact", "CalibrationRecord", "CanonicalModel",
-    "ModelSource", "Prepared", "QuantizeResult", "StaticShapes", "calibrate", "evaluate", "export", "make_plan",
-    "merged_stats", "plan", "prepare", "quantize", "resolve_model", "static_input_shapes", "static_shapes",
-    "statistics", "write",
+    "ModelSource", "PlanOptions", "Prepared", "QuantizeResult", "StaticShapes", "calibrate", "evaluate", "export",
+    "make_plan", "merged_stats", "plan", "prepare", "quantize", "resolve_model", "static_input_shapes",
+    "static_shapes", "statistics", "write",
 ]
 
 
@@ -123,7 +124,7 @@ def quantize(
     map is drawn to OUTDIR/<name>.plots/<node>.png. ``max_array_bytes``: the largest array a data file may declare
     (default $EDGEACT_MAX_ARRAY_BYTES, else 4 GiB).
     """
-    options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude))
+    options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target)
     if calib is None and not stats:
         raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
     source = resolve_model(model, calib, example_inputs, input_shapes, max_array_bytes)

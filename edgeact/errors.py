@@ -45,3 +45,8 @@ class CalibrationDataError(EdgeactError):
 
 class GateInputError(EdgeactError):
     """A report or baseline that cannot be compared (corrupt, other schema, other device, other model)."""
+
+
+class DocumentError(EdgeactError):
+    """A JSON document (a profile-device report, a calibration record) that does not follow its schema; the message
+    names the field (``outputs.y.sqnr_db is a string, expected a number``)."""

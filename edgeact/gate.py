@@ -5,7 +5,8 @@ at or above ``min_top1_agreement`` (default: the baseline's minus one point); pe
 at most ``max_layer_sqnr_drop`` dB; per activation — RMS error may grow at most 5% and saturation 5 points; latency
 (only with ``max_latency_ratio``) — median at most that many times the baseline's.
 
-Both files are validated first (:func:`validate_report`: errors name the file and the field). A report of another
+Both files are read as :class:`ProfileReport` first (:func:`validate_report`: errors name the file and the field,
+from the same classes as docs/schema/profile-report.schema.json). A report of another
 device, an unknown schema or another float model (the ``fingerprint`` profile-device writes: the float model's hash
 and its inputs and outputs) is refused unless ``allow_mismatch``; a report without a fingerprint (schema 1) is
 compared with a warning.
@@ -22,24 +23,10 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from edgeact.errors import GateInputError, UsageError
+from edgeact.documents.profile_report import READABLE_SCHEMAS, ProfileReport, SignatureEntry
+from edgeact.documents.typed_json import json_kind
+from edgeact.errors import DocumentError, GateInputError, UsageError
 from edgeact.io import OutputSet, atomic_write, atomic_write_text, check_outputs
-from edgeact.profiler.report import READABLE_SCHEMAS, Between, Nullable, json_kind, schema_problem
-
-_DB = Between(-math.inf, math.inf, finite=False)  # an SQNR: inf when exact, never NaN
-_SIGNATURE = [{"name": str, "dtype": Nullable(str), "shape": Nullable([(int, str)])}]
-REPORT_SPEC = {  # what the gate reads from a profile-device report (other fields are left alone)
-    "schema_version": int,
-    "model": str,
-    "baseline?": str,
-    "device": {"name": str},
-    "outputs": {"*": {"sqnr_db": _DB, "top1_agreement?": Nullable(Between(0, 1))}},
-    "layers?": [{"tensor": str, "sqnr_db": Nullable(_DB)}],
-    "activations?": [{"node": str, "rms_error": Between(0), "saturation_rate?": Nullable(Between(0, 1))}],
-    "latency_ms?": Nullable({"median": Between(0)}),
-    "fingerprint?": {"float_model_sha256": Nullable(str), "inputs": _SIGNATURE, "outputs": _SIGNATURE},
-    "warnings?": [str],
-}
 
 
 @dataclass(frozen=True)
@@ -85,18 +72,19 @@ def _unusable(path: str | Path, role: str, detail: str) -> GateInputError:
     return GateInputError(f"{path}: {detail} (not a profile-device report usable as the {role})")
 
 
-def validate_report(data: Any, path: str | Path, role: str) -> dict[str, Any]:
-    """``data`` (parsed JSON) checked against what the gate reads; a :class:`GateInputError` names the file and the
-    field (``b.json: outputs.logits.sqnr_db is a string, expected a number``)."""
-    problem = schema_problem(data, REPORT_SPEC)
-    if problem is None and not data["outputs"]:
-        problem = "outputs is empty (a report compares at least one output)"
-    if problem is not None:
-        raise _unusable(path, role, problem)
-    return data
+def validate_report(data: Any, path: str | Path, role: str) -> ProfileReport:
+    """``data`` (parsed JSON) read as a report; a :class:`GateInputError` names the file and the field
+    (``b.json: outputs.logits.sqnr_db is a string, expected a number``)."""
+    try:
+        report = ProfileReport.from_json(data)
+    except DocumentError as exc:
+        raise _unusable(path, role, str(exc)) from exc
+    if not report.outputs:
+        raise _unusable(path, role, "outputs is empty (a report compares at least one output)")
+    return report
 
 
-def load_report(path: str | Path, role: str) -> dict[str, Any]:
+def load_report(path: str | Path, role: str) -> ProfileReport:
     """Read and validate a profile-device report; ``role`` (report, baseline) is for messages."""
     path = Path(path)
     try:
@@ -186,15 +174,15 @@ def thresholds_from(config: str | Path | None, **overrides: Any) -> Thresholds:
     return replace(Thresholds(), **checked)
 
 
-def _signature_text(entries: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{e['name']} {e['dtype'] or '?'} {e['shape'] if e['shape'] is not None else '?'}"
-                     for e in sorted(entries, key=lambda e: e["name"]))
+def _signature_text(entries: list[SignatureEntry]) -> str:
+    return ", ".join(f"{e.name} {e.dtype or '?'} {e.shape if e.shape is not None else '?'}"
+                     for e in sorted(entries, key=lambda e: e.name))
 
 
-def _model_problems(report: dict[str, Any], baseline: dict[str, Any], labels: tuple[str, str],
+def _model_problems(report: ProfileReport, baseline: ProfileReport, labels: tuple[str, str],
                     warnings: list[str]) -> list[str]:
     """How the float models behind the two reports differ (hash, inputs, outputs); a warning when unknown."""
-    mine, theirs = report.get("fingerprint"), baseline.get("fingerprint")
+    mine, theirs = report.fingerprint, baseline.fingerprint
     if mine is None or theirs is None:
         missing = " and ".join(label for label, found in zip(labels, (mine, theirs), strict=True) if found is None)
         warnings.append(f"cannot check that the report and the baseline come from the same float model: {missing} "
@@ -202,27 +190,28 @@ def _model_problems(report: dict[str, Any], baseline: dict[str, Any], labels: tu
                         "update the baseline, to add one)")
         return []
     problems = []
-    a, b = mine["float_model_sha256"], theirs["float_model_sha256"]
+    a, b = mine.float_model_sha256, theirs.float_model_sha256
     if a is not None and b is not None and a != b:
-        problems.append(f"float model {report.get('baseline', '?')} (sha256 {a[:12]}) vs baseline's "
-                        f"{baseline.get('baseline', '?')} (sha256 {b[:12]})")
+        problems.append(f"float model {report.baseline} (sha256 {a[:12]}) vs baseline's "
+                        f"{baseline.baseline} (sha256 {b[:12]})")
     elif a is None or b is None:
         warnings.append("cannot compare the float models' hashes: a report carries none")
     for side in ("inputs", "outputs"):
-        if _signature_text(mine[side]) != _signature_text(theirs[side]):
-            problems.append(f"{side} {_signature_text(mine[side])} vs baseline's {_signature_text(theirs[side])}")
+        if _signature_text(getattr(mine, side)) != _signature_text(getattr(theirs, side)):
+            problems.append(f"{side} {_signature_text(getattr(mine, side))} vs baseline's "
+                            f"{_signature_text(getattr(theirs, side))}")
     return problems
 
 
-def _compatible(report: dict[str, Any], baseline: dict[str, Any], allow_mismatch: bool,
+def _compatible(report: ProfileReport, baseline: ProfileReport, allow_mismatch: bool,
                 labels: tuple[str, str], warnings: list[str]) -> None:
     problems = []
     for label, data in zip(labels, (report, baseline), strict=True):
-        if data["schema_version"] not in READABLE_SCHEMAS:
-            problems.append(f"{label} has report schema {data['schema_version']} (this edgeact reads "
+        if data.schema_version not in READABLE_SCHEMAS:
+            problems.append(f"{label} has report schema {data.schema_version} (this edgeact reads "
                             f"{', '.join(map(str, READABLE_SCHEMAS))})")
-    if report["device"]["name"] != baseline["device"]["name"]:
-        problems.append(f"device {report['device']['name']!r} vs baseline {baseline['device']['name']!r}")
+    if report.device.name != baseline.device.name:
+        problems.append(f"device {report.device.name!r} vs baseline {baseline.device.name!r}")
     model_problems = _model_problems(report, baseline, labels, warnings)
     if model_problems:
         problems.append("not the same model: " + "; ".join(model_problems))
@@ -238,91 +227,91 @@ def _drop(base: float, now: float) -> float:
     return 0.0 if base == now else base - now
 
 
-def _output_checks(report: dict[str, Any], baseline: dict[str, Any], t: Thresholds) -> list[Check]:
+def _output_checks(report: ProfileReport, baseline: ProfileReport, t: Thresholds) -> list[Check]:
     checks = []
-    for name, base in baseline["outputs"].items():
-        now = report["outputs"].get(name)
+    for name, base in baseline.outputs.items():
+        now = report.outputs.get(name)
         if now is None:
             checks.append(Check(f"output {name}: present", False, "missing from the report"))
             continue
-        drop = _drop(base["sqnr_db"], now["sqnr_db"])
+        drop = _drop(base.sqnr_db, now.sqnr_db)
         checks.append(Check(f"output {name}: SQNR", drop <= t.max_sqnr_drop,
-                            f"{now['sqnr_db']:.2f} dB vs baseline {base['sqnr_db']:.2f} dB (drop {drop:.2f}, "
+                            f"{now.sqnr_db:.2f} dB vs baseline {base.sqnr_db:.2f} dB (drop {drop:.2f}, "
                             f"allowed {t.max_sqnr_drop})"))
-        if base.get("top1_agreement") is not None and now.get("top1_agreement") is not None:
-            floor = t.min_top1_agreement if t.min_top1_agreement is not None else base["top1_agreement"] - 0.01
-            checks.append(Check(f"output {name}: top-1 agreement", now["top1_agreement"] >= floor,
-                                f"{now['top1_agreement']:.2%} (minimum {floor:.2%})"))
+        if base.top1_agreement is not None and now.top1_agreement is not None:
+            floor = t.min_top1_agreement if t.min_top1_agreement is not None else base.top1_agreement - 0.01
+            checks.append(Check(f"output {name}: top-1 agreement", now.top1_agreement >= floor,
+                                f"{now.top1_agreement:.2%} (minimum {floor:.2%})"))
     return checks
 
 
-def _layer_checks(report: dict[str, Any], baseline: dict[str, Any], t: Thresholds) -> list[Check]:
-    now = {layer["tensor"]: layer for layer in report.get("layers", [])}
+def _layer_checks(report: ProfileReport, baseline: ProfileReport, t: Thresholds) -> list[Check]:
+    now = {layer.tensor: layer for layer in report.layers}
     checks = []
-    for base in baseline.get("layers", []):
-        layer = now.get(base["tensor"])
+    for base in baseline.layers:
+        layer = now.get(base.tensor)
         if layer is None:
-            checks.append(Check(f"layer {base['tensor']}: present", False, "missing from the report"))
+            checks.append(Check(f"layer {base.tensor}: present", False, "missing from the report"))
             continue
-        if base["sqnr_db"] is None:
+        if base.sqnr_db is None:
             continue  # not measured in the baseline (no float counterpart)
-        if layer["sqnr_db"] is None:
-            checks.append(Check(f"layer {base['tensor']}: SQNR", False, "not measured in the report"))
+        if layer.sqnr_db is None:
+            checks.append(Check(f"layer {base.tensor}: SQNR", False, "not measured in the report"))
             continue
-        drop = _drop(base["sqnr_db"], layer["sqnr_db"])
-        checks.append(Check(f"layer {base['tensor']}: SQNR", drop <= t.max_layer_sqnr_drop,
-                            f"{layer['sqnr_db']:.2f} dB vs baseline {base['sqnr_db']:.2f} dB (drop {drop:.2f}, "
+        drop = _drop(base.sqnr_db, layer.sqnr_db)
+        checks.append(Check(f"layer {base.tensor}: SQNR", drop <= t.max_layer_sqnr_drop,
+                            f"{layer.sqnr_db:.2f} dB vs baseline {base.sqnr_db:.2f} dB (drop {drop:.2f}, "
                             f"allowed {t.max_layer_sqnr_drop})"))
     return checks
 
 
-def _activation_checks(report: dict[str, Any], baseline: dict[str, Any], t: Thresholds) -> list[Check]:
-    now = {act["node"]: act for act in report.get("activations", [])}
+def _activation_checks(report: ProfileReport, baseline: ProfileReport, t: Thresholds) -> list[Check]:
+    now = {act.node: act for act in report.activations}
     checks = []
-    for base in baseline.get("activations", []):
-        act = now.get(base["node"])
+    for base in baseline.activations:
+        act = now.get(base.node)
         if act is None:
             continue  # a renamed or removed activation shows in the output checks
-        limit = base["rms_error"] * (1 + t.max_activation_error_growth)
-        checks.append(Check(f"activation {base['node']}: error", act["rms_error"] <= limit,
-                            f"rms {act['rms_error']:.4g} vs baseline {base['rms_error']:.4g} (limit {limit:.4g})"))
-        if base.get("saturation_rate") is not None and act.get("saturation_rate") is not None:
-            limit = base["saturation_rate"] + t.max_saturation_increase
-            checks.append(Check(f"activation {base['node']}: saturation", act["saturation_rate"] <= limit,
-                                f"{act['saturation_rate']:.2%} vs baseline {base['saturation_rate']:.2%}"))
+        limit = base.rms_error * (1 + t.max_activation_error_growth)
+        checks.append(Check(f"activation {base.node}: error", act.rms_error <= limit,
+                            f"rms {act.rms_error:.4g} vs baseline {base.rms_error:.4g} (limit {limit:.4g})"))
+        if base.saturation_rate is not None and act.saturation_rate is not None:
+            limit = base.saturation_rate + t.max_saturation_increase
+            checks.append(Check(f"activation {base.node}: saturation", act.saturation_rate <= limit,
+                                f"{act.saturation_rate:.2%} vs baseline {base.saturation_rate:.2%}"))
     return checks
 
 
-def _latency_check(report: dict[str, Any], baseline: dict[str, Any], t: Thresholds,
+def _latency_check(report: ProfileReport, baseline: ProfileReport, t: Thresholds,
                    warnings: list[str]) -> list[Check]:
     if t.max_latency_ratio is None:
         return []
-    now, base = report.get("latency_ms"), baseline.get("latency_ms")
-    if not now or not base or base["median"] <= 0:
-        missing = "the report" if not now else "the baseline"
+    now, base = report.latency_ms, baseline.latency_ms
+    if now is None or base is None or base.median <= 0:
+        missing = "the report" if now is None else "the baseline"
         warnings.append(f"max_latency_ratio is ignored: {missing} has no latency (an emulated device has no timing)")
         return []
-    ratio = now["median"] / base["median"]
+    ratio = now.median / base.median
     return [Check("latency: median", ratio <= t.max_latency_ratio,
                   f"{ratio:.2f}x the baseline (allowed {t.max_latency_ratio}x)")]
 
 
-def _ignored(report: dict[str, Any], baseline: dict[str, Any], t: Thresholds) -> list[str]:
+def _ignored(report: ProfileReport, baseline: ProfileReport, t: Thresholds) -> list[str]:
     """Settings that gate nothing for these reports (said, not silently skipped)."""
     warnings = []
-    if t.per_layer and not baseline.get("layers"):
+    if t.per_layer and not baseline.layers:
         warnings.append("per_layer is ignored: the baseline has no layers (profiled without --per-layer)")
-    both = [name for name, o in baseline["outputs"].items()
-            if o.get("top1_agreement") is not None and (report["outputs"].get(name) or {}).get("top1_agreement")
-            is not None]
+    both = [name for name, o in baseline.outputs.items()
+            if o.top1_agreement is not None and name in report.outputs
+            and report.outputs[name].top1_agreement is not None]
     if t.min_top1_agreement is not None and not both:
         warnings.append("min_top1_agreement is ignored: no output has a top-1 agreement in both reports")
     return warnings
 
 
-def gate(report: dict[str, Any], baseline: dict[str, Any], thresholds: Thresholds, allow_mismatch: bool = False,
+def gate(report: ProfileReport, baseline: ProfileReport, thresholds: Thresholds, allow_mismatch: bool = False,
          labels: tuple[str, str] = ("the report", "the baseline")) -> GateResult:
-    """Every check of ``report`` against ``baseline`` (both validated by :func:`validate_report`); ``labels`` name
+    """Every check of ``report`` against ``baseline`` (both read by :func:`validate_report`); ``labels`` name
     them in messages. Refuses (:class:`GateInputError`) reports of another device, schema or float model unless
     ``allow_mismatch``."""
     result = GateResult()
@@ -339,7 +328,7 @@ def write_junit(result: GateResult, path: str | Path, suite: str) -> Path:
     return atomic_write_text(path, junit_xml(result, suite))
 
 
-def write_gate_outputs(result: GateResult, report: dict[str, Any], junit: Path | None, markdown_path: Path | None,
+def write_gate_outputs(result: GateResult, report: ProfileReport, junit: Path | None, markdown_path: Path | None,
                        suite: str) -> None:
     """The JUnit XML and the markdown summary as one set: both appear, or neither."""
     with OutputSet() as outputs:
@@ -364,9 +353,9 @@ def junit_xml(result: GateResult, suite: str) -> str:
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def markdown(result: GateResult, report: dict[str, Any]) -> str:
+def markdown(result: GateResult, report: ProfileReport) -> str:
     verdict = "passed" if result.passed else f"**{len(result.failures)} regression(s)**"
-    lines = [f"### edgeact gate: {report['model']} on {report['device']['name']} — {verdict}", ""]
+    lines = [f"### edgeact gate: {report.model} on {report.device.name} — {verdict}", ""]
     lines += [f"> warning: {warning}" for warning in result.warnings] + ([""] if result.warnings else [])
     lines += ["| check | result | detail |", "|---|---|---|"]
     for check in sorted(result.checks, key=lambda c: c.passed):

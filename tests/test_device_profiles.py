@@ -73,14 +73,62 @@ def test_unknown_builtin_profile() -> None:
         load_profile("esp32")
 
 
-def test_profiles_state_the_rules_the_emulator_was_verified_with() -> None:
-    """The emulator constants the runtime tests check bit for bit are the ones the TOML profiles derive."""
-    from edgeact.runtimes.emulator import LITERT_REFERENCE, LITERT_XNNPACK, TFLM_REFERENCE, rules_for
+def test_the_emulator_rules_come_from_the_profile(tmp_path: Path) -> None:
+    """The profiles are the emulator's only source of rules (tests/test_tflite_export.py checks them bit for bit
+    against each runtime): a user profile's rounding, arithmetic and table conventions are the ones it runs."""
+    from edgeact.numerics.requantize import RequantRounding
+    from edgeact.runtimes.emulator import rules_for
+    from edgeact.runtimes.emulator.xnnpack import XNNPACK_KERNELS
 
-    for name, rules in (("litert-reference", LITERT_REFERENCE), ("tflm", TFLM_REFERENCE),
-                        ("litert-xnnpack", LITERT_XNNPACK)):
-        derived = rules_for(load_profile(name))
-        assert derived.roundings == rules.roundings and derived.kernels == rules.kernels, name
+    text = (GOOD.replace('"*" = "double"', '"*" = "single"\nMUL = "float_rne"')
+            .replace('arithmetic = "reference"', 'arithmetic = "xnnpack"')
+            .replace("output_zero_point = 0", 'output_zero_point = 0\nconventions = ["ideal"]'))
+    rules = rules_for(load_profile(write(tmp_path, text)))
+    assert rules.rounding("CONV_2D") == RequantRounding.SINGLE and rules.rounding("MUL") == RequantRounding.FLOAT32_RNE
+    assert rules.kernels is XNNPACK_KERNELS and rules.conventions == {"TANH": "ideal"}
+    assert rules_for(load_profile("tflm")).kernels == {} and rules_for(load_profile("tflm")).conventions == {}
+
+
+# Issue 13: profiles name op sets (edgeact/device_profiles/op_sets.toml) instead of repeating one op list.
+
+def with_ops(tmp_path: Path, ops: str) -> Path:
+    return write(tmp_path, GOOD.replace('ops = ["TANH", "QUANTIZE", "DEQUANTIZE"]', f"ops = {ops}"))
+
+
+def test_profiles_name_op_sets(tmp_path: Path) -> None:
+    from edgeact.devices.profiles import op_sets
+
+    sets = op_sets()
+    assert set(sets["litert"]) == set(sets["tflite-micro"]) | {"GELU", "POW"}
+    assert load_profile("tflm").ops == sets["tflite-micro"] and load_profile("cmsis-nn").ops == sets["tflite-micro"]
+    for name in ("litert-reference", "litert-xnnpack", "npu-table"):
+        assert load_profile(name).ops == sets["litert"]
+    tflm, litert = load_profile("tflm"), load_profile("litert-xnnpack")
+    assert not tflm.runs_op("GELU") and litert.runs_op("GELU") and load_profile("onnxruntime-cpu").runs_op("Gelu")
+    mine = load_profile(with_ops(tmp_path, '["@tflite-micro", "GELU", "-SIN"]'))
+    assert mine.runs_op("GELU") and not mine.runs_op("SIN") and mine.runs_op("TANH")
+    assert load_profile(with_ops(tmp_path, '["@litert", "-POW"]')).ops == tuple(o for o in sets["litert"] if o != "POW")
+    assert load_profile(with_ops(tmp_path, '["ADD", "ADD", "MUL"]')).ops == ("ADD", "MUL")  # the explicit form
+
+
+@pytest.mark.parametrize("ops, message", [
+    ('["@tflm-ops"]', "ops names op set '@tflm-ops'; known sets: @tflite-micro, @litert"),
+    ('["@tflite-micro", "-POW"]', "ops removes '-POW', which none of its op sets holds"),
+    ('["@"]', "ops names op set '@'"),
+])
+def test_bad_op_set_references_name_the_file(tmp_path: Path, ops: str, message: str) -> None:
+    path = with_ops(tmp_path, ops)
+    with pytest.raises(DeviceProfileError) as error:
+        load_profile(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_the_op_sets_file_is_not_a_profile() -> None:
+    from edgeact.devices.profiles import OP_SETS, builtin_profiles
+
+    assert OP_SETS.removesuffix(".toml") not in builtin_profiles()
+    with pytest.raises(UsageError):
+        load_profile(OP_SETS.removesuffix(".toml"))
 
 
 # Issue 12, item 2: a built-in name is a name, never a path (``--device ../../x/evil`` loaded x/evil.toml).

@@ -14,9 +14,17 @@ from onnx import helper, numpy_helper
 
 import edgeact
 from bench.ort_baseline import run
+from edgeact.activations import REGISTRY
 from edgeact.metrics import sqnr_db
+from edgeact.planning.registry import OP_QUANTIZERS, STANDARD_ACTIVATIONS
 
-CASES = tomllib.loads((Path(__file__).parent / "cases" / "op_quantizers.toml").read_text())["case"]
+CASE_DIR = Path(__file__).parent / "cases"
+CASES = tomllib.loads((CASE_DIR / "op_quantizers.toml").read_text())["case"]
+
+
+def op_name(domain: str, op_type: str) -> str:
+    """How a case names an op: its type, with its domain when it is not ONNX's own ("ai.edgeact::Linear")."""
+    return f"{domain}::{op_type}" if domain else op_type
 
 
 def _constant(token: str, rng: np.random.Generator, name: str) -> onnx.TensorProto:
@@ -69,7 +77,7 @@ def test_op_quantizer_case(case: dict, tmp_path: Path) -> None:
     result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "out")
     record = result.record
     assert record["fallbacks"] == []
-    planned = {entry["op_type"] for entry in record["quantized_nodes"]}
+    planned = {op_name(entry.get("domain", ""), entry["op_type"]) for entry in record["quantized_nodes"]}
     assert set(case["int8"]) <= planned, planned
     grids = record["tensors"]
     for name in case.get("same_grid", []):
@@ -85,3 +93,17 @@ def test_op_quantizer_case(case: dict, tmp_path: Path) -> None:
     for form in ("onnx-qdq", "onnx-table"):
         db = sqnr_db(reference, run(result.paths[form], held_out))
         assert db >= case["min_sqnr"], f"{case['op']} {form}: {db:.1f} dB < {case['min_sqnr']}"
+
+
+def test_every_registered_op_and_activation_has_a_declarative_case() -> None:
+    """Adding an op or an activation means adding its case: each OP_QUANTIZERS entry and each standard activation
+    op is named in some case's ``int8`` (which the case test checks is planned int8), each registry activation is
+    some case's ``table`` (checked to be planned) and has its reference points in activations.toml."""
+    named = {entry for case in CASES for entry in case["int8"]}
+    tables = {case["table"] for case in CASES if "table" in case}
+    reference = tomllib.loads((CASE_DIR / "activations.toml").read_text())
+    missing = sorted({op_name(*key) for key in OP_QUANTIZERS} - named)
+    missing += sorted(f"activation op {op}" for op in set(STANDARD_ACTIVATIONS) - named)
+    missing += sorted(f"table {name}" for name in set(REGISTRY) - tables)
+    missing += sorted(f"activations.toml [{name}]" for name in set(REGISTRY) - set(reference))
+    assert not missing, f"no declarative case for: {', '.join(missing)}"

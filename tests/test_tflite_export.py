@@ -18,13 +18,18 @@ import pytest
 import edgeact
 from bench.ort_baseline import run
 from edgeact.api import CanonicalModel, static_shapes
+from edgeact.devices import load_profile
 from edgeact.exporters.tflite.model import lower_tflite
 from edgeact.graph import view_of
 from edgeact.metrics import sqnr_db
-from edgeact.runtimes.emulator import LITERT_REFERENCE, LITERT_XNNPACK, TFLM_REFERENCE, emulate, run_op
+from edgeact.runtimes.emulator import emulate, rules_for, run_op
 from edgeact.runtimes.litert import run_litert, run_litert_tensors
 from edgeact.runtimes.tflm import run_tflm
 from examples import onnx_models
+
+# The emulator's rules come from the device profiles only: these tests check the profiles' facts bit for bit.
+LITERT_REFERENCE, LITERT_XNNPACK, TFLM_REFERENCE = (
+    rules_for(load_profile(name)) for name in ("litert-reference", "litert-xnnpack", "tflm"))
 
 MODELS = {
     "mlp_tanh": onnx_models.mlp_tanh,

@@ -13,13 +13,18 @@ import pytest
 import edgeact
 from bench.ort_baseline import run
 from edgeact.api import CanonicalModel, static_shapes
+from edgeact.devices import load_profile
 from edgeact.exporters.tflite.model import lower_tflite
 from edgeact.graph import view_of
 from edgeact.metrics import sqnr_db
-from edgeact.runtimes.emulator import LITERT_REFERENCE, LITERT_XNNPACK, TFLM_REFERENCE, emulate
+from edgeact.runtimes.emulator import emulate, rules_for
 from edgeact.runtimes.litert import run_litert
 from edgeact.runtimes.tflm import run_tflm
 from tests.test_op_quantizers import CASES, case_model
+
+# The emulator's rules come from the device profiles only: these tests check the profiles' facts bit for bit.
+LITERT_REFERENCE, LITERT_XNNPACK, TFLM_REFERENCE = (
+    rules_for(load_profile(name)) for name in ("litert-reference", "litert-xnnpack", "tflm"))
 
 RUNNERS = {
     "litert": (lambda model, feeds: run_litert(model, feeds, "reference"), LITERT_REFERENCE),
@@ -32,6 +37,8 @@ TARGETS = {"litert": "litert", "xnnpack": "litert", "tflm": "tflm"}
 @pytest.mark.parametrize("target", list(RUNNERS))
 @pytest.mark.parametrize("case", CASES, ids=[c["op"] for c in CASES])
 def test_op_case_in_tflite(case: dict, target: str, tmp_path: Path) -> None:
+    if "tflite" in case:
+        pytest.skip(case["tflite"])
     path = tmp_path / "case.onnx"
     onnx.save(case_model(case), path)
     rng = np.random.default_rng(1)

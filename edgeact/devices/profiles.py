@@ -2,9 +2,10 @@
 
 Schema version 2: the backend that runs the model (a real runtime, or edgeact's emulator for targets with no
 runtime here), the model format it consumes, requantization rounding per op, which arithmetic the emulator uses
-for it, per-channel and int16 support, thread count, and how each int8 activation builtin is computed
-(``[activations.OP]``). Unknown keys, missing keys, wrong types, values out of range and other schema versions are
-errors that name the key and the file. A built-in profile is asked for by name (``NAME_PATTERN``: never a path into
+for it, per-channel and int16 support, thread count, the ops it runs (naming the op sets of ``op_sets.toml`` as
+``"@set"``; see that file), and how each int8 activation builtin is computed (``[activations.OP]``). Unknown
+keys, missing keys, wrong types, values out of range and other schema versions are errors that name the key and the
+file. A built-in profile is asked for by name (``NAME_PATTERN``: never a path into
 or out of the package), any other profile by a path ending in ``.toml``.
 """
 
@@ -14,6 +15,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ from edgeact.numerics.tables import Convention
 
 SCHEMA_VERSION = 2
 KERNELS = ("exact", "exact_at_output", "fixed_output", "fixed_point", "missing")
-BACKENDS = ("onnxruntime", "litert-xnnpack", "litert-reference", "tflm", "emulator")
+# The classes these name are in edgeact.runtimes.backends.BACKENDS (a test keeps the two equal).
+BACKENDS = ("onnxruntime", "litert-xnnpack", "litert-builtin", "litert-reference", "tflm", "emulator")
 FORMATS = ("tflite", "onnx")
 ARITHMETIC = ("reference", "xnnpack")
 ROUNDINGS = {"double": "tflite_double", "single": "single", "float_rne": "float32_rne"}
@@ -32,6 +35,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # a built-in profile's name 
 REFUSALS = ("nothing", "zero_point")
 CONVENTIONS = tuple(convention.value for convention in Convention)
 MAX_THREADS = 1024
+OP_SETS = "op_sets.toml"  # the named op sets profiles refer to as "@name" (not a profile itself)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ _ACTIVATION_KEYS = {
     "max_lsb_error": _Field(int, required=False, low=0, high=255),
     "conventions": _Field(list, required=False, items=CONVENTIONS),
 }
+_OP_SET_KEYS = {"description": _Field(str), "ops": _Field(list, items=())}
 _NEEDS_OUTPUT_GRID = ("fixed_output", "exact_at_output")
 _KIND_NAMES = {str: "str (a string)", int: "int (an integer)", float: "float (a finite number)",
                bool: "bool (true or false)", list: "list (an array)", dict: "a table"}
@@ -98,6 +103,10 @@ class DeviceProfile:
     @property
     def runtime(self) -> str:
         return self.backend
+
+    def runs_op(self, op: str) -> bool:
+        """Whether the device runs builtin (TFLite) or op type (ONNX) ``op`` at all."""
+        return "*" in self.ops or op in self.ops
 
 
 @dataclass(frozen=True)
@@ -193,6 +202,47 @@ def _activation(op: str, entry: Any, source: str) -> ActivationKernel:
     return ActivationKernel(**values)
 
 
+@cache
+def op_sets() -> dict[str, tuple[str, ...]]:
+    """The built-in op sets (``op_sets.toml``), each expanded to its ops."""
+    source = f"built-in op sets {OP_SETS}"
+    text = resources.files("edgeact").joinpath("device_profiles", OP_SETS).read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DeviceProfileError(f"{source}: not valid TOML: {exc}") from exc
+    for name, entry in data.items():
+        _check_table(entry, _OP_SET_KEYS, f"{name}.", source)
+    raw = {name: entry["ops"] for name, entry in data.items()}
+    return {name: expand_ops(raw[name], raw, f"{source}: set {name!r}") for name in raw}
+
+
+def expand_ops(ops: list[str], sets: dict[str, list[str]] | dict[str, tuple[str, ...]], where: str,
+               seen: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """``ops`` with every ``"@set"`` replaced by the set's ops and every ``"-OP"`` removed (in order, once each);
+    errors name ``where``."""
+    found: dict[str, None] = {}
+    removed = []
+    for item in ops:
+        if item.startswith("-"):
+            removed.append(item[1:])
+        elif item.startswith("@"):
+            name = item[1:]
+            if name not in sets:
+                raise DeviceProfileError(f"{where}: ops names op set {item!r}; known sets: "
+                                         f"{', '.join('@' + known for known in sets)}")
+            if name in seen:
+                raise DeviceProfileError(f"{where}: op set {item!r} includes itself")
+            found.update(dict.fromkeys(expand_ops(list(sets[name]), sets, where, (*seen, name))))
+        else:
+            found[item] = None
+    for op in removed:
+        if op not in found:
+            raise DeviceProfileError(f"{where}: ops removes '-{op}', which none of its op sets holds")
+        del found[op]
+    return tuple(found)
+
+
 def _parse(data: dict[str, Any], source: str) -> DeviceProfile:
     if data.get("schema_version") != SCHEMA_VERSION:
         raise DeviceProfileError(
@@ -205,14 +255,15 @@ def _parse(data: dict[str, Any], source: str) -> DeviceProfile:
         data["name"], data["description"], data["backend"], data["model_format"], data["arithmetic"],
         data["per_channel"], data["int16_activations"], data["threads"],
         _requantization(data["requantization"], source), activations, source,
-        tuple(data["ops"]), tuple(data["dtypes"]),
+        expand_ops(data["ops"], op_sets(), source), tuple(data["dtypes"]),
     )
 
 
 def builtin_profiles() -> list[str]:
     """Names of the profiles shipped with edgeact."""
     folder = resources.files("edgeact").joinpath("device_profiles")
-    return sorted(entry.name.removesuffix(".toml") for entry in folder.iterdir() if entry.name.endswith(".toml"))
+    return sorted(entry.name.removesuffix(".toml") for entry in folder.iterdir()
+                  if entry.name.endswith(".toml") and entry.name != OP_SETS)
 
 
 def load_profile(name_or_path: str | Path) -> DeviceProfile:

@@ -6,53 +6,36 @@ int8 forms run on onnxruntime (ONNX) or the target device's backend (TFLite: its
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from edgeact.calibration.data import CalibrationData
 from edgeact.errors import EdgeactError
+from edgeact.exporters.tflite.targets import target as target_profile
 from edgeact.graph.importer import model_bytes
 from edgeact.metrics import sqnr_db
 from edgeact.pipeline.export import Artifact
 from edgeact.pipeline.prepare import Prepared
-from edgeact.runtimes.onnxruntime import ort_session, run_ort
+from edgeact.runtimes.backends import OnnxRuntimeBackend, Runner, backend_for, check_runs, named_runner
 
 EVAL_SAMPLES = 64
-Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
 def _ort_runner(payload: bytes, what: str) -> Runner:
-    session = ort_session(payload, what)
-    return lambda feeds: run_ort(session, feeds)
+    return named_runner(OnnxRuntimeBackend(payload, what))
 
 
 def _tflite_runner(payload: bytes, target: str, inputs: Sequence[str], outputs: Sequence[str]) -> Runner:
     """Runs one sample (a feed with a batch of 1) through a .tflite model on the target device's backend (its
-    runtime, or the emulator under its rules)."""
-    from edgeact.exporters.tflite.targets import target as target_profile
-    from edgeact.graph.tflite_import import read_tflite
-    from edgeact.profiler.backends import run_device
-
-    profile = target_profile(target)
-    graph = read_tflite(payload) if profile.backend == "emulator" else None
-
-    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        results = run_device(profile, payload, graph, [[feeds[name] for name in inputs]], list(outputs),
-                             keep_tensors=False).outputs
-        return {name: results[0][i] for i, name in enumerate(outputs)}
-
-    return run
+    runtime, or the emulator under its rules, on the graph read back from the bytes)."""
+    return named_runner(backend_for(target_profile(target), payload), inputs, outputs)
 
 
 def _check_runs(artifact: Artifact, target: str) -> None:
     """Load and invoke once on zeros in the target's runtime: never write a file that fails when loaded."""
-    graph = artifact.lowering.graph
-    feeds = {graph.tensors[i].name: np.zeros(graph.tensors[i].shape, dtype=graph.tensors[i].dtype)
-             for i in graph.inputs}
-    names = [graph.tensors[i].name for i in graph.outputs]
-    _tflite_runner(artifact.payload, target, list(feeds), names)(feeds)
+    check_runs(target_profile(target), artifact.payload, artifact.lowering.graph)
 
 
 def loadable(artifacts: dict[str, Artifact], target: str) -> list[str]:

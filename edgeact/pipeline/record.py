@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeact import __version__
+from edgeact.documents.calibration_record import CalibrationRecordDocument
+from edgeact.documents.typed_json import build, to_json
 
 
 
@@ -45,4 +47,7 @@ class CalibrationRecord:
         return record
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=1, sort_keys=True, default=float) + "\n"
+        """The record's text, written only after it passes its documented schema (docs/schema: one definition,
+        :class:`~edgeact.documents.calibration_record.CalibrationRecordDocument`)."""
+        document = build(CalibrationRecordDocument, self.as_dict())
+        return json.dumps(to_json(document), indent=1, sort_keys=True, default=float) + "\n"

@@ -10,6 +10,7 @@ from typing import Any
 
 from edgeact import __version__
 from edgeact.calibration.engine import CalibrationStats
+from edgeact.documents.provenance import RECORD_KEY
 from edgeact.errors import EdgeactError, UsageError
 from edgeact.io import OutputSet, check_creatable_folder, check_outputs
 from edgeact.pipeline.export import FORMATS, SUFFIXES, Artifact
@@ -69,7 +70,8 @@ def write(paths: dict[str, Path], artifacts: dict[str, Artifact], record: Calibr
     carries the record's sha256 in its metadata. Returns the plots drawn."""
     text = record.to_json()
     metadata = {"edgeact_version": __version__.encode(),
-                "calibration_record_sha256": hashlib.sha256(text.encode()).hexdigest().encode()}
+                "calibration_record_sha256": hashlib.sha256(text.encode()).hexdigest().encode(),
+                RECORD_KEY: paths["record"].name.encode()}  # the record beside it, by data, not by a naming rule
     plot_folder = plots_folder(paths["record"]) if plots is not None else None
     created = _missing_folders(paths["record"].parent, plot_folder)
     try:

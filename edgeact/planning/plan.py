@@ -26,25 +26,29 @@ from edgeact.numerics import (
     TableError,
     covering_output_grid,
     lut_for,
-    per_channel_symmetric,
     qparams_from_range,
-    quantize,
     table_error,
 )
-from edgeact.numerics.qparams import bias_grid, quantize_per_channel
-from edgeact.numerics.rounding import Rounding
+from edgeact.planning import constants as codes_of
+from edgeact.planning.target_forms import ActivationForm, activation_forms, float_forms, target_profile
 from edgeact.planning.registry import OpQuantizer, Role, activation_of, quantizer_for
 
 MASK_THRESHOLD = -1.0e4  # values at or below this are additive-mask fill, never part of an int8 range
 CONCAT_RANGE_RATIO = 16.0  # concat inputs whose ranges differ more than this keep the concat float
 SHAPE_READERS = frozenset({"Shape", "Size"})  # read a float tensor's dims, never its values
+OUTPUT_FORMATS = ("onnx-qdq", "onnx-table", "tflite")
 
 
 @dataclass(frozen=True)
 class PlanOptions:
+    """How to plan: calibration ``method``, per-tensor weights, nodes to keep float, and the ``target`` device
+    profile (a built-in name such as ``litert``, ``tflm``, or a profile ``.toml`` path) whose kernels decide each
+    activation's form."""
+
     method: str = "auto"
     per_tensor: bool = False
     exclude: frozenset[str] = frozenset()
+    target: str = "litert"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -56,9 +60,11 @@ class ConstantPlan:
     node: str
     input_index: int
     constant: str
-    role: str  # weight | bias | operand
+    role: str  # weight | bias | operand | reciprocal | pad_fill
     grid: QParams | PerChannelQParams
     codes: np.ndarray
+    formats: tuple[str, ...] = OUTPUT_FORMATS  # the output formats that store these codes
+    why: str = ""  # for a constant the model does not hold as such (a reciprocal, a zero bias, a pad fill)
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class ActivationPlan:
     table: Table
     error: TableError
     saturation_rate: float | None  # share of calibration inputs beyond the saturation bounds
+    forms: dict[str, ActivationForm] = field(default_factory=dict)  # output format -> builtin | table | float
 
 
 @dataclass(frozen=True)
@@ -78,16 +85,19 @@ class Fallback:
     node: str
     op_type: str
     reason: str
+    forms: dict[str, ActivationForm] = field(default_factory=dict)  # an activation's (float) form per format
 
 
 @dataclass
 class QuantPlan:
+    target: str = "litert"  # the device profile the activation forms were decided for
     grids: dict[str, QParams] = field(default_factory=dict)
     ranges: dict[str, ChosenRange] = field(default_factory=dict)  # by group root
     shares_grid_with: dict[str, str] = field(default_factory=dict)  # member -> group root
     constants: list[ConstantPlan] = field(default_factory=list)
     activations: list[ActivationPlan] = field(default_factory=list)
     quantized: list[tuple[str, str]] = field(default_factory=list)  # (node, op_type)
+    domains: dict[str, str] = field(default_factory=dict)  # node -> its op's domain, for nodes outside ONNX's
     fallbacks: list[Fallback] = field(default_factory=list)
     integer_nodes: list[tuple[str, str]] = field(default_factory=list)  # shape arithmetic, nothing to quantize
     hazards: list[str] = field(default_factory=list)
@@ -123,7 +133,8 @@ def _data_indices(node: NodeView, quantizer: OpQuantizer) -> list[int]:
 class _Planner:
     def __init__(self, view: GraphView, stats: dict[str, TensorStats], options: PlanOptions) -> None:
         self.view, self.stats, self.options = view, stats, options
-        self.plan = QuantPlan()
+        self.profile = target_profile(options.target)
+        self.plan = QuantPlan(target=options.target)
         self.roles: dict[str, OpQuantizer] = {}
         self.order = {}
         for index, node in enumerate(view.nodes):
@@ -234,8 +245,11 @@ class _Planner:
             if reason is None:
                 self.roles[node.name] = quantizer_for(node, self.view)  # type: ignore[assignment]
                 self.plan.quantized.append((node.name, node.op_type))
+                if node.domain:
+                    self.plan.domains[node.name] = node.domain
             else:
-                self.plan.fallbacks.append(Fallback(node.name, node.op_type, reason))
+                forms = float_forms(reason) if activation_of(node, self.view) is not None else {}
+                self.plan.fallbacks.append(Fallback(node.name, node.op_type, reason, forms))
                 if "additive-mask" in reason:
                     self.plan.hazards.append(f"{node.op_type} {node.name!r}: {reason}")
 
@@ -344,9 +358,9 @@ class _Planner:
             table = lut_for(act, in_q, out_q)
             bounds = act.saturation_bounds(out_q.scale)
             saturation = None if bounds == (None, None) else self.stats[source].fraction_outside(*bounds)
-            self.plan.activations.append(
-                ActivationPlan(node.name, act, source, out, chosen, table, table_error(act, table, reads), saturation)
-            )
+            forms = activation_forms(self.profile, act, table)
+            self.plan.activations.append(ActivationPlan(
+                node.name, act, source, out, chosen, table, table_error(act, table, reads), saturation, forms))
 
     def plan_remaining_grids(self) -> None:
         roots = sorted({self.groups.find(n) for n in self.wanted}, key=lambda n: self.order.get(n, 0))
@@ -377,16 +391,24 @@ class _Planner:
             weight_grid = None
             data = set(_data_indices(node, quantizer))
             for index, name in enumerate(node.inputs):
-                value = self.view.values.get(name) if name else None
-                if value is None or value.constant is None or not value.is_float or not value.constant.size:
+                constant = self._float_constant(name)
+                if constant is None:
                     continue
-                constant = value.constant.astype(np.float64)
                 if index == quantizer.weight:
                     weight_grid = self._weight_plan(node, index, name, constant, quantizer)
                 elif index == quantizer.bias and weight_grid is not None:
                     self._bias_plan(node, index, name, constant, weight_grid)
+                elif index == quantizer.reciprocal:
+                    self._reciprocal_plan(node, index, name, constant)
                 elif index in data and np.ptp(constant) + np.abs(constant).max() > 0:
                     self._operand_plan(node, index, name, constant, quantizer)
+            self._implicit_constants(node, quantizer, weight_grid)
+
+    def _float_constant(self, name: str) -> np.ndarray | None:
+        value = self.view.values.get(name) if name else None
+        if value is None or value.constant is None or not value.is_float or not value.constant.size:
+            return None
+        return value.constant.astype(np.float64)
 
     def _shared(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """One constant used by many nodes (an unrolled LSTM's weights) is quantized once: same grid, same codes."""
@@ -394,44 +416,61 @@ class _Planner:
             self.quantized_constants[key] = compute()
         return self.quantized_constants[key]
 
+    def _add(self, node: NodeView, index: int, name: str, role: str, coded: codes_of.Coded,
+             formats: tuple[str, ...] = OUTPUT_FORMATS, why: str = "") -> None:
+        self.plan.constants.append(ConstantPlan(node.name, index, name, role, *coded, formats, why))
+
     def _weight_plan(self, node: NodeView, index: int, name: str, weight: np.ndarray, q: OpQuantizer):
         axis = q.axis_for(node) % weight.ndim
-
-        def compute() -> tuple[QParams | PerChannelQParams, np.ndarray]:
-            if self.options.per_tensor or weight.ndim < 2:
-                peak = float(np.abs(weight).max()) or 1.0
-                grid = qparams_from_range(-peak, peak, "int8", symmetric=True, tensor=name)
-                return grid, quantize(weight, grid, Rounding.HALF_TO_EVEN).astype(np.int8)
-            grid = per_channel_symmetric(weight, axis)
-            return grid, quantize_per_channel(weight, grid).astype(np.int8)
-
-        grid, codes = self._shared((name, "weight", axis), compute)
-        self.plan.constants.append(ConstantPlan(node.name, index, name, "weight", grid, codes))
-        return grid
+        coded = self._shared((name, "weight", axis),
+                             lambda: codes_of.weight_codes(weight, axis, self.options.per_tensor, name))
+        self._add(node, index, name, "weight", coded)
+        return coded[0]
 
     def _bias_plan(self, node: NodeView, index: int, name: str, bias: np.ndarray, weight_grid) -> None:
-        channels = len(weight_grid.scales) if isinstance(weight_grid, PerChannelQParams) else 1
         in_grid = self.plan.grids.get(node.inputs[0])
-        if in_grid is None or bias.ndim != 1 or (channels > 1 and bias.shape[0] != channels):
+        coded = codes_of.bias_codes(bias, in_grid.scale, weight_grid) if in_grid is not None else None
+        if coded is None:
             return  # the bias stays float
-        grid = bias_grid(in_grid.scale, weight_grid)
-        if channels == 1:
-            grid = PerChannelQParams(grid.scales * bias.shape[0], 0, "int32")
-        codes = self._shared((name, "bias", grid), lambda: quantize_per_channel(bias, grid).astype(np.int32))
-        self.plan.constants.append(ConstantPlan(node.name, index, name, "bias", grid, codes))
+        coded = self._shared((name, "bias", coded[0]), lambda: coded)
+        if codes_of.bias_fits_onnx(bias, weight_grid):
+            self._add(node, index, name, "bias", coded)
+        else:
+            self._add(node, index, name, "bias", coded, ("tflite",),
+                      f"a bias of shape {list(bias.shape)}: int32 in TFLite's kernel, float in ONNX")
+
+    def _reciprocal_plan(self, node: NodeView, index: int, name: str, divisor: np.ndarray) -> None:
+        coded = self._shared((name, "reciprocal"), lambda: codes_of.reciprocal_codes(divisor, name))
+        if coded is not None:
+            self._add(node, index, name, "reciprocal", coded, ("tflite",),
+                      "TFLite multiplies by the int8 reciprocal; ONNX divides by the float constant")
 
     def _operand_plan(self, node: NodeView, index: int, name: str, constant: np.ndarray, q: OpQuantizer) -> None:
-        if q.role is Role.SHARED and node.outputs[0] in self.plan.grids:
-            grid = self.plan.grids[node.outputs[0]]
-        else:
-            grid = qparams_from_range(float(constant.min()), float(constant.max()), "int8", tensor=name)
-        codes = self._shared((name, "operand", grid), lambda: quantize(constant, grid, Rounding.HALF_TO_EVEN)
-                             .astype(np.int8))
-        self.plan.constants.append(ConstantPlan(node.name, index, name, "operand", grid, codes))
+        shared = q.role is Role.SHARED and node.outputs[0] in self.plan.grids
+        grid = self.plan.grids[node.outputs[0]] if shared else None
+        coded = codes_of.operand_codes(constant, grid, name)
+        self._add(node, index, name, "operand", self._shared((name, "operand", coded[0]), lambda: coded))
+
+    def _implicit_constants(self, node: NodeView, q: OpQuantizer, weight_grid) -> None:
+        """Constants TFLite's kernels need that the model does not hold: a zero bias, a max-pooling pad fill."""
+        in_grid = self.plan.grids.get(node.inputs[0]) if node.inputs else None
+        if in_grid is None:
+            return
+        absent = q.bias is not None and (q.bias >= len(node.inputs) or not node.inputs[q.bias])
+        weight = self._float_constant(node.inputs[q.weight]) if q.weight is not None else None
+        if absent and weight_grid is not None and weight is not None and weight.ndim in (2, 4):
+            channels = weight.shape[q.axis_for(node) % weight.ndim]
+            self._add(node, q.bias, "", "bias", codes_of.zero_bias_codes(channels, in_grid.scale, weight_grid),
+                      ("tflite",), "no bias in the model: TFLite's kernel takes an all-zero one")
+        pads = any(node.attributes.get("pads", ())) or node.attributes.get("ceil_mode", 0)
+        if q.pad_fill and pads:
+            self._add(node, -1, "", "pad_fill", codes_of.pad_fill_codes(in_grid), ("tflite",),
+                      "explicit pads hold the lowest code (TFLite: PADV2)")
 
 
 def make_plan(view: GraphView, stats: dict[str, TensorStats], options: PlanOptions | None = None) -> QuantPlan:
-    """Decide every grid, table, quantized constant and fallback of ``view`` from calibration ``stats``."""
+    """Decide every grid, table, quantized constant (with its codes) and fallback of ``view`` from calibration
+    ``stats``, and each activation's form in every output format for ``options.target``."""
     planner = _Planner(view, stats, options or PlanOptions())
     planner.assign_roles()
     planner.collect_values()

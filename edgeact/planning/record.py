@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+
+import numpy as np
 
 from edgeact.activations import REGISTRY
 from edgeact.numerics import PerChannelQParams, QParams, dequantize
-from edgeact.planning.plan import ActivationPlan, QuantPlan
+from edgeact.planning.plan import ActivationPlan, ConstantPlan, Fallback, QuantPlan
+from edgeact.planning.target_forms import ActivationForm
 
 
 def grid_dict(grid: QParams | PerChannelQParams) -> dict[str, Any]:
@@ -29,8 +33,33 @@ def activation_dict(plan: ActivationPlan) -> dict[str, Any]:
         "saturation_rate": plan.saturation_rate,
         "error": plan.error.as_dict(),
         "table": plan.table.values.tolist(),
+        "form": forms_dict(plan.forms),
         **_unregistered(plan),
     }
+
+
+def forms_dict(forms: dict[str, ActivationForm]) -> dict[str, Any]:
+    """An activation's form per output format, with the reason (and the builtin, where one is used)."""
+    return {form: forms[form].as_dict() for form in sorted(forms)}
+
+
+def codes_dict(codes: np.ndarray) -> dict[str, Any]:
+    """Integer codes as their sha256 (of the values in C order, little-endian), count, dtype and shape."""
+    data = np.ascontiguousarray(codes, dtype=codes.dtype.newbyteorder("<"))
+    return {"sha256": hashlib.sha256(data.tobytes()).hexdigest(), "count": int(data.size),
+            "dtype": data.dtype.name, "shape": list(data.shape)}
+
+
+def constant_dict(plan: ConstantPlan) -> dict[str, Any]:
+    """One planned constant: where it goes, its grid, its codes (hashed) and the formats that store them."""
+    entry = {"node": plan.node, "input": plan.constant, "input_index": plan.input_index, "role": plan.role,
+             **grid_dict(plan.grid), "codes": codes_dict(plan.codes), "formats": list(plan.formats)}
+    return {**entry, "why": plan.why} if plan.why else entry
+
+
+def fallback_dict(fallback: Fallback) -> dict[str, Any]:
+    entry = {"node": fallback.node, "op_type": fallback.op_type, "reason": fallback.reason}
+    return {**entry, "form": forms_dict(fallback.forms)} if fallback.forms else entry
 
 
 def _unregistered(plan: ActivationPlan) -> dict[str, Any]:
@@ -43,7 +72,8 @@ def _unregistered(plan: ActivationPlan) -> dict[str, Any]:
 
 
 def plan_dict(plan: QuantPlan) -> dict[str, Any]:
-    """The plan part of the record (tensors, activations, constants, fallbacks, hazards)."""
+    """The plan part of the record (its target, tensors, activations and their forms, constants with their codes,
+    fallbacks, hazards)."""
     tensors = {}
     for name in sorted(plan.grids):
         entry = grid_dict(plan.grids[name])
@@ -54,13 +84,13 @@ def plan_dict(plan: QuantPlan) -> dict[str, Any]:
             entry["shares_grid_with"] = plan.shares_grid_with[name]
         tensors[name] = entry
     return {
+        "plan_target": plan.target,
         "tensors": tensors,
         "activations": [activation_dict(a) for a in plan.activations],
-        "constants": [
-            {"node": c.node, "input": c.constant, "role": c.role, **grid_dict(c.grid)} for c in plan.constants
-        ],
-        "quantized_nodes": [{"node": name, "op_type": op} for name, op in plan.quantized],
-        "fallbacks": [{"node": f.node, "op_type": f.op_type, "reason": f.reason} for f in plan.fallbacks],
+        "constants": [constant_dict(c) for c in plan.constants],
+        "quantized_nodes": [{"node": name, "op_type": op, **({"domain": plan.domains[name]} if name in plan.domains
+                                                             else {})} for name, op in plan.quantized],
+        "fallbacks": [fallback_dict(f) for f in plan.fallbacks],
         "integer_nodes": [{"node": name, "op_type": op} for name, op in plan.integer_nodes],
         "hazards": plan.hazards,
     }

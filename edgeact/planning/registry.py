@@ -25,8 +25,10 @@ class OpQuantizer:
     data_inputs: tuple[int, ...] | None = (0,)  # None: every input
     weight: int | None = None  # per-channel int8 symmetric
     weight_axis: Callable[[NodeView], int] | int = 0
-    bias: int | None = None  # int32 at s_in * s_w
+    bias: int | None = None  # int32 at s_in * s_w; when absent, an all-zero one (TFLite's kernels take a bias)
     output_range: tuple[float, float] | None = None  # a range known without calibration
+    reciprocal: int | None = None  # a constant divisor, planned as int8 codes of its reciprocal (TFLite: MUL)
+    pad_fill: bool = False  # explicit pads hold the lowest int8 code (TFLite: PADV2 before MAX_POOL_2D)
 
     def axis_for(self, node: NodeView) -> int:
         return self.weight_axis(node) if callable(self.weight_axis) else self.weight_axis
@@ -47,16 +49,18 @@ _ACTIVATION = OpQuantizer(Role.ACTIVATION)
 OP_QUANTIZERS: dict[tuple[str, str], OpQuantizer] = {
     ("", "Conv"): OpQuantizer(Role.COMPUTE, weight=1, weight_axis=0, bias=2),
     ("", "Gemm"): OpQuantizer(Role.COMPUTE, weight=1, weight_axis=_gemm_axis, bias=2),
-    ("", "MatMul"): OpQuantizer(Role.COMPUTE, data_inputs=(0, 1), weight=1, weight_axis=-1),
+    # MatMul has no bias input: with a constant 2-D weight, TFLite's FULLY_CONNECTED gets the planned zero one
+    ("", "MatMul"): OpQuantizer(Role.COMPUTE, data_inputs=(0, 1), weight=1, weight_axis=-1, bias=2),
     (EDGEACT_DOMAIN, "Linear"): OpQuantizer(Role.COMPUTE, weight=1, weight_axis=1, bias=2),
     ("", "Add"): _BINARY,
     ("", "Sub"): _BINARY,
-    ("", "Div"): OpQuantizer(Role.COMPUTE),  # divisor stays float (usually a constant)
+    ("", "Div"): OpQuantizer(Role.COMPUTE, reciprocal=1),  # divisor: float in ONNX, an int8 reciprocal in TFLite
     ("", "Mul"): _BINARY,
     ("", "Concat"): OpQuantizer(Role.COMPUTE, data_inputs=None),
     **{("", op): _SHARED for op in ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split",
-                                   "Gather", "MaxPool", "AveragePool", "Expand", "Identity", "DepthToSpace",
+                                   "Gather", "AveragePool", "Expand", "Identity", "DepthToSpace",
                                    "SpaceToDepth", "Resize")},  # (TFLite's int8 AVERAGE_POOL_2D needs equal grids too)
+    ("", "MaxPool"): OpQuantizer(Role.SHARED, pad_fill=True),
     **{("", op): _COMPUTE for op in ("GlobalAveragePool", "ReduceMean", "LayerNormalization")},
     (EDGEACT_DOMAIN, "LayerNorm"): _COMPUTE,
     ("", "Softmax"): _SOFTMAX,

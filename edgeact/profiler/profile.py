@@ -16,17 +16,32 @@ from edgeact import __version__
 from edgeact.calibration.data import CalibrationData, InputSpec
 from edgeact.calibration.engine import input_specs
 from edgeact.devices.profiles import DeviceProfile, activation_verdict, load_profile
-from edgeact.errors import EdgeactError, ModelFormatError, UsageError
+from edgeact.documents.calibration_record import ActivationCore, RecordCore
+from edgeact.documents.profile_report import (
+    REPORT_SCHEMA,
+    ActivationReport,
+    Device,
+    Fingerprint,
+    Hazard,
+    Latency,
+    LayerReport,
+    OutputReport,
+    ProfileReport,
+    SignatureEntry,
+)
+from edgeact.documents.typed_json import build, from_json
+from edgeact.errors import DocumentError, EdgeactError, ModelFormatError, UsageError
 from edgeact.exporters.tflite.graph import LoweredGraph
 from edgeact.graph import load_onnx, view_of
 from edgeact.graph.importer import load_onnx_bytes, model_bytes
 from edgeact.graph.observe import dequantized_tensors, layer_subgraphs, with_float_outputs
 from edgeact.graph.tflite_import import metadata, read_tflite
 from edgeact.graph.view import GraphView
-from edgeact.profiler.backends import emulate_model, latency_ms, run_device
+from edgeact.profiler.backends import latency_ms, run_device
 from edgeact.profiler.metrics import code_agreement, output_metrics
-from edgeact.profiler.report import REPORT_SCHEMA, Nullable, schema_problem
-from edgeact.runtimes.emulator import rules_for, run_op
+from edgeact.profiler.provenance import ModelProvenance, onnx_provenance, tflite_provenance
+from edgeact.runtimes.backends import backend_class, emulator_for
+from edgeact.runtimes.emulator import run_op
 from edgeact.runtimes.onnxruntime import ort_session, run_ort
 
 LATENCY_RUNS = 50
@@ -62,6 +77,7 @@ class Int8Model:
     view: GraphView | None
     inputs: list[str]
     outputs: list[str]
+    provenance: ModelProvenance  # what the file says its tensors are, and its calibration record
 
     def signature(self) -> Signature:
         if self.view is not None:
@@ -85,12 +101,13 @@ def _read_int8(path: Path, profile: DeviceProfile) -> Int8Model:
     if suffix == "tflite":
         graph = read_tflite(payload, str(path))
         model = Int8Model(path, payload, graph, None, [graph.tensors[i].name for i in graph.inputs],
-                          [graph.tensors[i].name for i in graph.outputs])
+                          [graph.tensors[i].name for i in graph.outputs],
+                          tflite_provenance(graph, _tflite_metadata(payload, path), path))
     else:
-        view = view_of(load_onnx_bytes(payload, str(path)))
+        loaded = load_onnx_bytes(payload, str(path))
         session = ort_session(payload, f"int8 model {path}")
-        model = Int8Model(path, payload, None, view, [i.name for i in session.get_inputs()],
-                          [o.name for o in session.get_outputs()])
+        model = Int8Model(path, payload, None, view_of(loaded), [i.name for i in session.get_inputs()],
+                          [o.name for o in session.get_outputs()], onnx_provenance(dict(loaded.metadata_props), path))
     if not model.outputs:
         raise ModelFormatError(f"{path}: the model has no outputs; there is nothing to compare")
     return model
@@ -109,12 +126,18 @@ def _check_runnable(profile: DeviceProfile, graph: LoweredGraph | None, path: Pa
         )
 
 
-def _float_name(tensor: str) -> tuple[str, bool] | None:
-    """The ONNX value an int8 TFLite tensor carries (edgeact's names: ``v/int8``, ``v/int8_nhwc``)."""
-    for suffix, nhwc in (("/int8_nhwc", True), ("/int8", False)):
-        if tensor.endswith(suffix):
-            return tensor[: -len(suffix)], nhwc
-    return None
+def _tflite_metadata(payload: bytes, path: Path) -> dict[str, str]:
+    """The .tflite's named metadata (read_tflite already took the model)."""
+    try:
+        return metadata(payload, str(path))
+    except Exception:  # noqa: BLE001 - flatbuffers raises plain errors on a damaged metadata table
+        return {}
+
+
+def _carried(graph: LoweredGraph) -> list[int]:
+    """The int8 tensors that carry an ONNX value (their provenance says which), not constants."""
+    return [index for index, t in enumerate(graph.tensors)
+            if t.source is not None and t.quant is not None and t.data is None]
 
 
 def _dequantize(graph: LoweredGraph, index: int, values: np.ndarray) -> np.ndarray:
@@ -132,6 +155,7 @@ def _output_step(graph: LoweredGraph | None, index: int) -> float | None:
 
 
 def _hazards(profile: DeviceProfile, graph: LoweredGraph | None) -> list[dict[str, str]]:
+    """What the device computes differently from what the model says, or in float."""
     found = []
     for op in graph.ops if graph is not None else ():
         if op.op in ACTIVATION_BUILTINS and graph.tensors[op.outputs[0]].quant is not None:
@@ -145,19 +169,18 @@ def _hazards(profile: DeviceProfile, graph: LoweredGraph | None) -> list[dict[st
         ops = sum(len(members) for members in islands.values())
         found.append({"op": f"{ops} ops", "tensor": ", ".join(islands), "status": "float",
                       "reason": "run in float32 between DEQUANTIZE and QUANTIZE (no int8 kernel for them)"})
-    if profile.backend == "onnxruntime" and not _has_vnni():
+    if backend_class(profile).capabilities.u8s8_saturation_without_vnni and not _has_vnni():
         found.append({"op": "MatMul/Conv", "tensor": "", "status": "u8s8_saturation_risk",
                       "reason": "x86 without VNNI: onnxruntime's u8s8 int8 GEMMs can saturate (use reduce_range)"})
     return found
 
 
 def _float_islands(graph: LoweredGraph | None) -> dict[str, list[str]]:
-    """Float ops grouped by the node they lower (edgeact names their tensors ``<node>/<step>``)."""
+    """Float ops grouped by the ONNX node they lower (the model's provenance)."""
     islands: dict[str, list[str]] = {}
     for op in graph.ops if graph is not None else ():
         if graph.tensors[op.outputs[0]].dtype == "float32" and op.op != "DEQUANTIZE":
-            name = graph.tensors[op.outputs[0]].name
-            islands.setdefault(name.rsplit("/", 1)[0] if "/" in name.strip("/") else name, []).append(op.op)
+            islands.setdefault(op.node, []).append(op.op)
     return islands
 
 
@@ -169,47 +192,48 @@ def _has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags or "x86" not in flags and "flags" not in flags
 
 
-_GRID = {"scale": float, "zero_point": int}
-RECORD_SPEC = {  # what profile-device reads from a calibration record
-    "model?": str,
-    "model_sha256": str,
-    "files?": {"*": str},
-    "static_shapes?": {"input_shapes": {"*": [int]}, "batch_stays_dynamic?": {"*": int}},
-    "activations": [{"node": str, "function": str, "params": {"*": float}, "saturation_rate": Nullable(float),
-                     "error": {"rms_error": float, "rms_floor": float}, "input_grid": _GRID, "output_grid": _GRID,
-                     "table": [int], "expression?": str, "reference?": [float]}],
-}
-
-
-def _activation_problem(index: int, act: dict[str, Any]) -> str | None:
+def _activation_problem(index: int, act: ActivationCore) -> str | None:
     """What makes one (well-typed) record activation unusable for the report and its plots, or None."""
     from edgeact.activations import activation
 
     where = f"activations[{index}]"
-    for key in ("input_grid", "output_grid"):
-        scale = act[key]["scale"]
-        if not (math.isfinite(scale) and scale > 0):
-            return f"{where}.{key}.scale is {scale!r}, expected a finite number > 0"
-    for key in ("table", "reference"):
-        if key in act and len(act[key]) != TABLE_SIZE:
-            return f"{where}.{key} has {len(act[key])} entries, expected one per int8 code ({TABLE_SIZE})"
-    values = {"error.rms_error": act["error"]["rms_error"], "error.rms_floor": act["error"]["rms_floor"],
-              "saturation_rate": act["saturation_rate"] or 0.0}
+    for key, grid in (("input_grid", act.input_grid), ("output_grid", act.output_grid)):
+        if not (math.isfinite(grid.scale) and grid.scale > 0):
+            return f"{where}.{key}.scale is {grid.scale!r}, expected a finite number > 0"
+    for key, values in (("table", act.table), ("reference", act.reference)):
+        if values is not None and len(values) != TABLE_SIZE:
+            return f"{where}.{key} has {len(values)} entries, expected one per int8 code ({TABLE_SIZE})"
+    values = {"error.rms_error": act.error.rms_error, "error.rms_floor": act.error.rms_floor,
+              "saturation_rate": act.saturation_rate or 0.0}
     for key, value in values.items():
         if not (math.isfinite(value) and value >= 0):
             return f"{where}.{key} is {value!r}, expected a finite number >= 0"
-    if "reference" not in act:
+    if act.reference is None:
         try:
-            activation(act["function"], **act["params"])
+            activation(act.function, **act.params)
         except EdgeactError as exc:
             return f"{where}: {exc}"
     return None
 
 
-def _calibration_record(model: Int8Model, warnings: list[str]) -> tuple[Path, dict[str, Any]] | None:
-    """The calibration record written beside the model, if it is readable and the model's own (else a warning)."""
-    path = model.path.with_name(f"{model.path.name.split('.int8.')[0]}.calibration.json")
-    if not path.is_file():
+def _record_problem(data: object, model: Int8Model, hashed: bool) -> tuple[RecordCore | None, str | None]:
+    """The record read (:class:`RecordCore`), or what makes it unusable for ``model`` (``hashed``: the model
+    carries the record's sha256, so the record is its own whatever the files are called now)."""
+    try:
+        record = from_json(RecordCore, data)
+    except DocumentError as exc:
+        return None, str(exc)
+    problem = next((p for i, act in enumerate(record.activations) if (p := _activation_problem(i, act))), None)
+    if problem is None and not hashed and model.path.name not in record.files.values():
+        problem = f"it describes {sorted(record.files.values())}, not {model.path.name}"
+    return (None, problem) if problem is not None else (record, None)
+
+
+def _calibration_record(model: Int8Model, warnings: list[str]) -> tuple[Path, RecordCore] | None:
+    """The calibration record the model names (older files: the one beside it by name), if it is readable and
+    the model's own (else a warning)."""
+    path = model.provenance.record
+    if path is None or not path.is_file():
         return None
     ignored = "its activations are not reported"
     try:
@@ -217,25 +241,19 @@ def _calibration_record(model: Int8Model, warnings: list[str]) -> tuple[Path, di
     except OSError as exc:
         warnings.append(f"{path}: cannot read the calibration record ({exc.strerror or exc}); {ignored}")
         return None
-    if model.graph is not None:
-        try:
-            carried = metadata(model.payload).get("calibration_record_sha256")
-        except Exception:  # noqa: BLE001 - flatbuffers raises plain errors; read_tflite already took the model
-            carried = None
-        if carried != hashlib.sha256(text).hexdigest():
-            warnings.append(f"{path}: not the calibration record {model.path.name} was written with (the sha256 the "
-                            f"model carries differs); {ignored}")
-            return None
+    carried = model.provenance.record_sha256
+    hashed = model.graph is not None or carried is not None  # a .tflite always carries it
+    if hashed and carried != hashlib.sha256(text).hexdigest():
+        warnings.append(f"{path}: not the calibration record {model.path.name} was written with (the sha256 the "
+                        f"model carries differs); {ignored}")
+        return None
     try:
-        record = json.loads(text)
+        data = json.loads(text)
     except (ValueError, RecursionError) as exc:
         warnings.append(f"{path}: not a readable calibration record (not JSON: {exc}); {ignored}")
         return None
-    problem = schema_problem(record, RECORD_SPEC) or next(
-        (p for i, act in enumerate(record["activations"]) if (p := _activation_problem(i, act))), None)
-    if problem is None and "files" in record and model.path.name not in record["files"].values():
-        problem = f"it describes {sorted(record['files'].values())}, not {model.path.name}"
-    if problem is not None:
+    record, problem = _record_problem(data, model, hashed)
+    if record is None:
         warnings.append(f"{path}: not a usable calibration record ({problem}); {ignored}")
         return None
     return path, record
@@ -315,30 +333,31 @@ def _float_fingerprint(path: Path, shapes: dict[str, tuple[int | None, ...]] | N
     return CanonicalModel.load(path, str(path), shapes).fingerprint
 
 
-def _fingerprint(path: Path, signature: Signature, warnings: list[str]) -> dict[str, Any]:
+def _fingerprint(path: Path, signature: Signature, warnings: list[str]) -> Fingerprint:
     """The report's model fingerprint: the float model's hash (see :func:`_float_fingerprint`) and signature."""
     try:
         digest = _float_fingerprint(path)
     except EdgeactError as exc:
         warnings.append(f"cannot fingerprint the baseline ({exc}); the gate cannot check which model this is")
         digest = None
-    return {"float_model_sha256": digest, **signature}
+    return Fingerprint(float_model_sha256=digest, inputs=[SignatureEntry(**e) for e in signature["inputs"]],
+                       outputs=[SignatureEntry(**e) for e in signature["outputs"]])
 
 
-def _fixed_dims(record: dict[str, Any], view: GraphView) -> dict[str, tuple[int | None, ...]] | None:
+def _fixed_dims(record: RecordCore, view: GraphView) -> dict[str, tuple[int | None, ...]] | None:
     """The input dims the quantize run fixed before canonicalising (for a static target), or None."""
     from edgeact.api import StaticShapes
 
-    static = record.get("static_shapes")
+    static = record.static_shapes
     specs = input_specs(view)
-    if not static or {s.name: len(s.shape) for s in specs} != {n: len(d) for n, d in static["input_shapes"].items()}:
+    if not static or {s.name: len(s.shape) for s in specs} != {n: len(d) for n, d in static.input_shapes.items()}:
         return None
-    shapes = {name: tuple(dims) for name, dims in static["input_shapes"].items()}
-    fixed = StaticShapes(shapes, "", static.get("batch_stays_dynamic", {})).fixed_dims(specs)
+    shapes = {name: tuple(dims) for name, dims in static.input_shapes.items()}
+    fixed = StaticShapes(shapes, "", static.batch_stays_dynamic).fixed_dims(specs)
     return fixed if any(size is not None for dims in fixed.values() for size in dims) else None
 
 
-def _check_record_model(found: tuple[Path, dict[str, Any]], baseline: Path, view: GraphView, digest: str | None,
+def _check_record_model(found: tuple[Path, RecordCore], baseline: Path, view: GraphView, digest: str | None,
                         warnings: list[str]) -> None:
     """Warn when the calibration record names another float model than the baseline."""
     path, record = found
@@ -349,11 +368,11 @@ def _check_record_model(found: tuple[Path, dict[str, Any]], baseline: Path, view
         prepared = digest if fixed is None else _float_fingerprint(baseline, fixed)
     except EdgeactError:
         prepared = None  # the record's shapes do not fit the baseline: another model
-    if prepared != record["model_sha256"]:
+    if prepared != record.model_sha256:
         got = f"sha256 {prepared[:12]} as edgeact prepares it" if prepared else "its inputs do not fit the record's"
         warnings.append(
-            f"{path.name} says the int8 model was quantized from float model {record.get('model', '?')!r} "
-            f"(model_sha256 {record['model_sha256'][:12]}), which is not the baseline {baseline.name} ({got}): the "
+            f"{path.name} says the int8 model was quantized from float model {record.model!r} "
+            f"(model_sha256 {record.model_sha256[:12]}), which is not the baseline {baseline.name} ({got}): the "
             "numbers compare the int8 model with another model")
 
 
@@ -378,13 +397,12 @@ def _layers(graph: LoweredGraph, reference: dict[str, np.ndarray], tensors: list
     from edgeact.metrics import sqnr_db
 
     layers = []
-    for index, tensor in enumerate(graph.tensors):
-        mapped = _float_name(tensor.name)
-        if mapped is None or mapped[0] not in reference or tensor.data is not None:
+    for index in _carried(graph):
+        name = graph.tensors[index].source
+        if name not in reference:
             continue
-        name, nhwc = mapped
         values = np.concatenate([_dequantize(graph, index, t[index]) for t in tensors])
-        if nhwc:
+        if graph.tensors[index].layout == "nhwc":
             values = np.transpose(values, (0, 3, 1, 2))
         entry = {"tensor": name, "sqnr_db": sqnr_db(reference[name][: len(values)], values.reshape(
             reference[name][: len(values)].shape))}
@@ -421,7 +439,8 @@ def _added_error(graph: LoweredGraph, layers: list[dict[str, Any]]) -> None:
 
 
 def _onnx_profile(payload: bytes, samples: list[list[np.ndarray]], inputs: list[str], outputs: list[str],
-                  expected: dict[str, np.ndarray], per_layer: bool) -> tuple[dict[str, dict], list[dict[str, Any]]]:
+                  expected: dict[str, np.ndarray], per_layer: bool,
+                  provenance: ModelProvenance) -> tuple[dict[str, dict], list[dict[str, Any]]]:
     """An int8 ONNX model on onnxruntime against the ONNX reference evaluator (the emulator for ONNX): output
     agreement in output steps over the whole model and, per layer, each layer re-run by the reference evaluator on
     onnxruntime's own dequantized inputs (device mismatch without propagation) plus SQNR against the float model."""
@@ -444,11 +463,14 @@ def _onnx_profile(payload: bytes, samples: list[list[np.ndarray]], inputs: list[
     agreement = {name: code_agreement(np.rint(np.concatenate(got[name]) / scales.get(name, 1.0)),
                                       np.rint(np.concatenate(mine[name]) / scales.get(name, 1.0)))
                  for name in outputs}
-    layers = [_onnx_layer(name, sub, got, expected) for name, sub in layers_of.items()]
+    layers = [_onnx_layer(name, provenance.value_of(name) or name, sub, got, expected)
+              for name, sub in layers_of.items()]
     return agreement, sorted(layers, key=lambda e: (e["sqnr_db"] is None, e["sqnr_db"] or 0.0))
 
 
-def _onnx_layer(name: str, sub: tuple, got: dict[str, list], expected: dict[str, np.ndarray]) -> dict[str, Any]:
+def _onnx_layer(name: str, base: str, sub: tuple, got: dict[str, list],
+                expected: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Layer ``base`` of an ONNX model, carried by DequantizeLinear output ``name``."""
     from edgeact.metrics import sqnr_db
     from edgeact.numerics import QParams, quantize
     from edgeact.numerics.rounding import Rounding
@@ -463,7 +485,6 @@ def _onnx_layer(name: str, sub: tuple, got: dict[str, list], expected: dict[str,
         feeds = {i: got[i][sample] for i in sub_inputs}
         emulated_codes.append(quantize(run_reference(session, feeds, [output])[output], grid, Rounding.HALF_TO_EVEN))
         device_codes.append(np.rint(got[name][sample] / np.float32(scale)) + zero_point)
-    base = name.removesuffix("_dequantized")
     values = np.concatenate(got[name])
     entry = {"tensor": base, "source": "device", "sqnr_drop_db": None,
              **code_agreement(np.concatenate(device_codes), np.concatenate(emulated_codes))}
@@ -477,9 +498,9 @@ def _reference(base, view: GraphView, model: Int8Model, samples: list[list[np.nd
     from tqdm import tqdm
 
     if model.graph is not None:
-        carried = {m[0] for t in model.graph.tensors if (m := _float_name(t.name))}
+        carried = {model.graph.tensors[index].source for index in _carried(model.graph)}
     else:
-        carried = {name.removesuffix("_dequantized") for name in dequantized_tensors(model.payload)}
+        carried = {value for name in dequantized_tensors(model.payload) if (value := model.provenance.value_of(name))}
     layer_names = sorted((carried & set(view.values)) - set(model.outputs)) if per_layer else []
     session = ort_session(with_float_outputs(model_bytes(base), layer_names), "float baseline")
     reference: dict[str, list] = {}
@@ -496,10 +517,9 @@ def _compare(profile: DeviceProfile, model: Int8Model, samples: list[list[np.nda
     emulator."""
     graph = model.graph
     source = str(model.path)
-    device_run = run_device(profile, model.payload, graph, samples, model.outputs, keep_tensors=per_layer,
-                            source=source)
-    emulated = ([emulate_model(graph, s, rules_for(profile), source) for s in samples[:EMULATED_SAMPLES]]
-                if graph is not None else None)
+    device_run = run_device(profile, model.payload, graph, samples, keep_tensors=per_layer, source=source)
+    emulator = emulator_for(profile, model.payload, graph, source) if graph is not None else None
+    emulated = emulator.run_with_intermediates(samples[:EMULATED_SAMPLES])[1] if emulator is not None else None
     report_outputs = {}
     for position, name in enumerate(model.outputs):
         got = np.concatenate([run[position] for run in device_run.outputs])
@@ -512,13 +532,14 @@ def _compare(profile: DeviceProfile, model: Int8Model, samples: list[list[np.nda
         report_outputs[name] = entry
     layers = []
     if graph is None:  # an int8 ONNX model: onnxruntime against the ONNX reference evaluator
-        agreement, layers = _onnx_profile(model.payload, samples, model.inputs, model.outputs, expected, per_layer)
+        agreement, layers = _onnx_profile(model.payload, samples, model.inputs, model.outputs, expected, per_layer,
+                                          model.provenance)
         for name, entry in report_outputs.items():
             entry["emulator"] = agreement[name]
     if per_layer and graph is not None:
         if device_run.tensors is not None:  # the device shows its tensors: per-op agreement on its own inputs
             observed = device_run.tensors[:EMULATED_SAMPLES]
-            layers = _layers(graph, expected, observed, _op_agreement(graph, observed, rules_for(profile)))
+            layers = _layers(graph, expected, observed, _op_agreement(graph, observed, emulator.rules))
         else:
             layers = _layers(graph, expected, emulated, None)
         for layer in layers:
@@ -528,7 +549,7 @@ def _compare(profile: DeviceProfile, model: Int8Model, samples: list[list[np.nda
 
 def _latency(profile: DeviceProfile, model: Int8Model, samples: list[list[np.ndarray]], runs: int | None,
              warnings: list[str]) -> dict[str, float] | None:
-    if profile.backend == "emulator":
+    if not backend_class(profile).capabilities.timed:
         if runs is not None:
             warnings.append(f"--latency-runs is ignored: device {profile.name} is emulated here (no timing)")
         return None
@@ -541,8 +562,8 @@ def profile_device(
     model: str | Path, device: str | Path, baseline: str | Path, data: str | Path, *, per_layer: bool = False,
     max_samples: int | None = None, latency_runs: int | None = None, skip_bad_samples: bool = False,
     progress: bool = False, max_array_bytes: int | None = None,
-) -> dict[str, Any]:
-    """Run the int8 ``model`` on ``device`` and the float ``baseline`` on ``data``; the report as a dict.
+) -> ProfileReport:
+    """Run the int8 ``model`` on ``device`` and the float ``baseline`` on ``data``; the report.
 
     ``latency_runs``: timed runs (default 50; a warning on an emulated device, which has no timing).
     ``skip_bad_samples``: samples with NaN/Inf are skipped and listed in ``bad_samples`` instead of refused.
@@ -555,39 +576,33 @@ def profile_device(
     evaluation = CalibrationData(data, _data_specs(view, int8), skip_bad_samples=skip_bad_samples,
                                  max_array_bytes=max_array_bytes)
     samples = _samples(evaluation, int8.inputs, max_samples)
-    warnings: list[str] = []
+    warnings: list[str] = list(int8.provenance.warnings)
     fingerprint = _fingerprint(baseline, signature, warnings)
     record = _calibration_record(int8, warnings)
     if record is not None:
-        _check_record_model(record, baseline, view, fingerprint["float_model_sha256"], warnings)
+        _check_record_model(record, baseline, view, fingerprint.float_model_sha256, warnings)
     outputs, layers = _compare(profile, int8, samples, _reference(base, view, int8, samples, per_layer, progress),
                                per_layer)
-    return {
-        "schema_version": REPORT_SCHEMA,
-        "edgeact_version": __version__,
-        "model": int8.path.name,
-        "baseline": baseline.name,
-        "fingerprint": fingerprint,
-        "device": {"name": profile.name, "backend": profile.backend, "description": profile.description},
-        "samples": len(samples),
-        "bad_samples": list(evaluation.summary.bad_samples),
-        "outputs": outputs,
-        "layers": layers,
-        "activations": _activations(record[1] if record is not None else None),
-        "hazards": _hazards(profile, int8.graph),
-        "float_ops": _float_islands(int8.graph),
-        "latency_ms": _latency(profile, int8, samples, latency_runs, warnings),
-        "model_size_bytes": len(int8.payload),
-        "warnings": warnings,
-    }
+    latency = _latency(profile, int8, samples, latency_runs, warnings)
+    return ProfileReport(
+        schema_version=REPORT_SCHEMA, edgeact_version=__version__, model=int8.path.name, baseline=baseline.name,
+        fingerprint=fingerprint, device=Device(name=profile.name, backend=profile.backend,
+                                               description=profile.description),
+        samples=len(samples), bad_samples=list(evaluation.summary.bad_samples),
+        outputs={name: build(OutputReport, entry) for name, entry in outputs.items()},
+        layers=[build(LayerReport, layer) for layer in layers],
+        activations=_activations(record[1] if record is not None else None),
+        hazards=[Hazard(**hazard) for hazard in _hazards(profile, int8.graph)], float_ops=_float_islands(int8.graph),
+        latency_ms=build(Latency, latency) if latency is not None else None, model_size_bytes=len(int8.payload),
+        warnings=warnings,
+    )
 
 
-def _activations(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _activations(record: RecordCore | None) -> list[ActivationReport]:
+    """The record's activations as the report shows them."""
     if record is None:
         return []
-    return [{"node": a["node"], "function": a["function"], "params": a["params"],
-             "saturation_rate": a["saturation_rate"], "rms_error": a["error"]["rms_error"],
-             "rms_floor": a["error"]["rms_floor"],
-             "input_grid": a["input_grid"], "output_grid": a["output_grid"], "table": a["table"],
-             **{key: a[key] for key in ("expression", "reference") if key in a}}
-            for a in record["activations"]]
+    return [ActivationReport(node=a.node, function=a.function, params=a.params, saturation_rate=a.saturation_rate,
+                             rms_error=a.error.rms_error, rms_floor=a.error.rms_floor, input_grid=a.input_grid,
+                             output_grid=a.output_grid, table=a.table, expression=a.expression, reference=a.reference)
+            for a in record.activations]

@@ -1,4 +1,5 @@
-"""Runtimes edgeact runs models on: LiteRT (XNNPACK, builtin, reference kernels) and TFLite Micro."""
+"""Runtimes edgeact runs models on: onnxruntime, LiteRT (XNNPACK, builtin, reference kernels), TFLite Micro and
+edgeact's integer emulator, each behind the one protocol of :mod:`edgeact.runtimes.backends`."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgeact.errors import RuntimeUnavailableError
-from edgeact.runtimes import UNNAMED_MODEL
+from edgeact.runtimes import UNNAMED_MODEL, timed_runs
 from edgeact.runtimes.tflite_verify import verify_tflite
 
 
@@ -63,26 +63,56 @@ def run_litert(
 ) -> list[np.ndarray]:
     """Run ``model`` once on ``inputs`` (in graph input order) and return its outputs."""
     interpreter = litert_interpreter(model, kernels, threads, source=source)
-    for detail, value in zip(interpreter.get_input_details(), inputs, strict=True):
-        interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
+    _set_inputs(interpreter, inputs)
     _invoke(interpreter, source)
     return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
 
 
 def run_litert_many(
     model: bytes, samples: list[list[np.ndarray]], kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK,
-    source: str = UNNAMED_MODEL,
+    source: str = UNNAMED_MODEL, threads: int = 1,
 ) -> list[list[np.ndarray]]:
     """Run ``model`` once per sample with one interpreter (much faster than :func:`run_litert` per sample)."""
-    interpreter = litert_interpreter(model, kernels, source=source)
-    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    interpreter = litert_interpreter(model, kernels, threads, source=source)
+    outputs = interpreter.get_output_details()
     results = []
     for sample in samples:
-        for detail, value in zip(inputs, sample, strict=True):
-            interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
+        _set_inputs(interpreter, sample)
         _invoke(interpreter, source)
         results.append([interpreter.get_tensor(d["index"]).copy() for d in outputs])
     return results
+
+
+def run_litert_intermediates(
+    model: bytes, samples: list[list[np.ndarray]], kernels: LiteRTKernels | str = LiteRTKernels.REFERENCE,
+    source: str = UNNAMED_MODEL, threads: int = 1,
+) -> tuple[list[list[np.ndarray]], list[dict[int, np.ndarray]]]:
+    """Outputs and every tensor (by index) of each sample, with one interpreter that keeps its tensors (a delegate
+    hides the tensors inside its partitions: use builtin or reference kernels)."""
+    interpreter = litert_interpreter(model, kernels, threads, keep_tensors=True, source=source)
+    outputs, every = [], []
+    for sample in samples:
+        _set_inputs(interpreter, sample)
+        _invoke(interpreter, source)
+        tensors = _all_tensors(interpreter)
+        outputs.append([tensors[d["index"]] for d in interpreter.get_output_details()])
+        every.append(tensors)
+    return outputs, every
+
+
+def litert_latency(
+    model: bytes, sample: list[np.ndarray], runs: int, warmup: int,
+    kernels: LiteRTKernels | str = LiteRTKernels.XNNPACK, threads: int = 1, source: str = UNNAMED_MODEL,
+) -> list[float]:
+    """Milliseconds of each of ``runs`` invocations on ``sample`` after ``warmup`` untimed ones."""
+    interpreter = litert_interpreter(model, kernels, threads, source=source)
+    _set_inputs(interpreter, sample)
+    return timed_runs(lambda: _invoke(interpreter, source), runs, warmup)
+
+
+def _set_inputs(interpreter: Any, sample: list[np.ndarray]) -> None:
+    for detail, value in zip(interpreter.get_input_details(), sample, strict=True):
+        interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
 
 
 def _invoke(interpreter: Any, source: str) -> None:
@@ -99,9 +129,12 @@ def run_litert_tensors(
     """Run once and return every tensor LiteRT holds afterwards, by index (intermediates included; a delegate
     hides the tensors inside its partitions, so use builtin or reference kernels for per-op comparisons)."""
     interpreter = litert_interpreter(model, kernels, keep_tensors=True, source=source)
-    for detail, value in zip(interpreter.get_input_details(), inputs, strict=True):
-        interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
+    _set_inputs(interpreter, inputs)
     _invoke(interpreter, source)
+    return _all_tensors(interpreter)
+
+
+def _all_tensors(interpreter: Any) -> dict[int, np.ndarray]:
     tensors = {}
     for detail in interpreter.get_tensor_details():
         try:

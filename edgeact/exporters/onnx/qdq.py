@@ -5,6 +5,9 @@ DequantizeLinear (per output channel); fused ``ai.edgeact`` functions are inline
 onnxruntime, TensorRT, QNN and OpenVINO consume.
 ``onnx-table``: the same, but each planned activation is Cast(int8 -> int32) -> Gather on its 256-entry int8 table
 (rolled so the signed code is the index), so any ONNX runtime computes exactly edgeact's table.
+
+Every number comes from the plan: the grids, the codes of the constants planned for ``form``, and each
+activation's form in ``form`` (``table``: the Gather; ``float``: the op between DequantizeLinear/QuantizeLinear).
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ import numpy as np
 import onnx_ir as ir
 import onnx_ir.passes.common as common
 
+from edgeact.documents.provenance import PROVENANCE_KEY, OnnxProvenance
+from edgeact.errors import EdgeactError
 from edgeact.graph.importer import check_bytes, model_bytes
 from edgeact.numerics import PerChannelQParams, QParams
 from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan
+from edgeact.planning.target_forms import FLOAT, TABLE
 
 FORMATS = ("onnx-qdq", "onnx-table")
 _NUMPY = {"int8": np.int8, "int32": np.int32}
@@ -120,22 +126,39 @@ class _Writer:
         self.graph.remove([self.nodes[plan.node], output_q], safe=True)
 
 
+def _form_of(activation: ActivationPlan, form: str) -> str:
+    """The planned form of ``activation`` in ``form``: ``table`` or ``float`` (ONNX has no int8 builtin)."""
+    planned = activation.forms.get(form)
+    if planned is None or planned.kind not in (TABLE, FLOAT):
+        raise EdgeactError(f"activation {activation.node!r}: the plan holds no {form} form for it")
+    return planned.kind
+
+
+def _provenance(writer: _Writer, model: ir.Model) -> OnnxProvenance:
+    """Which planned value each DequantizeLinear output still in ``model`` restores."""
+    present = {value.name for node in model.graph for value in node.outputs}
+    return OnnxProvenance(dequantized={node.outputs[0].name: name for name, node in writer.dequantize_nodes.items()
+                                       if node.outputs[0].name in present})
+
+
 def export_onnx(model: ir.Model, plan: QuantPlan, form: str) -> bytes:
     """The int8 model in ``form`` (``onnx-qdq`` or ``onnx-table``), serialised and checked."""
     copy = ir.from_proto(ir.to_proto(model))
     writer = _Writer(copy)
     for constant in plan.constants:
-        writer.quantized_constant(constant)
+        if form in constant.formats:
+            writer.quantized_constant(constant)
     for name in sorted(plan.grids, key=list(writer.values).index):
         writer.quantize_value(name, plan.grids[name])
-    if form == "onnx-table":
-        for activation in plan.activations:
+    for activation in plan.activations:
+        if _form_of(activation, form) == TABLE:
             writer.table_activation(activation)
     common.InlinePass()(copy)
     common.RemoveUnusedNodesPass()(copy)
     common.RemoveUnusedFunctionsPass()(copy)
     common.RemoveUnusedOpsetsPass()(copy)
     common.TopologicalSortPass()(copy)
+    copy.metadata_props[PROVENANCE_KEY] = _provenance(writer, copy).to_text()
     payload = model_bytes(copy)
     check_bytes(payload, form)
     return payload

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeact.documents.provenance import PROVENANCE_KEY, TFLiteProvenance
 from edgeact.exporters.tflite.writer import Quantization, TFLiteModelBuilder
 
 
@@ -19,6 +20,8 @@ class LoweredTensor:
     dtype: str  # numpy dtype name
     quant: Quantization | None = None
     data: np.ndarray | None = None
+    source: str | None = None  # the ONNX value it carries (None: a lowering's intermediate or constant)
+    layout: str = "nchw"  # "nhwc": a rank-4 value stored channels-last
 
 
 @dataclass
@@ -41,14 +44,15 @@ class LoweredGraph:
 
     def tensor(
         self, name: str, shape: tuple[int, ...], dtype: str, quant: Quantization | None = None,
-        data: np.ndarray | None = None,
+        data: np.ndarray | None = None, source: str | None = None, layout: str = "nchw",
     ) -> int:
         taken = {t.name for t in self.tensors}
         unique, suffix = name, 1
         while unique in taken:
             suffix += 1
             unique = f"{name}_{suffix}"
-        self.tensors.append(LoweredTensor(unique, tuple(int(d) for d in shape), np.dtype(dtype).name, quant, data))
+        self.tensors.append(LoweredTensor(unique, tuple(int(d) for d in shape), np.dtype(dtype).name, quant, data,
+                                          source, layout))
         return len(self.tensors) - 1
 
     def constant(self, name: str, data: np.ndarray, quant: Quantization | None = None) -> int:
@@ -71,8 +75,20 @@ class LoweredGraph:
         return self.tensor(name, source.shape, dtype or source.dtype, quant)
 
 
+def provenance(graph: LoweredGraph) -> TFLiteProvenance:
+    """Which ONNX value (and layout) each tensor carries and which ONNX node each op lowers."""
+    nodes: dict[str, list[int]] = {}
+    for index, op in enumerate(graph.ops):
+        nodes.setdefault(op.node, []).append(index)
+    carried = [(index, t) for index, t in enumerate(graph.tensors) if t.source is not None]
+    return TFLiteProvenance(values={str(index): t.source for index, t in carried},
+                            nhwc=[index for index, t in carried if t.layout == "nhwc"], nodes=nodes)
+
+
 def serialise(graph: LoweredGraph, metadata: dict[str, bytes], description: str) -> bytes:
-    """The .tflite bytes of ``graph`` (deterministic)."""
+    """The .tflite bytes of ``graph`` (deterministic); its metadata holds ``metadata`` and the graph's
+    :func:`provenance`."""
+    metadata = {PROVENANCE_KEY: provenance(graph).to_bytes(), **metadata}
     builder = TFLiteModelBuilder(description=description)
     for t in graph.tensors:
         builder.add_tensor(t.name, t.shape, t.dtype, t.data, t.quant)

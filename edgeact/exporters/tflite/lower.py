@@ -1,5 +1,8 @@
 """Lower edgeact's canonical graph and quantization plan to a TFLite graph (int8, or float32 with no plan).
 
+The plan holds every number the int8 graph carries (grids, constant codes, each activation's form on the target);
+the lowering translates them into TFLite's layouts and ops and computes none.
+
 Every ONNX value can exist in the TFLite graph as int8 (its planned grid) and/or float32, in ONNX axis order
 ("nchw") or, for rank-4 values, channels-last ("nhwc"). Lowerings ask for the form they need and the context
 inserts QUANTIZE / DEQUANTIZE / TRANSPOSE once per value and form, so NCHW becomes NHWC once where convolutions
@@ -17,7 +20,7 @@ from edgeact.exporters.tflite.graph import LoweredGraph
 from edgeact.devices.profiles import DeviceProfile
 from edgeact.graph.view import GraphView, NodeView, ValueView
 from edgeact.numerics import QParams
-from edgeact.planning.plan import ConstantPlan, QuantPlan
+from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan
 
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
@@ -72,10 +75,19 @@ class Lowering:
     def rank(self, name: str) -> int:
         return len(self.shape(name))
 
-    def constant_plan(self, node: NodeView, index: int) -> ConstantPlan | None:
+    def constant_plan(self, node: NodeView, index: int, role: str | None = None) -> ConstantPlan | None:
+        """The planned codes of ``node``'s constant at ``index`` (of ``role``, when given) stored in .tflite."""
         if self.plan is None:
             return None
-        return next((c for c in self.plan.constants if c.node == node.name and c.input_index == index), None)
+        return next((c for c in self.plan.constants if c.node == node.name and c.input_index == index
+                     and (role is None or c.role == role) and "tflite" in c.formats), None)
+
+    def activation_plan(self, node: NodeView) -> ActivationPlan:
+        """The plan of an int8 activation node: its grids, its table and its form on the target."""
+        plan = next((a for a in self.plan.activations if a.node == node.name), None) if self.plan else None
+        if plan is None:
+            raise self.unsupported(node, "int8 activation with no planned table")
+        return plan
 
     def has(self, name: str, dtype: str, layout: str = "nchw") -> bool:
         return (self.resolve(name), dtype, layout) in self.forms
@@ -97,7 +109,9 @@ class Lowering:
             raise EdgeactError(f"node {node.name!r}: value {name!r} has no int8 grid")
         suffixes = {(INT8, "nchw"): "/int8", (INT8, "nhwc"): "/int8_nhwc", (FLOAT, "nhwc"): "/nhwc"}
         suffix = suffixes.get((dtype, layout), "")
-        return self.put(name, self.graph.tensor(self.resolve(name) + suffix, shape, dtype, quant), dtype, layout)
+        tensor = self.graph.tensor(self.resolve(name) + suffix, shape, dtype, quant, source=self.resolve(name),
+                                   layout=layout)
+        return self.put(name, tensor, dtype, layout)
 
     def get(self, name: str, dtype: str, layout: str = "nchw", node: str = "") -> int:
         """Tensor index of ``name`` as ``dtype`` in ``layout``, converting once from a form that exists."""

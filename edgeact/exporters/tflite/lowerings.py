@@ -14,10 +14,9 @@ import numpy as np
 from edgeact.exporters.tflite.lower import FLOAT, INT8, TO_NHWC, Lowering, UnsupportedOpError
 from edgeact.elementwise import is_elementwise_call
 from edgeact.graph.view import EDGEACT_DOMAIN, GraphView, NodeView
-from edgeact.numerics import PerChannelQParams, lut_for, qparams_from_range, quantize
-from edgeact.numerics.qparams import bias_grid, quantize_per_channel
-from edgeact.numerics.rounding import Rounding
+from edgeact.numerics import PerChannelQParams
 from edgeact.planning.registry import activation_of
+from edgeact.planning.target_forms import BUILTIN, TABLE
 
 Lowerer = Callable[[Lowering, NodeView, str], None]
 SAME, VALID = 0, 1
@@ -40,28 +39,21 @@ def _weight(ctx: Lowering, node: NodeView, index: int, dtype: str, arrange: Call
     return ctx.graph.constant(f"{name}/int8", arrange(plan.codes.astype(np.int8)), grid)
 
 
-def _bias(ctx: Lowering, node: NodeView, index: int, dtype: str, input_name: str, weight_tensor: int) -> int:
-    if index >= len(node.inputs) or not node.inputs[index]:  # LiteRT's kernels want a bias: a zero one
-        output_shape = ctx.shape(node.outputs[0])
-        channels = output_shape[1] if node.op_type == "Conv" else output_shape[-1]
-        if dtype == FLOAT:
-            return ctx.graph.constant(f"{node.name}/zero_bias", np.zeros(channels, dtype=np.float32))
-        grid = bias_grid(ctx.grid(input_name).scale, ctx.graph.tensors[weight_tensor].quant)
-        if len(grid.scales) == 1:
-            grid = PerChannelQParams(grid.scales * channels, 0, "int32")
-        return ctx.graph.constant(f"{node.name}/zero_bias", np.zeros(channels, dtype=np.int32), grid)
-    name = node.inputs[index]
+def _bias(ctx: Lowering, node: NodeView, index: int, dtype: str) -> int:
+    """The bias (LiteRT's kernels want one: a zero one where the model has none), float32 or the planned int32."""
+    absent = index >= len(node.inputs) or not node.inputs[index]
+    name = f"{node.name}/zero_bias" if absent else node.inputs[index]
     if dtype == FLOAT:
+        if absent:
+            output_shape = ctx.shape(node.outputs[0])
+            channels = output_shape[1] if node.op_type == "Conv" else output_shape[-1]
+            return ctx.graph.constant(name, np.zeros(channels, dtype=np.float32))
         return ctx.graph.constant(f"{name}/float", ctx.constant(name).astype(np.float32).reshape(-1))
     plan = ctx.constant_plan(node, index)
-    if plan is not None:
-        return ctx.graph.constant(f"{name}/int32", plan.codes.astype(np.int32).reshape(-1), plan.grid)
-    weight_grid = ctx.graph.tensors[weight_tensor].quant
-    grid = bias_grid(ctx.grid(input_name).scale, weight_grid)
-    values = ctx.constant(name).astype(np.float64).reshape(-1)
-    if len(grid.scales) == 1:
-        grid = PerChannelQParams(grid.scales * len(values), 0, "int32")
-    return ctx.graph.constant(f"{name}/int32", quantize_per_channel(values, grid).astype(np.int32), grid)
+    if plan is None:
+        raise ctx.unsupported(node, f"bias {name!r} has no int32 plan")
+    return ctx.graph.constant(name if absent else f"{name}/int32", plan.codes.astype(np.int32).reshape(-1),
+                              plan.grid)
 
 
 def _operand(ctx: Lowering, node: NodeView, index: int, dtype: str, shape: tuple[int, ...], layout: str) -> int:
@@ -83,7 +75,7 @@ def _fully_connected(ctx: Lowering, node: NodeView, dtype: str, transposed: bool
     x, y = node.inputs[0], node.outputs[0]
     arrange = (lambda w: w) if transposed else (lambda w: np.ascontiguousarray(w.T))
     weight = _weight(ctx, node, 1, dtype, arrange, axis=0)
-    bias = _bias(ctx, node, 2, dtype, x, weight)
+    bias = _bias(ctx, node, 2, dtype)
     inputs = [ctx.get(x, dtype, node=node.name), weight, bias]
     ctx.graph.op("FULLY_CONNECTED", inputs, [ctx.output(node, y, dtype)], node.name, keepNumDims=ctx.rank(x) > 2)
 
@@ -146,9 +138,13 @@ def _padded(ctx: Lowering, node: NodeView, source: int, explicit, lowest: bool =
         return padded
     if not ctx.runs("PADV2"):
         raise ctx.unsupported(node, "explicit max-pooling pads need PADV2")
-    fill = (np.asarray([-128], dtype=np.int8) if tensor.dtype == "int8"
-            else np.asarray([np.finfo(np.float32).min], dtype=np.float32))
-    value = ctx.graph.constant(f"{node.name}/pad_value", fill, tensor.quant)
+    if tensor.dtype == FLOAT:
+        value = ctx.graph.constant(f"{node.name}/pad_value", np.asarray([np.finfo(np.float32).min], np.float32))
+    else:
+        plan = ctx.constant_plan(node, -1, "pad_fill")
+        if plan is None:
+            raise ctx.unsupported(node, "int8 explicit max-pooling pads with no planned fill code")
+        value = ctx.graph.constant(f"{node.name}/pad_value", plan.codes, plan.grid)
     ctx.graph.op("PADV2", [source, pads, value], [padded], node.name)
     return padded
 
@@ -171,7 +167,7 @@ def lower_conv(ctx: Lowering, node: NodeView, dtype: str) -> None:
         w = _weight(ctx, node, 1, dtype, lambda a: np.ascontiguousarray(np.transpose(a, (1, 2, 3, 0))), axis=3)
     else:
         w = _weight(ctx, node, 1, dtype, lambda a: np.ascontiguousarray(np.transpose(a, (0, 2, 3, 1))), axis=0)
-    bias = _bias(ctx, node, 2, dtype, x, w)
+    bias = _bias(ctx, node, 2, dtype)
     options = dict(padding=padding, strideH=strides[0], strideW=strides[1], dilationHFactor=dilations[0],
                    dilationWFactor=dilations[1])
     out = ctx.output(node, y, dtype, "nhwc")
@@ -272,18 +268,19 @@ def _lower_binary(op: str) -> Lowerer:
 
 
 def lower_div(ctx: Lowering, node: NodeView, dtype: str) -> None:
+    """Div; by a constant in int8: MUL by the planned int8 reciprocal."""
     divisor = ctx.constant(node.inputs[1])
     if dtype == FLOAT or divisor is None:
         _lower_binary("DIV")(ctx, node, FLOAT if divisor is None else dtype)
         return
-    reciprocal = 1.0 / divisor.astype(np.float64)
-    peak = float(np.abs(reciprocal).max())
-    grid = qparams_from_range(-peak, peak, "int8", symmetric=True, tensor=node.inputs[1])
+    plan = ctx.constant_plan(node, 1, "reciprocal")
+    if plan is None:
+        raise ctx.unsupported(node, f"int8 Div by {node.inputs[1]!r}, whose reciprocal has no int8 plan")
     layout = _layout_for(ctx, [node.inputs[0]])
-    data = quantize(reciprocal, grid, Rounding.HALF_TO_EVEN).astype(np.int8)
+    data = plan.codes.astype(np.int8)
     data = data.reshape((1,) * (ctx.rank(node.outputs[0]) - data.ndim) + data.shape)
     data = np.transpose(data, TO_NHWC) if layout == "nhwc" else data
-    operand = ctx.graph.constant(f"{node.inputs[1]}/reciprocal", data, grid)
+    operand = ctx.graph.constant(f"{node.inputs[1]}/reciprocal", data, plan.grid)
     source = ctx.get(node.inputs[0], INT8, layout, node.name)
     ctx.graph.op("MUL", [source, operand], [ctx.output(node, node.outputs[0], INT8, layout)], node.name)
 
@@ -536,49 +533,24 @@ FLOAT_ACTIVATIONS: dict[str, tuple[str, dict]] = {
 }
 
 
-INT8_BUILTINS: dict[str, tuple[str, dict]] = {  # activation -> the TFLite builtin that computes it as a table
-    "tanh": ("TANH", {}),
-    "sigmoid": ("LOGISTIC", {}),
-    "gelu": ("GELU", {"approximate": False}),
-    "gelu_tanh": ("GELU", {"approximate": True}),
-}
-
-
-def _builtin_is_exact(ctx: Lowering, act, table) -> tuple[str, dict] | None:  # type: ignore[no-untyped-def]
-    """The builtin, when the target device computes exactly edgeact's table with it (its profile says how)."""
-    if act.name not in INT8_BUILTINS:
-        return None
-    op, options = INT8_BUILTINS[act.name]
-    kernel = ctx.target.activations.get(op)
-    if not ctx.runs(op) or kernel is None or kernel.kernel not in ("exact", "exact_at_output"):
-        return None
-    if kernel.kernel == "exact_at_output" and not (
-        math.isclose(table.out_q.scale, kernel.output_scale, rel_tol=1e-6)
-        and table.out_q.zero_point == kernel.output_zero_point
-    ):
-        return None
-    for convention in kernel.conventions or ("ideal",):
-        if not np.array_equal(lut_for(act, table.in_q, table.out_q, convention).values, table.values):
-            return None
-    return op, dict(options)
-
-
 def lower_activation(ctx: Lowering, node: NodeView, dtype: str) -> None:
-    act = activation_of(node, ctx.view)
+    """int8: the planned form (the exact builtin, or the GATHER table); float: the float op(s)."""
     x, y = node.inputs[0], node.outputs[0]
     layout = _layout_for(ctx, [x])
-    if dtype == INT8:
-        plan = next(a for a in ctx.plan.activations if a.node == node.name)
-        builtin = _builtin_is_exact(ctx, act, plan.table)
-        source = ctx.get(x, INT8, layout, node.name)
-        out = ctx.output(node, y, INT8, layout)
-        if builtin is not None:
-            ctx.graph.op(builtin[0], [source], [out], node.name, **builtin[1])
-            ctx.builtin_ops.append(node.name)
-            return
-        _table_lookup(ctx, node, source, out, plan.table)
+    if dtype == FLOAT:
+        _float_activation(ctx, node, activation_of(node, ctx.view), layout)
         return
-    _float_activation(ctx, node, act, layout)
+    plan = ctx.activation_plan(node)
+    form = plan.forms.get("tflite")
+    if form is None or form.kind not in (BUILTIN, TABLE):
+        raise ctx.unsupported(node, f"the plan (target {ctx.plan.target}) holds no int8 TFLite form for it")
+    source = ctx.get(x, INT8, layout, node.name)
+    out = ctx.output(node, y, INT8, layout)
+    if form.kind == BUILTIN:
+        ctx.graph.op(form.op, [source], [out], node.name, **dict(form.options))
+        ctx.builtin_ops.append(node.name)
+        return
+    _table_lookup(ctx, node, source, out, plan.table)
 
 
 def _table_lookup(ctx: Lowering, node: NodeView, source: int, out: int, table) -> None:  # type: ignore[no-untyped-def]
@@ -587,7 +559,8 @@ def _table_lookup(ctx: Lowering, node: NodeView, source: int, out: int, table) -
     wide = g.like(source, f"{node.name}/codes_int32", "int32")
     index = g.like(source, f"{node.name}/table_index", "int32")
     g.op("CAST", [source], [wide], node.name, table=True)
-    g.op("ADD", [wide, g.constant(f"{node.name}/offset", np.int32(128))], [index], node.name, table=True)
+    offset = g.constant(f"{node.name}/offset", np.int32(-table.in_q.qmin))  # table index = code - qmin
+    g.op("ADD", [wide, offset], [index], node.name, table=True)
     values = g.constant(f"{node.name}/table", table.values.astype(np.int8), table.out_q)
     g.op("GATHER", [values, index], [out], node.name, table=True, axis=0)
     ctx.table_ops.append(node.name)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from edgeact.exporters.tflite.graph import LoweredGraph, serialise
 from edgeact.exporters.tflite.lower import Lowering
 from edgeact.exporters.tflite.lowerings import lower_graph
+from edgeact.errors import UsageError
 from edgeact.exporters.tflite.targets import target as target_named
 from edgeact.graph.view import GraphView
 from edgeact.planning.plan import QuantPlan
@@ -28,6 +29,12 @@ class TFLiteLowering:
 def lower_tflite(
     view: GraphView, plan: QuantPlan | None, shapes: dict[str, tuple[int, ...]], target: str
 ) -> TFLiteLowering:
-    """The model lowered to TFLite builtins: int8 on ``plan``'s grids, or float32 when ``plan`` is None."""
+    """The model lowered to TFLite builtins: int8 on ``plan``'s grids, or float32 when ``plan`` is None.
+
+    ``plan`` must have been made for ``target`` (``PlanOptions(target=...)``, or ``planning.retarget``): the plan
+    decides each activation's form on the target, the exporter only translates it."""
+    if plan is not None and target_named(plan.target).name != target_named(target).name:
+        raise UsageError(f"the plan was made for target {plan.target!r}, not {target!r}: plan with "
+                         f"PlanOptions(target={target!r}), or export planning.target_forms.retarget(plan, {target!r})")
     ctx = lower_graph(Lowering(view, plan, shapes, target_named(target)))  # a device profile
     return TFLiteLowering(ctx.graph, target, plan is not None, tuple(ctx.table_ops), tuple(ctx.builtin_ops))

@@ -1,14 +1,13 @@
 """Which device a TFLite export targets: a device profile whose model format is tflite (``litert`` is shorthand for
-``litert-xnnpack``, LiteRT's default interpreter), by built-in name or by a path ending in ``.toml``. The lowering
-asks the profile, never a device name: which int8 activation builtins it computes exactly (and with which table
-conventions), and which ops it runs at all."""
+``litert-xnnpack``, LiteRT's default interpreter), by built-in name or by a path ending in ``.toml``. Which int8
+activation builtins the device computes exactly is the planner's question (planning.target_forms); the lowering asks
+the profile only which ops it runs at all, never a device name."""
 
 from __future__ import annotations
 
 from edgeact.devices.profiles import DeviceProfile, builtin_profiles, load_profile
 from edgeact.errors import DeviceProfileError, UsageError
-
-ALIASES = {"litert": "litert-xnnpack"}
+from edgeact.planning.target_forms import ALIASES
 
 
 def tflite_targets() -> list[str]:

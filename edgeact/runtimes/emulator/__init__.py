@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import EdgeactError
 from edgeact.exporters.tflite.graph import LoweredGraph, LoweredOp
 from edgeact.numerics.requantize import RequantRounding
@@ -34,18 +35,11 @@ class Rules:
         return self.kernels.get(op, KERNELS.get(op))
 
 
-# Measured against ai-edge-litert 2.3.0's reference kernels (tests/test_tflite_export.py): its per-channel int8
-# FULLY_CONNECTED requantizes with single rounding, CONV_2D / BATCH_MATMUL / ADD / MUL with TFLite's double rounding.
-LITERT_REFERENCE = Rules({"FULLY_CONNECTED": RequantRounding.SINGLE, "*": RequantRounding.TFLITE_DOUBLE})
-# Measured against tflite-micro 0.dev20261023: every requantization uses TFLite's double rounding.
-TFLM_REFERENCE = Rules({"*": RequantRounding.TFLITE_DOUBLE})
-# LiteRT's default interpreter: XNNPACK's arithmetic for the ops it takes, LiteRT's kernels for the rest.
-LITERT_XNNPACK = Rules(LITERT_REFERENCE.roundings, XNNPACK_KERNELS)
+# Arithmetic a device profile's ``arithmetic`` key names: kernels replacing the reference ones ("reference": none).
+ARITHMETIC: dict[str, dict[str, Kernel]] = {"reference": {}, "xnnpack": XNNPACK_KERNELS}
 
 
-def run_op(
-    graph: LoweredGraph, op: LoweredOp, inputs: list[np.ndarray | None], rules: Rules = LITERT_REFERENCE
-) -> list[np.ndarray]:
+def run_op(graph: LoweredGraph, op: LoweredOp, inputs: list[np.ndarray | None], rules: Rules) -> list[np.ndarray]:
     """Outputs of ``op`` on ``inputs`` (None for an omitted optional input)."""
     kernel = rules.kernel(op.op)
     if kernel is None:
@@ -53,7 +47,7 @@ def run_op(
     return kernel(graph, op, inputs, rules.rounding(op.op))
 
 
-def emulate(graph: LoweredGraph, inputs: list[np.ndarray], rules: Rules = LITERT_REFERENCE) -> dict[int, np.ndarray]:
+def emulate(graph: LoweredGraph, inputs: list[np.ndarray], rules: Rules) -> dict[int, np.ndarray]:
     """Every tensor's value (by index) after running ``graph`` on ``inputs`` (graph input order)."""
     values: dict[int, np.ndarray] = {}
     for index, tensor in enumerate(graph.tensors):
@@ -68,8 +62,10 @@ def emulate(graph: LoweredGraph, inputs: list[np.ndarray], rules: Rules = LITERT
     return values
 
 
-def rules_for(profile) -> Rules:  # type: ignore[no-untyped-def]
-    """The emulator rules a device profile states (requantization per op, reference or XNNPACK arithmetic)."""
+def rules_for(profile: DeviceProfile) -> Rules:
+    """The emulator rules a device profile states: requantization rounding per op, reference or XNNPACK arithmetic,
+    the table convention of each activation builtin. The profiles are their only source (the rules each built-in
+    profile states were measured bit-exact against its runtime: tests/test_tflite_export.py)."""
     roundings = {op: RequantRounding(mode) for op, mode in profile.requantization.items()}
     conventions = {op: kernel.conventions[0] for op, kernel in profile.activations.items() if kernel.conventions}
-    return Rules(roundings, XNNPACK_KERNELS if profile.arithmetic == "xnnpack" else {}, conventions)
+    return Rules(roundings, ARITHMETIC[profile.arithmetic], conventions)

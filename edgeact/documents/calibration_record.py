@@ -1,0 +1,253 @@
+"""The calibration record (``<stem>.calibration.json``, written by ``edgeact quantize``), typed.
+
+:class:`CalibrationRecordDocument` describes every field a record holds; docs/schema/calibration-record.schema.json
+is generated from it. Readers take what they need through the ``...Core`` classes it extends (profile-device reads a
+:class:`RecordCore`), so a record from an edgeact that wrote fewer fields still reads where they are not needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from edgeact.documents.typed_json import Between, spec
+
+SHARE = Between(0, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Grid:
+    """A per-tensor grid: real = scale * (code - zero_point)."""
+
+    dtype: str = spec("int8, int16 or int32")
+    scale: float = spec()
+    zero_point: int = spec()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelGrid:
+    """A symmetric per-channel grid (weights, biases): zero point 0, one scale per slice along ``axis``."""
+
+    dtype: str = spec("int8 or int32")
+    axis: int = spec()
+    scales: list[float] = spec()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErrorCore:
+    """An activation table's error, as reports show it."""
+
+    rms_error: float = spec("RMS error of the table against f over the input range")
+    rms_floor: float = spec("sqrt((s_out^2 + E[f'^2] s_in^2) / 12): the int8 floor for these grids")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableError(ErrorCore):
+    """An activation table's error against f, next to its bounds (edgeact.numerics.floor.TableError)."""
+
+    per_code_max_error: float = spec()
+    per_code_rms_error: float = spec()
+    per_code_bound: float = spec("s_out/2 + clamp error at the codes")
+    max_abs_error: float = spec("end to end: x -> quantize -> table -> dequantize, vs f(x)")
+    bound: float = spec("s_out/2 + max|f'| s_in/2 + clamp error")
+    clamp_error: float = spec()
+    interpolation_bound: float = spec("int16 interpolated tables; 0 for int8")
+    evaluation_bound: float = spec("float32 conventions; 0 for ideal")
+    max_slope: float = spec()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChosenRange:
+    """The clip range chosen for a tensor and why."""
+
+    lo: float = spec()
+    hi: float = spec()
+    method: str = spec()
+    why: str = spec()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivationForm:
+    """How one output format computes an activation, and why."""
+
+    form: str = spec("builtin, table or float")
+    reason: str = spec()
+    op: str | None = spec("the builtin (TFLite TANH, LOGISTIC, GELU)", optional=True)
+    options: dict[str, Any] | None = spec("the builtin's options", optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivationCore:
+    """One activation's nonlinear quantization map, as reports draw it."""
+
+    node: str = spec()
+    function: str = spec("the activation (gelu, tanh, ...) or a fused elementwise chain's name")
+    params: dict[str, float] = spec("the function's parameters")
+    saturation_rate: float | None = spec("share of calibration inputs beyond the saturation bounds", between=SHARE)
+    error: ErrorCore = spec()
+    input_grid: Grid = spec()
+    output_grid: Grid = spec()
+    table: list[int] = spec("the output code for each input code, from the lowest")
+    expression: str | None = spec("a fused chain's formula", optional=True)
+    reference: list[float] | None = spec("a fused chain's f at every input code", optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordActivation(ActivationCore):
+    """One activation: its grids, table, error and form per output format."""
+
+    input: str = spec("the pre-activation tensor")
+    output: str = spec()
+    input_range: ChosenRange = spec()
+    error: TableError = spec()
+    form: dict[str, ActivationForm] = spec("by output format")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaticShapes:
+    """The input shapes a static target (TFLite) fixed before canonicalisation."""
+
+    input_shapes: dict[str, list[int]] = spec()
+    shapes_from: str = spec("--input-shape, or the first calibration feed")
+    batch_stays_dynamic: dict[str, int] = spec("input -> its batch axis, left dynamic in the ONNX forms")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordCore:
+    """What profile-device reads from a record: the float model, the files, static shapes, the activations."""
+
+    model_sha256: str = spec("sha256 of the float model as edgeact prepares it")
+    activations: list[ActivationCore] = spec()
+    model: str = spec("the float model's file (or source) name")
+    files: dict[str, str] = spec("format -> the file written (in the record's folder)")
+    static_shapes: StaticShapes | None = spec(optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedTensor(Grid):
+    """A planned activation tensor's grid, the range chosen for it (or the tensor whose grid it shares)."""
+
+    range: list[float] | None = spec("[lo, hi]", optional=True)
+    method: str | None = spec(optional=True)
+    why: str | None = spec(optional=True)
+    shares_grid_with: str | None = spec(optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Codes:
+    """A constant's integer codes, hashed."""
+
+    sha256: str = spec("of the values in C order, little-endian")
+    count: int = spec()
+    dtype: str = spec()
+    shape: list[int] = spec()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConstantFields:
+    """Where a planned constant goes and which formats store its codes."""
+
+    node: str = spec()
+    input: str = spec("the constant's name")
+    input_index: int = spec()
+    role: str = spec("weight, bias, operand, ...")
+    codes: Codes = spec()
+    formats: list[str] = spec()
+    why: str | None = spec(optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TensorConstant(ConstantFields, Grid):
+    """A constant on a per-tensor grid."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelConstant(ConstantFields, ChannelGrid):
+    """A constant on a per-channel grid."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeOp:
+    """A node and its op type."""
+
+    node: str = spec()
+    op_type: str = spec()
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantizedNode(NodeOp):
+    """A node computed in int8."""
+
+    domain: str | None = spec("the op's domain when not ONNX's (ai.edgeact fused structures)", optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fallback(NodeOp):
+    """A node left in float, and why."""
+
+    reason: str = spec()
+    form: dict[str, ActivationForm] | None = spec("an activation's float form per output format", optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """The quantize options of the run."""
+
+    method: str = spec()
+    formats: list[str] = spec()
+    per_tensor: bool = spec()
+    exclude: list[str] = spec()
+    batch_size: int = spec()
+    skip_bad_samples: bool = spec()
+    target: str = spec()
+    float_tflite: bool = spec()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Calibration:
+    """The calibration data seen."""
+
+    samples: int = spec()
+    bad_samples: list[str] = spec("samples skipped for NaN/Inf")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TFLiteLowering:
+    """How the .tflite lowered the activations."""
+
+    target: str = spec("the device profile")
+    table_ops: list[str] | None = spec("activation nodes lowered as CAST -> ADD -> GATHER tables", optional=True)
+    builtin_ops: list[str] | None = spec("activation nodes lowered as exact builtins", optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluation:
+    """SQNR (dB) of each int8 form against the float model, per output, on calibration samples (empty without
+    calibration data)."""
+
+    samples: int | None = spec(optional=True)
+    forms: dict[str, dict[str, float]] = spec("form -> output -> SQNR dB", rest=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibrationRecordDocument(RecordCore):
+    """Every decision of an ``edgeact quantize`` run: the model, the options, the plan (grids, tables, constants,
+    fallbacks, hazards), the lowering, the evaluation and the files written."""
+
+    activations: list[RecordActivation] = spec()
+    edgeact_version: str = spec()
+    frontend: dict[str, str] = spec("kind (onnx, pytorch ...) and, for PyTorch, the exporter and source")
+    options: Options = spec()
+    opset: dict[str, int] = spec("opset, and upgraded_from when the import upgraded it")
+    passes: list[str] = spec("canonicalisation passes that changed the model")
+    calibration: Calibration = spec()
+    plan_target: str = spec("the device profile the plan's activation forms were decided for")
+    tensors: dict[str, PlannedTensor] = spec()
+    constants: list[TensorConstant | ChannelConstant] = spec()
+    quantized_nodes: list[QuantizedNode] = spec()
+    fallbacks: list[Fallback] = spec()
+    integer_nodes: list[NodeOp] = spec()
+    hazards: list[str] = spec()
+    tflite: TFLiteLowering | None = spec(optional=True)
+    warnings: list[str] = spec()
+    evaluation: Evaluation = spec()

@@ -1,0 +1,117 @@
+"""Each planned activation's form in each output format, for the plan's target device, with the reason.
+
+A form is ``builtin`` (the runtime's own op computes the table: a TFLite builtin such as TANH), ``table`` (the exact
+256-entry table as CAST -> ADD -> GATHER in TFLite or Cast -> Gather in ONNX) or ``float`` (the op runs between
+dequantize and quantize). The TFLite builtin is chosen only where the target's profile says the device computes
+the planned grids correctly (:func:`edgeact.devices.profiles.activation_verdict`) *and* builds its table by a
+convention that reproduces edgeact's table code for code. Exporters read the form; they never decide it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from edgeact.activations import Activation
+from edgeact.devices.profiles import DeviceProfile, activation_verdict, load_profile
+from edgeact.errors import DeviceProfileError, UsageError
+from edgeact.numerics import Table, lut_for
+
+BUILTIN, TABLE, FLOAT = "builtin", "table", "float"
+ALIASES = {"litert": "litert-xnnpack"}  # target names that stand for a built-in profile
+# activation -> the TFLite int8 builtin that computes it as a 256-entry table, and that builtin's options
+TFLITE_INT8_BUILTINS: dict[str, tuple[str, dict[str, Any]]] = {
+    "tanh": ("TANH", {}),
+    "sigmoid": ("LOGISTIC", {}),
+    "gelu": ("GELU", {"approximate": False}),
+    "gelu_tanh": ("GELU", {"approximate": True}),
+}
+TABLE_KERNELS = ("exact", "exact_at_output")  # profile kernels that compute a table (not fixed-point arithmetic)
+ONNX_QDQ_REASON = ("onnx-qdq keeps the standard op between DequantizeLinear and QuantizeLinear; the runtime "
+                   "computes it (onnxruntime CPU: in float32, Sigmoid fused into QLinearSigmoid)")
+ONNX_TABLE_REASON = "onnx-table writes every planned activation as Cast -> Gather on its exact int8 table"
+
+
+@dataclass(frozen=True)
+class ActivationForm:
+    """How one output format computes an activation: builtin | table | float, why, and the builtin (if any)."""
+
+    kind: str
+    reason: str
+    op: str | None = None  # the builtin (TFLite: TANH, LOGISTIC, GELU)
+    options: tuple[tuple[str, Any], ...] = ()  # the builtin's options, as (name, value) pairs
+
+    def as_dict(self) -> dict[str, Any]:
+        extra = {"op": self.op, "options": dict(self.options)} if self.op is not None else {}
+        return {"form": self.kind, "reason": self.reason, **extra}
+
+
+def target_profile(name: str) -> DeviceProfile:
+    """The device profile a plan targets: a built-in name, an alias (``litert``), or a profile ``.toml`` path."""
+    try:
+        return load_profile(ALIASES.get(name, name))
+    except UsageError as exc:
+        raise UsageError(f"unknown target {name!r}: {exc}") from exc
+    except DeviceProfileError as exc:
+        if str(name).endswith(".toml"):  # the file's own message names it
+            raise
+        raise UsageError(f"unknown target {name!r}: {exc}") from exc
+
+
+def _runs(profile: DeviceProfile, op: str) -> bool:
+    return "*" in profile.ops or op in profile.ops
+
+
+def _table_mismatch(kernel_conventions: tuple[str, ...], act: Activation, table: Table) -> str | None:
+    """The first table convention the device may use whose table differs from the plan's, with how many codes."""
+    for convention in kernel_conventions or ("ideal",):
+        built = lut_for(act, table.in_q, table.out_q, convention).values
+        differ = int(np.count_nonzero(built != table.values))
+        if differ:
+            return f"its table built the {convention} way differs from the planned one at {differ} of 256 codes"
+    return None
+
+
+def tflite_form(profile: DeviceProfile, act: Activation, table: Table) -> ActivationForm:
+    """The activation's form in a .tflite for ``profile``: the exact builtin where the device computes exactly the
+    planned table with it, else the GATHER table."""
+    if act.name not in TFLITE_INT8_BUILTINS:
+        return ActivationForm(TABLE, f"TFLite has no int8 builtin that computes {act.name} as a table")
+    op, options = TFLITE_INT8_BUILTINS[act.name]
+    if not _runs(profile, op):
+        return ActivationForm(TABLE, f"{profile.name} has no {op} kernel")
+    verdict = activation_verdict(profile, op, table.in_q, table.out_q)
+    if not verdict.correct or verdict.status != "exact":
+        return ActivationForm(TABLE, f"{op}: {verdict.reason}")
+    kernel = profile.activations[op]
+    if kernel.kernel not in TABLE_KERNELS:
+        return ActivationForm(TABLE, f"{profile.name}'s {op} kernel is {kernel.kernel}, not a table: its codes "
+                                     "are not the planned table's")
+    mismatch = _table_mismatch(kernel.conventions, act, table)
+    if mismatch is not None:
+        return ActivationForm(TABLE, f"{profile.name}'s {op}: {mismatch}")
+    return ActivationForm(BUILTIN, f"{verdict.reason}; its table equals the planned one", op,
+                          tuple(sorted(options.items())))
+
+
+def activation_forms(profile: DeviceProfile, act: Activation, table: Table) -> dict[str, ActivationForm]:
+    """The activation's form in every output format (``tflite`` only when the target runs .tflite models)."""
+    forms = {"onnx-qdq": ActivationForm(FLOAT, ONNX_QDQ_REASON), "onnx-table": ActivationForm(TABLE, ONNX_TABLE_REASON)}
+    if profile.model_format == "tflite":
+        forms["tflite"] = tflite_form(profile, act, table)
+    return forms
+
+
+def float_forms(reason: str) -> dict[str, ActivationForm]:
+    """An activation the plan keeps float: the same form, for the same reason, in every format."""
+    return {form: ActivationForm(FLOAT, reason) for form in ("onnx-qdq", "onnx-table", "tflite")}
+
+
+def retarget(plan: Any, target: str) -> Any:
+    """A copy of ``plan`` with its activation forms decided for another ``target`` (grids and tables do not depend
+    on the target): one calibration, exported for two devices."""
+    profile = target_profile(target)
+    activations = [replace(a, forms=activation_forms(profile, a.function, a.table)) for a in plan.activations]
+    return replace(plan, activations=activations, target=target)
