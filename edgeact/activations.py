@@ -9,8 +9,8 @@ Adding an activation is adding one entry to ``REGISTRY`` (and one case to tests/
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import special

@@ -30,8 +30,7 @@ Defaults (override in [tool.edgeact.gate] of pyproject.toml, a --config TOML, or
 def check_destinations(outputs: dict[str, Path | None], inputs: list[Path | None]) -> None:
     """Before any work: no output replaces an input or another output, and every output's folder takes a file."""
     from edgeact.gate import config_file
-    from edgeact.io import check_outputs
-    from edgeact.io import check_writable
+    from edgeact.io import check_outputs, check_writable
 
     run_api(lambda: check_outputs(outputs, [*inputs, config_file(None)]))
     run_api(lambda: check_writable(outputs))
@@ -42,7 +41,6 @@ def run_gate(report_path: Path, baseline_path: Path, base: dict[str, Any], thres
     """Shared by ``gate`` and ``profile-device --gate`` (``base`` and ``thresholds`` already loaded): print, write,
     and exit 3 on a regression."""
     from edgeact.gate import gate, load_report, markdown, write_gate_outputs
-
     from edgeact.io import same_file
 
     if same_file(report_path, baseline_path):

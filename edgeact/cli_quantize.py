@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from edgeact import api
+from edgeact.api import DEFAULT_FORMATS, FORMATS
 from edgeact.calibration.ranges import METHODS
 from edgeact.cli_support import GreedyOption, max_array_bytes_option, run_api, warn_ignored
-from edgeact.api import DEFAULT_FORMATS, FORMATS
 from edgeact.exporters.tflite.targets import tflite_targets
 
 

@@ -6,8 +6,8 @@ import tomllib
 
 import numpy as np
 import pytest
-
 from conftest import CASES
+
 from edgeact.activations import REGISTRY, activation
 from edgeact.errors import UnknownActivationError, UsageError
 

@@ -10,9 +10,9 @@ import pytest
 from onnx import helper
 
 import edgeact
+from bench.ort_baseline import run
 from edgeact.metrics import sqnr_db
 from examples import onnx_models as builders
-from bench.ort_baseline import run
 
 
 def _quantize(model: onnx.ModelProto, tmp_path: Path, **options):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import ALL_INT8_CODES, discriminating_grids, random_grid
+
 from edgeact.activations import activation
 from edgeact.errors import RuntimeUnavailableError
 from edgeact.exporters.tflite.single_op import activation_builtin_model

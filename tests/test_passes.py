@@ -13,9 +13,9 @@ import pytest
 from edgeact.errors import ModelFormatError
 from edgeact.graph import load_onnx, view_of
 from edgeact.graph.passes import (
-    FoldBatchNorm,
     CANONICALISATION,
     ConstantsRight,
+    FoldBatchNorm,
     FoldConstants,
     FuseStructures,
     NameEverything,
@@ -162,8 +162,9 @@ def test_batchnorm_folds_into_the_conv_before_it() -> None:
     proto = g.model([onnx_models.tensor("x", ["N", 3, 8, 8])], [onnx_models.tensor("y", ["N", 4, 8, 8])])
     model = ir.from_proto(onnx.shape_inference.infer_shapes(proto))
     assert FoldBatchNorm()(model).modified and _ops(model) == ["Conv"]
-    from edgeact.graph.importer import model_bytes
     import onnxruntime as ort
+
+    from edgeact.graph.importer import model_bytes
 
     x = rng.normal(0, 1, (2, 3, 8, 8)).astype(np.float32)
     folded = ort.InferenceSession(model_bytes(model)).run(None, {"x": x})[0]

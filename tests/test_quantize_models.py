@@ -12,9 +12,9 @@ import onnx
 import pytest
 
 import edgeact
+from bench.ort_baseline import ort_quantize_static, run
 from edgeact.metrics import sqnr_db
 from examples import onnx_models as builders
-from bench.ort_baseline import ort_quantize_static, run
 
 MODELS = {
     "mlp_tanh": (builders.mlp_tanh, 1.0),

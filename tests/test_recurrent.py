@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import edgeact
-from edgeact.graph.tflite_import import read_tflite
 from edgeact.graph import canonicalise, load_onnx
 from edgeact.graph.importer import model_bytes
+from edgeact.graph.tflite_import import read_tflite
 from edgeact.metrics import sqnr_db
 
 STEPS, BATCH, FEATURES, HIDDEN = 8, 2, 8, 16

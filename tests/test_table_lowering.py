@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import ALL_INT8_CODES, random_grid
+
 from edgeact.activations import REGISTRY
 from edgeact.exporters.tflite.single_op import table_lowering_model
 from edgeact.numerics import covering_output_grid, lut_for

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import hashlib
 import importlib
+import json
 from pathlib import Path
 
 import numpy as np

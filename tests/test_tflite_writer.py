@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgeact.activations import activation
 from edgeact.errors import ModelFormatError
 from edgeact.exporters.tflite.single_op import activation_builtin_model, table_lowering_model
 from edgeact.exporters.tflite.writer import TFLiteModelBuilder
 from edgeact.numerics import QParams, lut_for, per_channel_symmetric
-from edgeact.activations import activation
 from edgeact.runtimes.litert import litert_interpreter
 
 

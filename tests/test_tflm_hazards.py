@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import ALL_INT8_CODES, random_grid
+
 from edgeact.activations import activation
 from edgeact.devices import activation_verdict, load_profile
 from edgeact.errors import RuntimeUnavailableError

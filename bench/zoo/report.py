@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.zoo.metrics import LABELS
-
 from edgeact.io import atomic_write
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,9 +10,9 @@ from onnxscript.rewriter import pattern
 from onnxscript.rewriter.rules import common as common_rules
 
 from edgeact.elementwise import ELEMENTWISE_OP, ELEMENTWISE_OPS
+from edgeact.errors import ModelFormatError
 from edgeact.graph import chains as chains_module
 from edgeact.graph import fusions, recurrent
-from edgeact.errors import ModelFormatError
 from edgeact.graph.importer import model_bytes
 from edgeact.graph.view import EDGEACT_DOMAIN
 

@@ -12,6 +12,7 @@ import numpy as np
 import onnx_ir as ir
 
 from edgeact.domain import EDGEACT_DOMAIN  # noqa: F401 - re-exported: the graph layer names it here
+
 SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan"})
 
 

@@ -12,10 +12,9 @@ bounds add a few float32 ulps of f(x) and of x times max|f'|.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from functools import lru_cache
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 

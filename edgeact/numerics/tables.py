@@ -15,10 +15,9 @@ by linear interpolation); they exist for ``ideal`` (float64) and ``litert`` (flo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 

@@ -11,7 +11,6 @@ from edgeact.documents.calibration_record import CalibrationRecordDocument
 from edgeact.documents.typed_json import build, to_json
 
 
-
 @dataclass
 class CalibrationRecord:
     """One quantize run: the model and its front end, options, what the passes did, the plan (grids, tables,

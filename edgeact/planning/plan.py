@@ -30,8 +30,8 @@ from edgeact.numerics import (
     table_error,
 )
 from edgeact.planning import constants as codes_of
-from edgeact.planning.target_forms import ActivationForm, activation_forms, float_forms, target_profile
 from edgeact.planning.registry import OpQuantizer, Role, activation_of, quantizer_for
+from edgeact.planning.target_forms import ActivationForm, activation_forms, float_forms, target_profile
 
 MASK_THRESHOLD = -1.0e4  # values at or below this are additive-mask fill, never part of an int8 range
 CONCAT_RANGE_RATIO = 16.0  # concat inputs whose ranges differ more than this keep the concat float

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import EdgeactError
 from edgeact.exporters.tflite.graph import LoweredGraph
-from edgeact.devices.profiles import DeviceProfile
 from edgeact.graph.view import GraphView, NodeView, ValueView
 from edgeact.numerics import QParams
 from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan

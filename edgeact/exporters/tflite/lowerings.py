@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgeact.exporters.tflite.lower import FLOAT, INT8, TO_NHWC, Lowering, UnsupportedOpError
 from edgeact.elementwise import is_elementwise_call
+from edgeact.exporters.tflite.lower import FLOAT, INT8, TO_NHWC, Lowering, UnsupportedOpError
 from edgeact.graph.view import EDGEACT_DOMAIN, GraphView, NodeView
 from edgeact.numerics import PerChannelQParams
 from edgeact.planning.registry import activation_of

@@ -9,7 +9,7 @@ import numpy as np
 
 from edgeact.numerics.rounding import round_half_to_even
 from edgeact.runtimes.emulator import kernels
-from edgeact.runtimes.emulator.kernels import _int8, _quant, _scale_zp, Kernel
+from edgeact.runtimes.emulator.kernels import Kernel, _int8, _quant, _scale_zp
 
 
 def _f32(value: float) -> np.float32:
