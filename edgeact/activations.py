@@ -3,7 +3,9 @@
 Each entry carries a float64 reference that neither overflows nor returns NaN for |x| <= 1e4, its
 derivative, the limits it saturates to, and -- where a runtime builds int8 tables from its own float32
 formula -- that formula, evaluated step by step in float32 as the runtime's C++ does.
-Adding an activation is adding one entry to ``REGISTRY`` (and one case to tests/cases/activations.toml).
+Each entry also names the standard ONNX op and the TFLite builtin computing it, where they exist: the planner, the
+TFLite lowering, the emulator and the profiler read them here. Adding an activation is adding one entry to
+``REGISTRY`` and its case (docs/contributing.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -173,6 +176,36 @@ Fn = Callable[[Array, dict], Array]
 
 
 @dataclass(frozen=True)
+class OnnxSpelling:
+    """The standard ONNX op computing an activation, and how the node's attributes give its parameters."""
+
+    op_type: str
+    attributes: tuple[tuple[str, str, float], ...] = ()  # (parameter, ONNX attribute, ONNX default)
+    when: tuple[str, str, str] | None = None  # (attribute, value, default): this entry only for that value
+
+    def matches(self, attributes: dict) -> bool:
+        return self.when is None or str(attributes.get(self.when[0], self.when[2])) == self.when[1]
+
+    def params(self, attributes: dict) -> dict[str, float]:
+        return {param: float(attributes.get(name, default)) for param, name, default in self.attributes}
+
+
+@dataclass(frozen=True)
+class TFLiteBuiltin:
+    """The TFLite builtin computing an activation, with its options."""
+
+    op: str
+    options: tuple[tuple[str, Any], ...] = ()  # fixed options
+    param_options: tuple[tuple[str, str], ...] = ()  # (option, parameter): options taken from the parameters
+    int8_table: bool = False  # its int8 kernel is a 256-entry table: the planner may choose it (target_forms)
+    checked: bool = False  # profile-device checks its int8 kernel against the profile's [activations.OP]
+    float_lowering: bool = True  # the float activation lowers to it (TFLite's ELU has no alpha: not ELU)
+
+    def options_for(self, params: dict) -> dict[str, Any]:
+        return {**dict(self.options), **{option: float(params[param]) for option, param in self.param_options}}
+
+
+@dataclass(frozen=True)
 class Activation:
     """One elementwise activation and everything edgeact knows about it."""
 
@@ -185,6 +218,8 @@ class Activation:
     params: dict = field(default_factory=dict)
     litert_float32: Fn | None = None  # LiteRT's own float32 table formula, where it has a builtin
     xnnpack_float: Fn | None = None  # XNNPACK's table formula, where it differs from LiteRT's
+    onnx: OnnxSpelling | None = None  # the standard ONNX op computing it
+    tflite: TFLiteBuiltin | None = None  # the TFLite builtin computing it
 
     def __call__(self, x: Array) -> Array:
         """The float64 reference f(x)."""
@@ -255,25 +290,56 @@ REGISTRY: dict[str, Activation] = {
     a.name: a
     for a in (
         Activation("tanh", _tanh, _d_tanh, lambda p: (-1.0, 1.0), True, "hyperbolic tangent",
-                   litert_float32=_litert_tanh),
+                   litert_float32=_litert_tanh, onnx=OnnxSpelling("Tanh"),
+                   tflite=TFLiteBuiltin("TANH", int8_table=True, checked=True)),
         Activation("sigmoid", _sigmoid, _d_sigmoid, lambda p: (0.0, 1.0), True, "logistic 1/(1+e^-x)",
-                   litert_float32=_litert_logistic, xnnpack_float=_xnnpack_sigmoid),
+                   litert_float32=_litert_logistic, xnnpack_float=_xnnpack_sigmoid, onnx=OnnxSpelling("Sigmoid"),
+                   tflite=TFLiteBuiltin("LOGISTIC", int8_table=True, checked=True)),
         Activation("gelu", _gelu, _d_gelu, lambda p: (0.0, None), False, "GELU, exact erf form",
-                   litert_float32=_litert_gelu),
+                   litert_float32=_litert_gelu, onnx=OnnxSpelling("Gelu", when=("approximate", "none", "none")),
+                   tflite=TFLiteBuiltin("GELU", (("approximate", False),), int8_table=True, checked=True)),
         Activation("gelu_tanh", _gelu_tanh, _d_gelu_tanh, lambda p: (0.0, None), False, "GELU, tanh approximation",
-                   litert_float32=_litert_gelu_tanh),
+                   litert_float32=_litert_gelu_tanh, onnx=OnnxSpelling("Gelu", when=("approximate", "tanh", "none")),
+                   tflite=TFLiteBuiltin("GELU", (("approximate", True),), int8_table=True, checked=True)),
         Activation("silu", _silu, _d_silu, lambda p: (0.0, None), False, "SiLU / Swish x*sigmoid(x)"),
-        Activation("hardswish", _hardswish, _d_hardswish, lambda p: (0.0, None), False, "x*relu6(x+3)/6"),
+        Activation("hardswish", _hardswish, _d_hardswish, lambda p: (0.0, None), False, "x*relu6(x+3)/6",
+                   onnx=OnnxSpelling("HardSwish"), tflite=TFLiteBuiltin("HARD_SWISH", checked=True)),
         Activation("hardsigmoid", _hardsigmoid, _d_hardsigmoid, lambda p: (0.0, 1.0), True,
-                   "clip(alpha*x+beta, 0, 1); PyTorch's alpha=1/6", params={"alpha": 1.0 / 6.0, "beta": 0.5}),
+                   "clip(alpha*x+beta, 0, 1); PyTorch's alpha=1/6", params={"alpha": 1.0 / 6.0, "beta": 0.5},
+                   onnx=OnnxSpelling("HardSigmoid", (("alpha", "alpha", 0.2), ("beta", "beta", 0.5)))),
         Activation("elu", _elu, _d_elu, lambda p: (-p["alpha"], None), True, "x>0 ? x : alpha*(e^x-1)",
-                   params={"alpha": 1.0}, litert_float32=_litert_elu),
-        Activation("softplus", _softplus, _d_softplus, lambda p: (0.0, None), True, "log(1+e^x)"),
-        Activation("mish", _mish, _d_mish, lambda p: (0.0, None), False, "x*tanh(softplus(x))"),
+                   params={"alpha": 1.0}, litert_float32=_litert_elu,
+                   onnx=OnnxSpelling("Elu", (("alpha", "alpha", 1.0),)),
+                   tflite=TFLiteBuiltin("ELU", float_lowering=False)),
+        Activation("softplus", _softplus, _d_softplus, lambda p: (0.0, None), True, "log(1+e^x)",
+                   onnx=OnnxSpelling("Softplus")),
+        Activation("mish", _mish, _d_mish, lambda p: (0.0, None), False, "x*tanh(softplus(x))",
+                   onnx=OnnxSpelling("Mish")),
         Activation("leaky_relu", _leaky_relu, _d_leaky_relu, lambda p: (None, None), True, "x>=0 ? x : alpha*x",
-                   params={"alpha": 0.01}),
+                   params={"alpha": 0.01}, onnx=OnnxSpelling("LeakyRelu", (("alpha", "alpha", 0.01),)),
+                   tflite=TFLiteBuiltin("LEAKY_RELU", param_options=(("alpha", "alpha"),))),
     )
 }
+
+
+def standard_activation(op_type: str, attributes: dict) -> Activation | None:
+    """The registry entry a standard ONNX op computes (its attributes as parameters), or None."""
+    for entry in REGISTRY.values():
+        if entry.onnx is not None and entry.onnx.op_type == op_type and entry.onnx.matches(attributes):
+            params = entry.onnx.params(attributes)
+            return entry.with_params(**params) if params else entry
+    return None
+
+
+def tflite_builtin_activation(op: str, options: dict) -> Activation:
+    """The registry entry a TFLite activation builtin computes, given its options (parameters from them)."""
+    for entry in REGISTRY.values():
+        builtin = entry.tflite
+        if builtin is None or builtin.op != op or any(options.get(k, v) != v for k, v in builtin.options):
+            continue
+        params = {param: options[option] for option, param in builtin.param_options if option in options}
+        return entry.with_params(**params) if params else entry
+    raise UnknownActivationError(f"no activation of the registry is the TFLite builtin {op} with {options}")
 
 
 # ---- functions of one variable that are not in the registry (fused elementwise chains) ----------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeact.activations import Activation
+from edgeact.activations import REGISTRY, Activation
 from edgeact.devices.profiles import DeviceProfile, activation_verdict, load_profile
 from edgeact.errors import DeviceProfileError, UsageError
 from edgeact.numerics import Table, lut_for
@@ -22,11 +22,10 @@ from edgeact.numerics import Table, lut_for
 BUILTIN, TABLE, FLOAT = "builtin", "table", "float"
 ALIASES = {"litert": "litert-xnnpack"}  # target names that stand for a built-in profile
 # activation -> the TFLite int8 builtin that computes it as a 256-entry table, and that builtin's options
+# (each registry entry's ``tflite`` field, where its int8 kernel is a table)
 TFLITE_INT8_BUILTINS: dict[str, tuple[str, dict[str, Any]]] = {
-    "tanh": ("TANH", {}),
-    "sigmoid": ("LOGISTIC", {}),
-    "gelu": ("GELU", {"approximate": False}),
-    "gelu_tanh": ("GELU", {"approximate": True}),
+    name: (a.tflite.op, dict(a.tflite.options)) for name, a in REGISTRY.items()
+    if a.tflite is not None and a.tflite.int8_table
 }
 TABLE_KERNELS = ("exact", "exact_at_output")  # profile kernels that compute a table (not fixed-point arithmetic)
 ONNX_QDQ_REASON = ("onnx-qdq keeps the standard op between DequantizeLinear and QuantizeLinear; the runtime "

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgeact import __version__
+from edgeact.activations import REGISTRY
 from edgeact.calibration.data import CalibrationData, InputSpec
 from edgeact.calibration.engine import input_specs
 from edgeact.devices.profiles import DeviceProfile, activation_verdict, load_profile
@@ -47,7 +48,8 @@ from edgeact.runtimes.onnxruntime import ort_session, run_ort
 LATENCY_RUNS = 50
 TABLE_SIZE = 256  # an int8 activation table: one output code per input code
 EMULATED_SAMPLES = 64  # per-layer numbers and emulator agreement use the first samples
-ACTIVATION_BUILTINS = {"TANH": "tanh", "LOGISTIC": "sigmoid", "GELU": "gelu", "HARD_SWISH": "hardswish"}
+# the activation builtins whose int8 kernel the device profiles describe (registry entries' ``tflite.checked``)
+ACTIVATION_BUILTINS = frozenset(a.tflite.op for a in REGISTRY.values() if a.tflite is not None and a.tflite.checked)
 
 
 Signature = dict[str, list[dict[str, Any]]]  # {"inputs": [...], "outputs": [...]}: name, dtype, shape

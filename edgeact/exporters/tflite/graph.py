@@ -85,10 +85,8 @@ def provenance(graph: LoweredGraph) -> TFLiteProvenance:
                             nhwc=[index for index, t in carried if t.layout == "nhwc"], nodes=nodes)
 
 
-def serialise(graph: LoweredGraph, metadata: dict[str, bytes], description: str) -> bytes:
-    """The .tflite bytes of ``graph`` (deterministic); its metadata holds ``metadata`` and the graph's
-    :func:`provenance`."""
-    metadata = {PROVENANCE_KEY: provenance(graph).to_bytes(), **metadata}
+def builder_of(graph: LoweredGraph, description: str) -> TFLiteModelBuilder:
+    """A flatbuffer builder holding ``graph``'s tensors, ops, inputs and outputs (no metadata yet)."""
     builder = TFLiteModelBuilder(description=description)
     for t in graph.tensors:
         builder.add_tensor(t.name, t.shape, t.dtype, t.data, t.quant)
@@ -96,6 +94,14 @@ def serialise(graph: LoweredGraph, metadata: dict[str, bytes], description: str)
         builder.add_operator(op.op, list(op.inputs), list(op.outputs), **op.options)
     builder.set_inputs(graph.inputs)
     builder.set_outputs(graph.outputs)
+    return builder
+
+
+def serialise(graph: LoweredGraph, metadata: dict[str, bytes], description: str) -> bytes:
+    """The .tflite bytes of ``graph`` (deterministic); its metadata holds ``metadata`` and the graph's
+    :func:`provenance`."""
+    metadata = {PROVENANCE_KEY: provenance(graph).to_bytes(), **metadata}
+    builder = builder_of(graph, description)
     for name in sorted(metadata):
         builder.add_metadata(name, metadata[name])
     return builder.build()

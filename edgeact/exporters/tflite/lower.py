@@ -20,11 +20,8 @@ from edgeact.errors import EdgeactError
 from edgeact.exporters.tflite.graph import LoweredGraph
 from edgeact.graph.view import GraphView, NodeView, ValueView
 from edgeact.numerics import QParams
+from edgeact.ops.layout import FLOAT, INT8, TO_NCHW, TO_NHWC
 from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan
-
-TO_NHWC = (0, 2, 3, 1)
-TO_NCHW = (0, 3, 1, 2)
-INT8, FLOAT = "int8", "float32"
 
 
 class UnsupportedOpError(EdgeactError):

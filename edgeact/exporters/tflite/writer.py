@@ -22,6 +22,7 @@ from edgeact.exporters.tflite.schema import (
     tensor_type_code,
 )
 from edgeact.numerics.qparams import PerChannelQParams, QParams
+from edgeact.ops.table import BUILTINS
 
 SCHEMA_VERSION = 3
 BUFFER_ALIGNMENT = 16
@@ -29,39 +30,7 @@ EXTENDED_OPCODE_PLACEHOLDER = 127  # BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_
 
 # op name -> (options table, its default fields); ops absent here take no options
 OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
-    "ADD": ("AddOptions", {"fusedActivationFunction": 0}),
-    "SUB": ("SubOptions", {"fusedActivationFunction": 0}),
-    "MUL": ("MulOptions", {"fusedActivationFunction": 0}),
-    "CAST": ("CastOptions", {}),
-    "GATHER": ("GatherOptions", {"axis": 0, "batchDims": 0}),
-    "GELU": ("GeluOptions", {"approximate": False}),
-    "LEAKY_RELU": ("LeakyReluOptions", {"alpha": 0.01}),
-    "QUANTIZE": ("QuantizeOptions", {}),
-    "DEQUANTIZE": ("DequantizeOptions", {}),
-    "HARD_SWISH": ("HardSwishOptions", {}),
-    "RESHAPE": ("ReshapeOptions", {}),
-    "DIV": ("DivOptions", {"fusedActivationFunction": 0}),
-    "FULLY_CONNECTED": ("FullyConnectedOptions", {"fusedActivationFunction": 0, "weightsFormat": 0,
-                                                  "keepNumDims": False, "asymmetricQuantizeInputs": False}),
-    "CONV_2D": ("Conv2DOptions", {"padding": 1, "strideW": 1, "strideH": 1, "fusedActivationFunction": 0,
-                                  "dilationWFactor": 1, "dilationHFactor": 1}),
-    "DEPTHWISE_CONV_2D": ("DepthwiseConv2DOptions", {"padding": 1, "strideW": 1, "strideH": 1, "depthMultiplier": 1,
-                                                     "fusedActivationFunction": 0, "dilationWFactor": 1,
-                                                     "dilationHFactor": 1}),
-    "AVERAGE_POOL_2D": ("Pool2DOptions", {"padding": 1, "strideW": 1, "strideH": 1, "filterWidth": 1,
-                                          "filterHeight": 1, "fusedActivationFunction": 0}),
-    "MAX_POOL_2D": ("Pool2DOptions", {"padding": 1, "strideW": 1, "strideH": 1, "filterWidth": 1,
-                                      "filterHeight": 1, "fusedActivationFunction": 0}),
-    "CONCATENATION": ("ConcatenationOptions", {"axis": 0, "fusedActivationFunction": 0}),
-    "SOFTMAX": ("SoftmaxOptions", {"beta": 1.0}),
-    "MEAN": ("ReducerOptions", {"keepDims": False}),
-    "BATCH_MATMUL": ("BatchMatMulOptions", {"adjX": False, "adjY": False, "asymmetricQuantizeInputs": False}),
-    "STRIDED_SLICE": ("StridedSliceOptions", {"beginMask": 0, "endMask": 0, "ellipsisMask": 0, "newAxisMask": 0,
-                                              "shrinkAxisMask": 0}),
-    "SPLIT": ("SplitOptions", {"numSplits": 1}),
-    "RESIZE_NEAREST_NEIGHBOR": ("ResizeNearestNeighborOptions", {"alignCorners": False, "halfPixelCenters": False}),
-    "PADV2": ("PadV2Options", {}),
-    "SPLIT_V": ("SplitVOptions", {"numSplits": 1}),
+    name: builtin.options for name, builtin in BUILTINS.items() if builtin.options is not None
 }
 
 Quantization = QParams | PerChannelQParams
@@ -274,7 +243,7 @@ class TFLiteModelBuilder:
         C.Start(b)
         C.AddDeprecatedBuiltinCode(b, min(code, EXTENDED_OPCODE_PLACEHOLDER))
         C.AddBuiltinCode(b, code)
-        C.AddVersion(b, 1)
+        C.AddVersion(b, BUILTINS[op].version if op in BUILTINS else 1)
         return C.End(b)
 
     def _write_signature(self, b: flatbuffers.Builder) -> int:

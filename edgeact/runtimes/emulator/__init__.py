@@ -15,7 +15,8 @@ from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import EdgeactError
 from edgeact.exporters.tflite.graph import LoweredGraph, LoweredOp
 from edgeact.numerics.requantize import RequantRounding
-from edgeact.runtimes.emulator.kernels import KERNELS, Kernel, builtin_activation
+from edgeact.ops.activations import builtin_activation
+from edgeact.runtimes.emulator.kernels import KERNELS, Kernel
 from edgeact.runtimes.emulator.xnnpack import XNNPACK_KERNELS
 
 

@@ -1,0 +1,116 @@
+"""Elementwise binary ops: Add, Sub, Mul, Div (int8 Div by a constant: MUL by its planned reciprocal), and
+the float-only binary builtins a float island or a fused chain uses (MAXIMUM, MINIMUM, POW, ...)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgeact.numerics.requantize import requantize
+from edgeact.ops._kernel import is_float, requantized, scale_zp
+from edgeact.ops._lowering import layout_for, operand_constant
+from edgeact.ops.layout import FLOAT, INT8, TO_NHWC
+from edgeact.ops.spec import BINARY, Builtin, OpQuantizer, OpSpec, Role
+
+if TYPE_CHECKING:
+    from edgeact.exporters.tflite.lower import Lowering
+    from edgeact.graph.view import NodeView
+    from edgeact.ops.spec import Lowerer
+
+
+# ---- TFLite lowering ----------------------------------------------------------------------------------------------
+def _lower_binary(op: str) -> Lowerer:
+    def lower(ctx: Lowering, node: NodeView, dtype: str) -> None:
+        y = node.outputs[0]
+        layout = layout_for(ctx, list(node.inputs))
+        shape = ctx.shape(y)
+        inputs = []
+        for index, name in enumerate(node.inputs):
+            if ctx.constant(name) is not None:
+                inputs.append(operand_constant(ctx, node, index, dtype, shape, layout))
+            else:
+                inputs.append(ctx.get(name, dtype, layout, node.name))
+        ctx.graph.op(op, inputs, [ctx.output(node, y, dtype, layout)], node.name)
+
+    return lower
+
+
+def lower_div(ctx: Lowering, node: NodeView, dtype: str) -> None:
+    """Div; by a constant in int8: MUL by the planned int8 reciprocal."""
+    divisor = ctx.constant(node.inputs[1])
+    if dtype == FLOAT or divisor is None:
+        _lower_binary("DIV")(ctx, node, FLOAT if divisor is None else dtype)
+        return
+    plan = ctx.constant_plan(node, 1, "reciprocal")
+    if plan is None:
+        raise ctx.unsupported(node, f"int8 Div by {node.inputs[1]!r}, whose reciprocal has no int8 plan")
+    layout = layout_for(ctx, [node.inputs[0]])
+    data = plan.codes.astype(np.int8)
+    data = data.reshape((1,) * (ctx.rank(node.outputs[0]) - data.ndim) + data.shape)
+    data = np.transpose(data, TO_NHWC) if layout == "nhwc" else data
+    operand = ctx.graph.constant(f"{node.inputs[1]}/reciprocal", data, plan.grid)
+    source = ctx.get(node.inputs[0], INT8, layout, node.name)
+    ctx.graph.op("MUL", [source, operand], [ctx.output(node, node.outputs[0], INT8, layout)], node.name)
+
+
+# ---- emulator kernels ---------------------------------------------------------------------------------------------
+FLOAT_BINARY = {
+    "ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "DIV": np.divide, "MAXIMUM": np.maximum,
+    "MINIMUM": np.minimum, "SQUARED_DIFFERENCE": lambda a, b: (a - b) * (a - b),
+}
+
+
+def add_sub(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    a, b = inputs
+    out = graph.tensors[op.outputs[0]]
+    if out.quant is None:  # float32, or the int32 ADD of a table lookup (exact)
+        return [FLOAT_BINARY[op.op](a, b).astype(out.dtype)]
+    (s1, z1), (s2, z2), (so, zo) = (scale_zp(graph, i) for i in (*op.inputs, op.outputs[0]))
+    left_shift = 20
+    twice_max = 2.0 * max(float(np.float32(s1)), float(np.float32(s2)))
+    shifted = [(v.astype(np.int64) - z) * (1 << left_shift) for v, z in ((a, z1), (b, z2))]
+    scaled = [requantize(v, float(np.float32(s)) / twice_max, rounding)
+              for v, s in zip(shifted, (s1, s2), strict=True)]
+    total = scaled[0] + scaled[1] if op.op == "ADD" else scaled[0] - scaled[1]
+    output_multiplier = twice_max / ((1 << left_shift) * float(np.float32(so)))
+    return [requantized(total, output_multiplier, zo, rounding)]
+
+
+def mul(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    a, b = inputs
+    if is_float(graph, op):
+        return [(a * b).astype(np.float32)]
+    (s1, z1), (s2, z2), (so, zo) = (scale_zp(graph, i) for i in (*op.inputs, op.outputs[0]))
+    acc = (a.astype(np.int64) - z1) * (b.astype(np.int64) - z2)
+    multiplier = float(np.float32(s1)) * float(np.float32(s2)) / float(np.float32(so))
+    return [requantized(acc, multiplier, zo, rounding)]
+
+
+def float_binary(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    a, b = inputs
+    return [FLOAT_BINARY[op.op](a.astype(np.float32), b.astype(np.float32)).astype(np.float32)]
+
+
+def power(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return [np.power(inputs[0].astype(np.float32), inputs[1].astype(np.float32)).astype(np.float32)]
+
+
+# ---- the specs ----------------------------------------------------------------------------------------------------
+BUILTINS = (
+    Builtin("ADD", add_sub, ("AddOptions", {"fusedActivationFunction": 0})),
+    Builtin("SUB", add_sub, ("SubOptions", {"fusedActivationFunction": 0})),
+    Builtin("MUL", mul, ("MulOptions", {"fusedActivationFunction": 0})),
+    Builtin("DIV", float_binary, ("DivOptions", {"fusedActivationFunction": 0})),
+    *(Builtin(op, float_binary) for op in ("MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE")),
+    Builtin("POW", power),
+)
+
+SPECS = (
+    OpSpec("Add", BINARY, _lower_binary("ADD"), ("ADD",)),
+    OpSpec("Sub", BINARY, _lower_binary("SUB"), ("SUB",)),
+    OpSpec("Mul", BINARY, _lower_binary("MUL"), ("MUL",)),
+    # the divisor: float in ONNX, an int8 reciprocal in TFLite
+    OpSpec("Div", OpQuantizer(Role.COMPUTE, reciprocal=1), lower_div, ("DIV", "MUL")),
+)

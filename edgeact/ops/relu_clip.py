@@ -1,0 +1,70 @@
+"""Relu and Clip: folded into the producer's grid in int8 (their range becomes it), else RELU / RELU6, or
+MAXIMUM / MINIMUM in float."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgeact.numerics.rounding import round_half_away_from_zero
+from edgeact.ops._kernel import is_float, saturate_int8, scale_zp
+from edgeact.ops._lowering import layout_for
+from edgeact.ops.layout import INT8
+from edgeact.ops.spec import Builtin, OpQuantizer, OpSpec, Role
+
+if TYPE_CHECKING:
+    from edgeact.exporters.tflite.lower import Lowering
+    from edgeact.graph.view import NodeView
+
+
+# ---- TFLite lowering ----------------------------------------------------------------------------------------------
+def _clip_bounds(ctx: Lowering, node: NodeView) -> tuple[float | None, float | None]:
+    if node.op_type == "Relu":
+        return 0.0, None
+    low = ctx.constant(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else None
+    high = ctx.constant(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    return (None if low is None else float(low)), (None if high is None else float(high))
+
+
+def lower_relu_clip(ctx: Lowering, node: NodeView, dtype: str) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    if dtype == INT8 and ctx.grid(x) == ctx.grid(y):
+        ctx.aliases[y] = x  # folded: the producer's grid already clamps to the Relu/Clip range
+        return
+    low, high = _clip_bounds(ctx, node)
+    layout = layout_for(ctx, [x])
+    source = ctx.get(x, dtype, layout, node.name)
+    out = ctx.output(node, y, dtype, layout)
+    if (low, high) in ((0.0, None), (0.0, 6.0)):
+        ctx.graph.op("RELU" if high is None else "RELU6", [source], [out], node.name)
+        return
+    if dtype == INT8:
+        raise ctx.unsupported(node, f"int8 Clip to [{low}, {high}] that is not folded")
+    current = source
+    for op, bound in (("MAXIMUM", low), ("MINIMUM", high)):
+        if bound is None:
+            continue
+        target = out if op == "MINIMUM" or high is None else ctx.graph.like(source, f"{y}/{op.lower()}")
+        ctx.graph.op(op, [current, ctx.graph.constant(f"{node.name}/{op.lower()}", np.float32(bound))], [target],
+                     node.name)
+        current = target
+
+
+# ---- emulator kernels ---------------------------------------------------------------------------------------------
+def relu(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    high = None if op.op == "RELU" else 6.0
+    if is_float(graph, op):
+        return [np.clip(inputs[0], 0.0, high).astype(np.float32)]
+    (si, zi), (so, zo) = scale_zp(graph, op.inputs[0]), scale_zp(graph, op.outputs[0])
+    real = np.clip(np.float32(si) * (inputs[0].astype(np.float32) - np.float32(zi)), 0.0, high)
+    return [saturate_int8(round_half_away_from_zero(real / np.float32(so)) + zo)]
+
+
+# ---- the specs ----------------------------------------------------------------------------------------------------
+BUILTINS = (Builtin("RELU", relu), Builtin("RELU6", relu))
+
+SPECS = (
+    OpSpec("Relu", OpQuantizer(Role.FOLD), lower_relu_clip, ("RELU", "RELU6")),
+    OpSpec("Clip", OpQuantizer(Role.FOLD), lower_relu_clip, ("RELU", "RELU6", "MAXIMUM", "MINIMUM")),
+)

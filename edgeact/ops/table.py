@@ -1,0 +1,25 @@
+"""The op table: every op family module of :mod:`edgeact.ops` (each module with a ``SPECS`` tuple; found by name,
+so adding a family is adding its module), collected once. The planner's registry, the TFLite lowering, the
+flatbuffer writer and the emulator read these tables; none holds its own."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+import edgeact.ops
+from edgeact.ops.spec import Builtin, OpSpec
+
+NOT_FAMILIES = {"spec", "layout", "table"}
+
+
+def _families() -> tuple[ModuleType, ...]:
+    names = sorted(m.name for m in pkgutil.iter_modules(edgeact.ops.__path__)
+                   if not m.name.startswith("_") and m.name not in NOT_FAMILIES)
+    return tuple(importlib.import_module(f"edgeact.ops.{name}") for name in names)
+
+
+FAMILIES = _families()
+SPECS: dict[tuple[str, str], OpSpec] = {spec.key: spec for family in FAMILIES for spec in family.SPECS}
+BUILTINS: dict[str, Builtin] = {builtin.name: builtin for family in FAMILIES for builtin in family.BUILTINS}
