@@ -77,19 +77,26 @@ class ActivationForm:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ActivationCore:
-    """One activation's nonlinear quantization map, as reports draw it."""
+class ActivationMap:
+    """One activation's nonlinear quantization map: its function, grids and table (the record and the profile
+    report both carry it)."""
 
     node: str = spec()
     function: str = spec("the activation (gelu, tanh, ...) or a fused elementwise chain's name")
     params: dict[str, float] = spec("the function's parameters")
     saturation_rate: float | None = spec("share of calibration inputs beyond the saturation bounds", between=SHARE)
-    error: ErrorCore = spec()
     input_grid: Grid = spec()
     output_grid: Grid = spec()
     table: list[int] = spec("the output code for each input code, from the lowest")
     expression: str | None = spec("a fused chain's formula", optional=True)
     reference: list[float] | None = spec("a fused chain's f at every input code", optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivationCore(ActivationMap):
+    """One activation's nonlinear quantization map, as reports draw it."""
+
+    error: ErrorCore = spec()
 
 
 @dataclass(frozen=True, kw_only=True)

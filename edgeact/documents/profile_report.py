@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from edgeact.documents.calibration_record import Grid
+from edgeact.documents.calibration_record import ActivationMap
 from edgeact.documents.typed_json import Between, from_json, spec, to_json
 
 REPORT_SCHEMA = 2  # 2: "fingerprint" (the float model's hash and signature), "warnings", "bad_samples"
@@ -95,21 +95,11 @@ class LayerReport:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ActivationReport:
+class ActivationReport(ActivationMap):
     """One activation's nonlinear quantization map, from the calibration record written with the model."""
 
-    node: str = spec()
-    function: str = spec("the activation (gelu, tanh, ...) or, for a fused elementwise chain, its name")
-    params: dict[str, float] = spec("the function's parameters")
-    saturation_rate: float | None = spec("share of calibration inputs beyond the saturation bounds",
-                                         between=SHARE)
     rms_error: float = spec("RMS error of the int8 table against f", between=Between(0))
     rms_floor: float = spec("the int8 error floor for these grids")
-    input_grid: Grid = spec()
-    output_grid: Grid = spec()
-    table: list[int] = spec("the output code for each input code, -128 to 127")
-    expression: str | None = spec("a fused chain's formula", optional=True)
-    reference: list[float] | None = spec("a fused chain's f at every input code", optional=True)
 
 
 @dataclass(frozen=True, kw_only=True)
