@@ -9,6 +9,7 @@ import pytest
 
 import edgeact
 from edgeact import api
+from edgeact.documents.typed_json import to_json
 from edgeact.errors import UsageError
 from edgeact.planning.target_forms import retarget
 
@@ -29,7 +30,8 @@ def test_stages_by_hand_give_the_files_quantize_writes(tmp_path: Path) -> None:
     tflite = api.export(prepared, decided, "tflite", target="tflm")
     assert _sha(qdq.payload) == _sha(written.paths["onnx-qdq"].read_bytes())
     scores = api.evaluate(prepared, {"onnx-qdq": qdq, "tflite": tflite}, prepared.data, "tflm")
-    assert scores == written.record["evaluation"]
+    assert to_json(scores) == written.record["evaluation"]
+    assert set(scores.forms) == {"onnx-qdq", "tflite"} and scores.samples == written.record["evaluation"]["samples"]
     assert tflite.lowering is not None and tflite.lowering.target == "tflm"
 
 

@@ -15,6 +15,9 @@ from edgeact.documents.typed_json import Between, spec
 SHARE = Between(0, 1)
 
 
+RECORD_SCHEMA = 2
+
+
 @dataclass(frozen=True, kw_only=True)
 class Grid:
     """A per-tensor grid: real = scale * (code - zero_point)."""
@@ -240,6 +243,10 @@ class Evaluation:
 class CalibrationRecordDocument(RecordCore):
     """Every decision of an ``edgeact quantize`` run: the model, the options, the plan (grids, tables, constants,
     fallbacks, hazards), the lowering, the evaluation and the files written."""
+
+    schema_version: int | None = spec(f"the record schema ({RECORD_SCHEMA}: activation forms per format, every "
+                                      "constant's grid and codes); absent in records written before it",
+                                      optional=True)
 
     activations: list[RecordActivation] = spec()
     edgeact_version: str = spec()

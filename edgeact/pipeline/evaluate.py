@@ -7,11 +7,11 @@ int8 forms run on onnxruntime (ONNX) or the target device's backend (TFLite: its
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from edgeact.calibration.data import CalibrationData
+from edgeact.documents.calibration_record import Evaluation
 from edgeact.errors import EdgeactError
 from edgeact.exporters.tflite.targets import target as target_profile
 from edgeact.graph.importer import model_bytes
@@ -62,11 +62,11 @@ def _runners(prepared: Prepared, artifacts: dict[str, Artifact], target: str) ->
 
 
 def evaluate(prepared: Prepared, artifacts: dict[str, Artifact], data: CalibrationData | None,
-             target: str = "litert") -> dict[str, Any]:
+             target: str = "litert") -> Evaluation:
     """Stage 5: SQNR (dB) of each int8 form against the float model, per graph output, on up to
     ``EVAL_SAMPLES`` samples of ``data`` (one at a time: every form sees the same feeds)."""
     if data is None:
-        return {}
+        return Evaluation()
     runners = _runners(prepared, artifacts, target)
     reference = _ort_runner(model_bytes(prepared.model), f"float model {prepared.source}")
     expected: dict[str, list] = {}
@@ -81,8 +81,6 @@ def evaluate(prepared: Prepared, artifacts: dict[str, Artifact], data: Calibrati
         seen += 1
         if seen >= EVAL_SAMPLES:
             break
-    report: dict[str, Any] = {"samples": seen}
-    for form, outputs in results.items():
-        report[form] = {name: sqnr_db(np.concatenate(expected[name]), np.concatenate(values))
-                        for name, values in outputs.items()}
-    return report
+    forms = {form: {name: sqnr_db(np.concatenate(expected[name]), np.concatenate(values))
+                    for name, values in outputs.items()} for form, outputs in results.items()}
+    return Evaluation(samples=seen, forms=forms)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeact import __version__
-from edgeact.documents.calibration_record import CalibrationRecordDocument
+from edgeact.documents.calibration_record import RECORD_SCHEMA, CalibrationRecordDocument, Evaluation
 from edgeact.documents.typed_json import build, to_json
 
 
@@ -25,7 +25,7 @@ class CalibrationRecord:
     calibration: dict[str, Any]
     plan: dict[str, Any]  # planning.record.plan_dict(plan): written at the top level of the JSON
     files: dict[str, str]
-    evaluation: dict[str, Any] = field(default_factory=dict)
+    evaluation: Evaluation = field(default_factory=Evaluation)
     tflite: dict[str, Any] | None = None
     static_shapes: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -36,8 +36,8 @@ class CalibrationRecord:
         record: dict[str, Any] = {
             "edgeact_version": self.edgeact_version, "model": self.model, "frontend": self.frontend,
             "model_sha256": self.model_sha256, "options": self.options, "opset": self.opset, "passes": self.passes,
-            "calibration": self.calibration, **self.plan, "warnings": self.warnings, "evaluation": self.evaluation,
-            "files": self.files,
+            "calibration": self.calibration, **self.plan, "warnings": self.warnings,
+            "evaluation": to_json(self.evaluation), "files": self.files, "schema_version": RECORD_SCHEMA,
         }
         if self.tflite is not None:
             record["tflite"] = self.tflite
