@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgeact.calibration.engine import CalibrationStats
+from edgeact.documents.calibration_record import CalibrationRecordDocument
 from edgeact.errors import QuantizationRangeError, UsageError
 from edgeact.io import check_outputs, check_writable
 from edgeact.pipeline.calibrate import calibration_data, merged_stats, statistics, stream
@@ -51,6 +52,7 @@ class QuantizeResult:
     record: dict[str, Any]
     plan: QuantPlan = field(repr=False)
     plots: list[Path] = field(default_factory=list)
+    document: CalibrationRecordDocument | None = field(default=None, repr=False)  # the record, typed
 
 
 def calibrate(
@@ -149,4 +151,4 @@ def quantize(
         files={form: path.name for form, path in paths.items() if form != "record"},
     )
     drawn = write(paths, artifacts, record, (decided, total) if plots else None)
-    return QuantizeResult(paths, record.as_dict(), decided, drawn)
+    return QuantizeResult(paths, record.as_dict(), decided, drawn, record.document())

@@ -12,6 +12,8 @@ from edgeact import api
 from edgeact.api import DEFAULT_FORMATS, FORMATS
 from edgeact.calibration.ranges import METHODS
 from edgeact.cli_support import GreedyOption, max_array_bytes_option, run_api, warn_ignored
+from edgeact.documents.calibration_record import CalibrationRecordDocument
+from edgeact.documents.typed_json import to_json
 from edgeact.exporters.tflite.targets import tflite_targets
 
 
@@ -186,71 +188,79 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         input_shapes=dict(input_shapes) or None, max_array_bytes=max_array_bytes,
         progress=not as_json))
     if as_json:
-        click.echo(json.dumps(summary_dict(result.record), sort_keys=True))
+        click.echo(json.dumps(summary_dict(result.document), sort_keys=True))
         return
-    click.echo(summary_text(result.record))
+    click.echo(summary_text(result.document))
     for label, path in result.paths.items():
         click.echo(f"  {label:<11} {path}")
     if result.plots:
         click.echo(f"  plots       {len(result.plots)} in {result.plots[0].parent}")
 
 
-def summary_dict(record: dict[str, Any]) -> dict[str, Any]:
+def summary_dict(record: CalibrationRecordDocument) -> dict[str, Any]:
+    """The ``--json`` summary: counts, fallbacks, hazards, the evaluation and the files."""
     return {
-        "quantized_nodes": len(record["quantized_nodes"]),
-        "fallbacks": record["fallbacks"],
-        "hazards": record["hazards"],
-        "evaluation": record["evaluation"],
-        "files": record["files"],
+        "quantized_nodes": len(record.quantized_nodes),
+        "fallbacks": [{"node": f.node, "op_type": f.op_type, "reason": f.reason} for f in record.fallbacks],
+        "hazards": record.hazards,
+        "evaluation": to_json(record.evaluation),
+        "files": record.files,
     }
 
 
-def summary_text(record: dict[str, Any]) -> str:
+def summary_text(record: CalibrationRecordDocument) -> str:
+    """What a quantize run did, for the terminal: counts, warnings, fallbacks, the worst activations, the lowering,
+    static shapes and SQNR per form."""
+    calibration = record.calibration
     lines = [
-        f"{record['model']}: {len(record['quantized_nodes'])} ops int8, {len(record['fallbacks'])} kept float"
-        + (f", {len(record['integer_nodes'])} shape/integer ops" if record.get("integer_nodes") else "") + "; "
-        f"{record['calibration']['samples']} calibration samples"
-        + (f" ({len(record['calibration']['bad_samples'])} skipped)" if record["calibration"]["bad_samples"] else ""),
+        f"{record.model}: {len(record.quantized_nodes)} ops int8, {len(record.fallbacks)} kept float"
+        + (f", {len(record.integer_nodes)} shape/integer ops" if record.integer_nodes else "") + "; "
+        f"{calibration.samples} calibration samples"
+        + (f" ({len(calibration.bad_samples)} skipped)" if calibration.bad_samples else ""),
     ]
-    opset = record.get("opset", {})
-    if "upgraded_from" in opset:
-        lines.append(f"  opset  upgraded from {opset['upgraded_from']} to {opset['opset']} (onnx.version_converter)")
-    for warning in record.get("warnings", []):
-        lines.append(f"  warning {warning}")
-    for fallback in record["fallbacks"]:
-        lines.append(f"  float  {fallback['node']} ({fallback['op_type']}): {fallback['reason']}")
-    listed = {f["node"] for f in record["fallbacks"]}
-    for hazard in record["hazards"]:
-        if not any(f"'{node}'" in hazard for node in listed):
-            lines.append(f"  hazard {hazard}")
-    worst = sorted(record["activations"], key=lambda a: -a["error"]["rms_error"] / max(a["error"]["rms_floor"], 1e-30))
+    if "upgraded_from" in record.opset:
+        lines.append(f"  opset  upgraded from {record.opset['upgraded_from']} to {record.opset['opset']} "
+                     "(onnx.version_converter)")
+    lines += [f"  warning {warning}" for warning in record.warnings]
+    lines += [f"  float  {f.node} ({f.op_type}): {f.reason}" for f in record.fallbacks]
+    listed = {f.node for f in record.fallbacks}
+    lines += [f"  hazard {hazard}" for hazard in record.hazards
+              if not any(f"'{node}'" in hazard for node in listed)]  # hazards are text: see the record
+    return "\n".join(lines + _activation_lines(record) + _output_lines(record))
+
+
+def _activation_lines(record: CalibrationRecordDocument) -> list[str]:
+    worst = sorted(record.activations, key=lambda a: -a.error.rms_error / max(a.error.rms_floor, 1e-30))
+    lines = []
     if worst:
         lines.append(f"  {'activation':<28}{'function':<12}{'input range':>20}{'rms err':>10}{'floor':>10}{'sat.':>8}")
     for act in worst[:8]:
-        rng, err = act["input_range"], act["error"]
-        sat = "-" if act["saturation_rate"] is None else f"{act['saturation_rate']:.1%}"
-        span = f"[{rng['lo']:.3g}, {rng['hi']:.3g}]"
-        lines.append(f"  {act['node'][:27]:<28}{act['function']:<12}{span:>20}"
-                     f"{err['rms_error']:>10.3g}{err['rms_floor']:>10.3g}{sat:>8}")
-    chains = [act for act in record["activations"] if "expression" in act]
-    for act in chains[:4]:
-        lines.append(f"  chain  {act['node']}: f(x) = {act['expression'][:90]}")
+        sat = "-" if act.saturation_rate is None else f"{act.saturation_rate:.1%}"
+        span = f"[{act.input_range.lo:.3g}, {act.input_range.hi:.3g}]"
+        lines.append(f"  {act.node[:27]:<28}{act.function:<12}{span:>20}"
+                     f"{act.error.rms_error:>10.3g}{act.error.rms_floor:>10.3g}{sat:>8}")
+    chains = [act for act in record.activations if act.expression is not None]
+    lines += [f"  chain  {act.node}: f(x) = {act.expression[:90]}" for act in chains[:4]]
     if len(chains) > 4:
         lines.append(f"  chain  ... {len(chains) - 4} more fused elementwise chains (see the record)")
-    evaluation = record["evaluation"]
-    if "tflite" in record:
-        tflite = record["tflite"]
-        tables, builtins = len(tflite.get("table_ops", [])), len(tflite.get("builtin_ops", []))
-        lines.append(f"  tflite ({tflite['target']}): {tables} activations as GATHER tables, "
+    return lines
+
+
+def _output_lines(record: CalibrationRecordDocument) -> list[str]:
+    lines = []
+    if record.tflite is not None:
+        tables, builtins = len(record.tflite.table_ops or []), len(record.tflite.builtin_ops or [])
+        lines.append(f"  tflite ({record.tflite.target}): {tables} activations as GATHER tables, "
                      f"{builtins} as exact builtins")
-    if "static_shapes" in record:
-        static = record["static_shapes"]
-        shapes = ", ".join(f"{n}={'x'.join(map(str, s))}" for n, s in static["input_shapes"].items())
-        batch = ", ".join(f"{n} axis {a}" for n, a in static.get("batch_stays_dynamic", {}).items())
-        lines.append(f"  static input shapes {shapes} (from {static['shapes_from']}); ONNX outputs keep "
+    if record.static_shapes is not None:
+        static = record.static_shapes
+        shapes = ", ".join(f"{n}={'x'.join(map(str, s))}" for n, s in static.input_shapes.items())
+        batch = ", ".join(f"{n} axis {a}" for n, a in static.batch_stays_dynamic.items())
+        lines.append(f"  static input shapes {shapes} (from {static.shapes_from}); ONNX outputs keep "
                      + (f"a dynamic batch ({batch})" if batch else "these shapes"))
-    for form in record["files"]:
-        if form in evaluation:
-            scores = ", ".join(f"{name} {db:.1f} dB" for name, db in evaluation[form].items())
-            lines.append(f"  SQNR vs fp32 ({form}, {evaluation['samples']} calibration samples): {scores}")
-    return "\n".join(lines)
+    evaluation = record.evaluation
+    for form in record.files:
+        if form in evaluation.forms:
+            scores = ", ".join(f"{name} {db:.1f} dB" for name, db in evaluation.forms[form].items())
+            lines.append(f"  SQNR vs fp32 ({form}, {evaluation.samples} calibration samples): {scores}")
+    return lines

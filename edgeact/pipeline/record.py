@@ -45,8 +45,11 @@ class CalibrationRecord:
             record["static_shapes"] = self.static_shapes
         return record
 
+    def document(self) -> CalibrationRecordDocument:
+        """The record as its documented, typed form (docs/schema: one definition); a field that breaks the schema
+        is an error here, before anything is written."""
+        return build(CalibrationRecordDocument, self.as_dict())
+
     def to_json(self) -> str:
-        """The record's text, written only after it passes its documented schema (docs/schema: one definition,
-        :class:`~edgeact.documents.calibration_record.CalibrationRecordDocument`)."""
-        document = build(CalibrationRecordDocument, self.as_dict())
-        return json.dumps(to_json(document), indent=1, sort_keys=True, default=float) + "\n"
+        """The record's text, written only after it passes its documented schema."""
+        return json.dumps(to_json(self.document()), indent=1, sort_keys=True, default=float) + "\n"
