@@ -3,8 +3,9 @@
 Each entry carries a float64 reference that neither overflows nor returns NaN for |x| <= 1e4, its
 derivative, the limits it saturates to, and -- where a runtime builds int8 tables from its own float32
 formula -- that formula, evaluated step by step in float32 as the runtime's C++ does.
-Each entry also names the standard ONNX op and the TFLite builtin computing it, where they exist: the planner, the
-TFLite lowering, the emulator and the profiler read them here. Adding an activation is adding one entry to
+Each entry also names the standard ONNX op and the TFLite builtin computing it, where they exist, and its float32
+TFLite form (one builtin or a short sequence, ``float_tflite``): the planner, the TFLite lowering, the emulator and the
+profiler read them here. Adding an activation is adding one entry to
 ``REGISTRY`` and its case (docs/contributing.md).
 """
 
@@ -199,10 +200,35 @@ class TFLiteBuiltin:
     param_options: tuple[tuple[str, str], ...] = ()  # (option, parameter): options taken from the parameters
     int8_table: bool = False  # its int8 kernel is a 256-entry table: the planner may choose it (target_forms)
     checked: bool = False  # profile-device checks its int8 kernel against the profile's [activations.OP]
-    float_lowering: bool = True  # the float activation lowers to it (TFLite's ELU has no alpha: not ELU)
 
     def options_for(self, params: dict) -> dict[str, Any]:
         return {**dict(self.options), **{option: float(params[param]) for option, param in self.param_options}}
+
+
+@dataclass(frozen=True)
+class FloatStep:
+    """One float32 TFLite builtin of an activation's float lowering (a sequence of these computes it).
+
+    ``operands``: ``"x"`` the activation's input, ``"y"`` the previous step's result (the input at the first step),
+    a parameter's name or a number: that float32 scalar constant. ``name`` suffixes the step's result tensor and its
+    constants (``op.lower()`` by default)."""
+
+    op: str
+    operands: tuple[str | float, ...] = ("y",)
+    options: tuple[tuple[str, Any], ...] = ()  # fixed options
+    param_options: tuple[tuple[str, str], ...] = ()  # (option, parameter): options taken from the parameters
+    name: str = ""
+
+    @property
+    def suffix(self) -> str:
+        return self.name or self.op.lower()
+
+    def options_for(self, params: dict) -> dict[str, Any]:
+        return {**dict(self.options), **{option: float(params[param]) for option, param in self.param_options}}
+
+    def constant(self, operand: str | float, params: dict) -> float | None:
+        """The scalar an operand stands for, or None for ``x``/``y``."""
+        return None if operand in ("x", "y") else float(params[operand] if isinstance(operand, str) else operand)
 
 
 @dataclass(frozen=True)
@@ -220,6 +246,14 @@ class Activation:
     xnnpack_float: Fn | None = None  # XNNPACK's table formula, where it differs from LiteRT's
     onnx: OnnxSpelling | None = None  # the standard ONNX op computing it
     tflite: TFLiteBuiltin | None = None  # the TFLite builtin computing it
+    float_tflite: tuple[FloatStep, ...] = ()  # its float32 TFLite lowering; () when it has none
+    float_tflite_when: tuple[tuple[str, float], ...] = ()  # (parameter, value): the float form only for these
+
+    def float_steps(self) -> tuple[FloatStep, ...]:
+        """The float32 TFLite builtins computing it with its parameters, in order; () when none does."""
+        if any(float(self.params[param]) != value for param, value in self.float_tflite_when):
+            return ()
+        return self.float_tflite
 
     def __call__(self, x: Array) -> Array:
         """The float64 reference f(x)."""
@@ -291,33 +325,42 @@ REGISTRY: dict[str, Activation] = {
     for a in (
         Activation("tanh", _tanh, _d_tanh, lambda p: (-1.0, 1.0), True, "hyperbolic tangent",
                    litert_float32=_litert_tanh, onnx=OnnxSpelling("Tanh"),
-                   tflite=TFLiteBuiltin("TANH", int8_table=True, checked=True)),
+                   tflite=TFLiteBuiltin("TANH", int8_table=True, checked=True), float_tflite=(FloatStep("TANH"),)),
         Activation("sigmoid", _sigmoid, _d_sigmoid, lambda p: (0.0, 1.0), True, "logistic 1/(1+e^-x)",
                    litert_float32=_litert_logistic, xnnpack_float=_xnnpack_sigmoid, onnx=OnnxSpelling("Sigmoid"),
-                   tflite=TFLiteBuiltin("LOGISTIC", int8_table=True, checked=True)),
+                   tflite=TFLiteBuiltin("LOGISTIC", int8_table=True, checked=True),
+                   float_tflite=(FloatStep("LOGISTIC"),)),
         Activation("gelu", _gelu, _d_gelu, lambda p: (0.0, None), False, "GELU, exact erf form",
                    litert_float32=_litert_gelu, onnx=OnnxSpelling("Gelu", when=("approximate", "none", "none")),
-                   tflite=TFLiteBuiltin("GELU", (("approximate", False),), int8_table=True, checked=True)),
+                   tflite=TFLiteBuiltin("GELU", (("approximate", False),), int8_table=True, checked=True),
+                   float_tflite=(FloatStep("GELU", options=(("approximate", False),)),)),
         Activation("gelu_tanh", _gelu_tanh, _d_gelu_tanh, lambda p: (0.0, None), False, "GELU, tanh approximation",
                    litert_float32=_litert_gelu_tanh, onnx=OnnxSpelling("Gelu", when=("approximate", "tanh", "none")),
-                   tflite=TFLiteBuiltin("GELU", (("approximate", True),), int8_table=True, checked=True)),
-        Activation("silu", _silu, _d_silu, lambda p: (0.0, None), False, "SiLU / Swish x*sigmoid(x)"),
+                   tflite=TFLiteBuiltin("GELU", (("approximate", True),), int8_table=True, checked=True),
+                   float_tflite=(FloatStep("GELU", options=(("approximate", True),)),)),
+        Activation("silu", _silu, _d_silu, lambda p: (0.0, None), False, "SiLU / Swish x*sigmoid(x)",
+                   float_tflite=(FloatStep("LOGISTIC", ("x",), name="sigmoid"), FloatStep("MUL", ("x", "y")))),
         Activation("hardswish", _hardswish, _d_hardswish, lambda p: (0.0, None), False, "x*relu6(x+3)/6",
-                   onnx=OnnxSpelling("HardSwish"), tflite=TFLiteBuiltin("HARD_SWISH", checked=True)),
+                   onnx=OnnxSpelling("HardSwish"), tflite=TFLiteBuiltin("HARD_SWISH", checked=True),
+                   float_tflite=(FloatStep("HARD_SWISH"),)),
         Activation("hardsigmoid", _hardsigmoid, _d_hardsigmoid, lambda p: (0.0, 1.0), True,
                    "clip(alpha*x+beta, 0, 1); PyTorch's alpha=1/6", params={"alpha": 1.0 / 6.0, "beta": 0.5},
-                   onnx=OnnxSpelling("HardSigmoid", (("alpha", "alpha", 0.2), ("beta", "beta", 0.5)))),
+                   onnx=OnnxSpelling("HardSigmoid", (("alpha", "alpha", 0.2), ("beta", "beta", 0.5))),
+                   float_tflite=(FloatStep("MUL", ("y", "alpha")), FloatStep("ADD", ("y", "beta")),
+                                 FloatStep("MAXIMUM", ("y", 0.0)), FloatStep("MINIMUM", ("y", 1.0)))),
         Activation("elu", _elu, _d_elu, lambda p: (-p["alpha"], None), True, "x>0 ? x : alpha*(e^x-1)",
                    params={"alpha": 1.0}, litert_float32=_litert_elu,
                    onnx=OnnxSpelling("Elu", (("alpha", "alpha", 1.0),)),
-                   tflite=TFLiteBuiltin("ELU", float_lowering=False)),
+                   tflite=TFLiteBuiltin("ELU"),  # TFLite's ELU has no alpha: its float form only for alpha 1
+                   float_tflite=(FloatStep("ELU"),), float_tflite_when=(("alpha", 1.0),)),
         Activation("softplus", _softplus, _d_softplus, lambda p: (0.0, None), True, "log(1+e^x)",
                    onnx=OnnxSpelling("Softplus")),
         Activation("mish", _mish, _d_mish, lambda p: (0.0, None), False, "x*tanh(softplus(x))",
                    onnx=OnnxSpelling("Mish")),
         Activation("leaky_relu", _leaky_relu, _d_leaky_relu, lambda p: (None, None), True, "x>=0 ? x : alpha*x",
                    params={"alpha": 0.01}, onnx=OnnxSpelling("LeakyRelu", (("alpha", "alpha", 0.01),)),
-                   tflite=TFLiteBuiltin("LEAKY_RELU", param_options=(("alpha", "alpha"),))),
+                   tflite=TFLiteBuiltin("LEAKY_RELU", param_options=(("alpha", "alpha"),)),
+                   float_tflite=(FloatStep("LEAKY_RELU", param_options=(("alpha", "alpha"),)),)),
     )
 }
 

@@ -14,9 +14,10 @@ from onnx import helper
 
 import edgeact
 from edgeact.cli import main
-from edgeact.exporters.tflite.graph import LoweredGraph, serialise
+from edgeact.exporters.tflite.writer import serialise
 from edgeact.numerics import QParams
 from edgeact.profiler.profile import profile_device
+from edgeact.tflite.graph import LoweredGraph
 from examples import onnx_models
 
 DIGITS = Path(__file__).parents[1] / "examples" / "digits"

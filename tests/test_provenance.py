@@ -17,7 +17,7 @@ import edgeact
 from edgeact.api import CanonicalModel
 from edgeact.documents.provenance import PROVENANCE_KEY, RECORD_KEY, RECORD_SHA256_KEY, TFLiteProvenance
 from edgeact.documents.typed_json import from_json
-from edgeact.exporters.tflite.graph import serialise
+from edgeact.exporters.tflite.writer import serialise
 from edgeact.graph import view_of
 from edgeact.graph.tflite_import import metadata, read_tflite
 from edgeact.profiler.profile import profile_device

@@ -29,8 +29,8 @@ import edgeact
 from edgeact.cli import main
 from edgeact.devices import load_profile
 from edgeact.errors import ModelFormatError, RuntimeUnavailableError
-from edgeact.exporters.tflite.graph import LoweredGraph, serialise
 from edgeact.exporters.tflite.single_op import activation_builtin_model
+from edgeact.exporters.tflite.writer import serialise
 from edgeact.numerics import QParams
 from edgeact.profiler.backends import latency_ms
 from edgeact.runtimes.isolation import run_isolated
@@ -38,6 +38,7 @@ from edgeact.runtimes.litert import litert_interpreter
 from edgeact.runtimes.tflite_layout import OPTIONS_TABLES, TABLES, UNIONS
 from edgeact.runtimes.tflite_verify import verify_tflite
 from edgeact.runtimes.tflm import run_tflm, run_tflm_many
+from edgeact.tflite.graph import LoweredGraph
 from examples import onnx_models
 
 SEED = 1212

@@ -8,11 +8,11 @@ import math
 import numpy as np
 
 from edgeact.errors import ModelFormatError, UsageError
-from edgeact.exporters.tflite.graph import LoweredGraph, LoweredOp, LoweredTensor
-from edgeact.exporters.tflite.schema import TENSOR_TYPES, builtin_options_code, schema_module
-from edgeact.exporters.tflite.writer import OPTIONS
 from edgeact.numerics import PerChannelQParams, QParams
+from edgeact.ops.table import OPTIONS
 from edgeact.runtimes.tflite_verify import verify_tflite
+from edgeact.tflite.graph import LoweredGraph, LoweredOp, LoweredTensor
+from edgeact.tflite.schema import TENSOR_TYPES, builtin_options_code, schema_module
 
 _TYPE_NAMES = {code: name for name, code in TENSOR_TYPES.items()}
 

@@ -11,7 +11,7 @@ from edgeact.numerics import PerChannelQParams, QParams
 from edgeact.numerics.requantize import RequantRounding, requantize_to_grid
 
 if TYPE_CHECKING:
-    from edgeact.exporters.tflite.graph import LoweredGraph, LoweredOp
+    from edgeact.tflite.graph import LoweredGraph, LoweredOp
 
 Arrays = list[np.ndarray | None]
 INT8_MIN, INT8_MAX = -128, 127

@@ -13,10 +13,10 @@ from edgeact.numerics import PerChannelQParams
 from edgeact.ops.layout import FLOAT, INT8, TO_NHWC
 
 if TYPE_CHECKING:
-    from edgeact.exporters.tflite.graph import LoweredGraph
     from edgeact.exporters.tflite.lower import Lowering
     from edgeact.graph.view import NodeView
     from edgeact.numerics.tables import Table
+    from edgeact.tflite.graph import LoweredGraph
 
 SAME, VALID = 0, 1
 

@@ -36,9 +36,8 @@ def elu(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     return [np.where(x < 0, np.expm1(np.minimum(x, 0)), x).astype(np.float32)]
 
 
-_LOWERED = dict.fromkeys(a.tflite.op for a in REGISTRY.values() if a.tflite is not None and a.tflite.float_lowering)
-BUILTINS = (
-    *(Builtin(op, builtin_activation, OPTIONS_TABLES.get(op)) for op in _LOWERED),
-    Builtin("ELU", elu),
-)
+# builtins whose kernel is not the registry's table: TFLite's ELU is float only (alpha 1)
+KERNELS = {"ELU": elu}
+BUILTINS = tuple(Builtin(op, KERNELS.get(op, builtin_activation), OPTIONS_TABLES.get(op))
+                 for op in dict.fromkeys(a.tflite.op for a in REGISTRY.values() if a.tflite is not None))
 SPECS = ()

@@ -12,10 +12,10 @@ from edgeact.ops._lowering import SAME, bias_constant, pad_input, padding_of, we
 from edgeact.ops.spec import Builtin, OpQuantizer, OpSpec, Role
 
 if TYPE_CHECKING:
-    from edgeact.exporters.tflite.graph import LoweredGraph, LoweredOp
     from edgeact.exporters.tflite.lower import Lowering
     from edgeact.graph.view import NodeView
     from edgeact.ops._kernel import Arrays
+    from edgeact.tflite.graph import LoweredGraph, LoweredOp
 
 
 # ---- TFLite lowering ----------------------------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from edgeact.exporters.tflite.graph import LoweredGraph, LoweredOp
     from edgeact.exporters.tflite.lower import Lowering
     from edgeact.graph.view import NodeView
     from edgeact.numerics.requantize import RequantRounding
+    from edgeact.tflite.graph import LoweredGraph, LoweredOp
 
     Lowerer = Callable[[Lowering, NodeView, str], None]
     Kernel = Callable[[LoweredGraph, LoweredOp, list[np.ndarray | None], RequantRounding], list[np.ndarray]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from types import ModuleType
+from typing import Any
 
 import edgeact.ops
 from edgeact.ops.spec import Builtin, OpSpec
@@ -23,3 +24,7 @@ def _families() -> tuple[ModuleType, ...]:
 FAMILIES = _families()
 SPECS: dict[tuple[str, str], OpSpec] = {spec.key: spec for family in FAMILIES for spec in family.SPECS}
 BUILTINS: dict[str, Builtin] = {builtin.name: builtin for family in FAMILIES for builtin in family.BUILTINS}
+# op name -> (options table, its default fields); ops absent here take no options (the writer and the reader)
+OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    name: builtin.options for name, builtin in BUILTINS.items() if builtin.options is not None
+}

@@ -144,6 +144,7 @@ class _Planner:
         self.wanted: set[str] = set()
         self.fold_source: dict[str, str] = {}  # group root -> the Relu/Clip output whose range it takes
         self.quantized_constants: dict[tuple, object] = {}  # (constant, role, grid or axis) -> its grid/codes
+        self.fixed_ranges: dict[str, tuple[float, float]] = {}  # float node -> the fixed range of its op's output
 
     # -- which values can hold an int8 grid ---------------------------------------------------------------------
     def _is_activation_value(self, name: str) -> bool:
@@ -192,16 +193,28 @@ class _Planner:
             constant = self.view.values[name].constant is not None
             if index == quantizer.weight and constant:
                 continue
-            if self._mask_floor(name) is not None and quantizer.output_range is None:
-                return f"input {name!r} holds additive-mask values; kept float"
-            if not constant and not self._is_activation_value(name) and quantizer.output_range is None:
-                return f"input {name!r} is not a float tensor edgeact observed"
+            reason = self._gridless_reason(name, constant)
+            if reason is not None and quantizer.output_range is None:
+                return reason
+            if reason is not None and not constant and self.view.values[name].is_float:
+                # an op with a fixed output range (Softmax) reading a float input no int8 grid holds: it computes in
+                # float32 in every format; its output keeps the op's range
+                self.fixed_ranges[node.name] = quantizer.output_range
+                return f"{reason} (no int8 grid holds it: the op computes in float, its output quantized)"
         if quantizer.weight is not None and quantizer.data_inputs == (0,):
             weight = node.inputs[quantizer.weight] if quantizer.weight < len(node.inputs) else ""
             if weight and self.view.values[weight].constant is None:
                 return f"weight {weight!r} is not a constant"
         if node.op_type == "Concat":
             return self._concat_reason(node)
+        return None
+
+    def _gridless_reason(self, name: str, constant: bool) -> str | None:
+        """Why a data input can hold no int8 grid, or None."""
+        if self._mask_floor(name) is not None:
+            return f"input {name!r} holds additive-mask values; kept float"
+        if not constant and not self._is_activation_value(name):
+            return f"input {name!r} is not a float tensor edgeact observed"
         return None
 
     def _concat_reason(self, node: NodeView) -> str | None:
@@ -379,8 +392,10 @@ class _Planner:
 
     def _known_output_range(self, root: str) -> tuple[float, float] | None:
         producer = self.view.producer(root)
-        quantizer = self.roles.get(producer.name) if producer else None
-        return quantizer.output_range if quantizer else None
+        if producer is None:
+            return None
+        quantizer = self.roles.get(producer.name)
+        return quantizer.output_range if quantizer else self.fixed_ranges.get(producer.name)
 
     # -- constants ------------------------------------------------------------------------------------------------
     def plan_constants(self) -> None:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeact.devices.profiles import DeviceProfile
-from edgeact.exporters.tflite.graph import LoweredGraph
 from edgeact.runtimes import UNNAMED_MODEL
 from edgeact.runtimes.backends import Sample, backend_for
+from edgeact.tflite.graph import LoweredGraph
 
 
 @dataclass

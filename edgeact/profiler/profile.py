@@ -32,7 +32,6 @@ from edgeact.documents.profile_report import (
 )
 from edgeact.documents.typed_json import build, from_json
 from edgeact.errors import DocumentError, EdgeactError, ModelFormatError, UsageError
-from edgeact.exporters.tflite.graph import LoweredGraph
 from edgeact.graph import load_onnx, view_of
 from edgeact.graph.importer import load_onnx_bytes, model_bytes
 from edgeact.graph.observe import dequantized_tensors, layer_subgraphs, with_float_outputs
@@ -44,6 +43,7 @@ from edgeact.profiler.provenance import ModelProvenance, onnx_provenance, tflite
 from edgeact.runtimes.backends import backend_class, emulator_for
 from edgeact.runtimes.emulator import run_op
 from edgeact.runtimes.onnxruntime import ort_session, run_ort
+from edgeact.tflite.graph import LoweredGraph
 
 LATENCY_RUNS = 50
 TABLE_SIZE = 256  # an int8 activation table: one output code per input code

@@ -20,7 +20,7 @@ from edgeact.documents.provenance import (
 )
 from edgeact.documents.typed_json import from_json
 from edgeact.errors import DocumentError
-from edgeact.exporters.tflite.graph import LoweredGraph
+from edgeact.tflite.graph import LoweredGraph
 
 
 @dataclass

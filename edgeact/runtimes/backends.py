@@ -18,12 +18,12 @@ import numpy as np
 
 from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import DeviceProfileError, ModelFormatError, RuntimeUnavailableError
-from edgeact.exporters.tflite.graph import LoweredGraph
 from edgeact.runtimes import UNNAMED_MODEL, timed_runs
 from edgeact.runtimes.emulator import Rules, emulate, rules_for
 from edgeact.runtimes.litert import LiteRTKernels, litert_latency, run_litert_intermediates, run_litert_many
 from edgeact.runtimes.onnxruntime import ort_session, run_ort
 from edgeact.runtimes.tflm import run_tflm_many, tflm_latency
+from edgeact.tflite.graph import LoweredGraph
 
 Sample = list[np.ndarray]  # one value per model input, in the model's input order
 Outputs = list[np.ndarray]  # one value per model output, in the model's output order

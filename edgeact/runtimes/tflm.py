@@ -62,7 +62,7 @@ def _set_inputs(interpreter: Any, sample: list[np.ndarray]) -> None:
 
 
 def _output_count(model: bytes) -> int:
-    from edgeact.exporters.tflite.schema import schema_module
+    from edgeact.tflite.schema import schema_module
 
     return schema_module("Model").Model.GetRootAsModel(model, 0).Subgraphs(0).OutputsLength()
 

@@ -17,11 +17,11 @@ import numpy as np
 
 from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import EdgeactError
-from edgeact.exporters.tflite.graph import LoweredGraph
 from edgeact.graph.view import GraphView, NodeView, ValueView
 from edgeact.numerics import QParams
 from edgeact.ops.layout import FLOAT, INT8, TO_NCHW, TO_NHWC
 from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan
+from edgeact.tflite.graph import LoweredGraph
 
 
 class UnsupportedOpError(EdgeactError):

@@ -1,8 +1,9 @@
 """Per-op lowerings to TFLite builtins, as a table: (domain, op_type) -> function(ctx, node, dtype), read from the
 op specs (:mod:`edgeact.ops`); activations lower here, by their planned form (builtin or GATHER table).
 
-``dtype`` is ``int8`` when the planner quantized the node and every input it reads has a grid, else ``float32``
-(then the context inserts DEQUANTIZE before and QUANTIZE after, where neighbours are int8).
+``dtype`` is ``int8`` when the plan quantized the node (the plan then holds a grid for every float value it reads
+and writes, else the export stops), else ``float32`` (then the context inserts DEQUANTIZE before and QUANTIZE after,
+where neighbours are int8). A float activation lowers to its registry entry's float form (``float_tflite``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgeact.activations import REGISTRY, TFLiteBuiltin
+from edgeact.activations import Activation, standard_activation
 from edgeact.elementwise import is_elementwise_call
 from edgeact.exporters.tflite.lower import FLOAT, INT8, Lowering, UnsupportedOpError
 from edgeact.graph.view import GraphView, NodeView
@@ -25,12 +26,6 @@ Lowerer = Callable[[Lowering, NodeView, str], None]
 
 
 # ---- activations -------------------------------------------------------------------------------------------------
-# activation -> its float32 TFLite builtin (each registry entry's ``tflite`` field)
-FLOAT_ACTIVATIONS: dict[str, TFLiteBuiltin] = {
-    name: a.tflite for name, a in REGISTRY.items() if a.tflite is not None and a.tflite.float_lowering
-}
-
-
 def lower_activation(ctx: Lowering, node: NodeView, dtype: str) -> None:
     """int8: the planned form (the exact builtin, or the GATHER table); float: the float op(s)."""
     x, y = node.inputs[0], node.outputs[0]
@@ -57,79 +52,91 @@ def _table_lookup(ctx: Lowering, node: NodeView, source: int, out: int, table) -
     ctx.table_ops.append(node.name)
 
 
-# float32 TFLite form of each op a fused elementwise chain may hold (a scalar constant operand broadcasts)
+# float32 TFLite form of each non-activation op a fused elementwise chain may hold (a scalar constant operand
+# broadcasts); an activation in the chain (Sigmoid, Tanh, HardSwish, Elu, ...) lowers by its registry entry's float form
 FLOAT_CHAIN_OPS: dict[str, str] = {
     "Add": "ADD", "Sub": "SUB", "Mul": "MUL", "Div": "DIV", "Pow": "POW", "Max": "MAXIMUM", "Min": "MINIMUM",
-    "Relu": "RELU", "Sigmoid": "LOGISTIC", "Tanh": "TANH", "HardSwish": "HARD_SWISH", "Elu": "ELU",  # alpha 1
-    **FLOAT_UNARY,
+    "Relu": "RELU", **FLOAT_UNARY,
 }
 
 
 def _float_chain(ctx: Lowering, node: NodeView, layout: str) -> None:
-    """A fused elementwise chain kept float: its original ops, one TFLite builtin each (Clip as MAXIMUM/MINIMUM)."""
+    """A fused elementwise chain kept float: its original ops, one TFLite builtin each (Clip as MAXIMUM/MINIMUM,
+    an activation as its registry entry's float form)."""
     body = ctx.view.body_of(node)
     g = ctx.graph
     source = ctx.get(node.inputs[0], FLOAT, layout, node.name)
     tensors = {body.inputs[0]: source}
     for index, inner in enumerate(body.nodes):
-        if inner.op_type not in FLOAT_CHAIN_OPS and inner.op_type != "Clip":
-            raise ctx.unsupported(node, f"float {inner.op_type} (inside the fused chain) has no TFLite builtin")
-        if inner.op_type == "Elu" and float(inner.attributes.get("alpha", 1.0)) != 1.0:
-            raise ctx.unsupported(node, "float Elu with alpha != 1 (inside the fused chain): TFLite's ELU has none")
+        act = standard_activation(inner.op_type, inner.attributes)
         inputs = [None if not n else tensors[n] if n in tensors else g.constant(
             f"{node.name}/c{index}_{position}", body.values[n].constant.astype(np.float32).reshape(()))
             for position, n in enumerate(inner.inputs)]
         last = inner.outputs[0] == body.outputs[0]
         out = ctx.output(node, node.outputs[0], FLOAT, layout) if last else g.like(source, f"{node.name}/{index}")
-        if inner.op_type == "Clip":
-            bounds = [(op, b) for op, b in zip(("MAXIMUM", "MINIMUM"), inputs[1:3], strict=False) if b is not None]
-            current = inputs[0]
-            for step, (op, bound) in enumerate(bounds):
-                target = out if step == len(bounds) - 1 else g.like(source, f"{node.name}/{index}_{op.lower()}")
-                g.op(op, [current, bound], [target], node.name)
-                current = target
-            if not bounds:  # Clip without bounds copies its input
-                g.op("RESHAPE", [current, ctx.int32_constant(f"{node.name}/{index}_shape", g.tensors[source].shape)],
-                     [out], node.name)
+        if act is not None:
+            _float_steps(ctx, node, act, inputs[0], out, f"{node.name}/{index}_", " (inside the fused chain)")
+        elif inner.op_type == "Clip":
+            _float_clip(ctx, node, index, inputs, out, source)
+        elif inner.op_type in FLOAT_CHAIN_OPS:
+            _float_op(ctx, node, index, inner.op_type, [i for i in inputs if i is not None], out, source)
         else:
-            if not ctx.runs(FLOAT_CHAIN_OPS[inner.op_type]):
-                raise ctx.unsupported(node, f"float {inner.op_type} needs {FLOAT_CHAIN_OPS[inner.op_type]}")
-            operands = [i for i in inputs if i is not None]
-            while len(operands) > 2:  # a variadic Max/Min as a chain of binary MAXIMUM/MINIMUM
-                partial = g.like(source, f"{node.name}/{index}_{len(operands)}")
-                g.op(FLOAT_CHAIN_OPS[inner.op_type], operands[:2], [partial], node.name)
-                operands = [partial, *operands[2:]]
-            g.op(FLOAT_CHAIN_OPS[inner.op_type], operands, [out], node.name)
+            raise ctx.unsupported(node, f"float {inner.op_type} (inside the fused chain) has no TFLite builtin")
         tensors[inner.outputs[0]] = out
 
 
-def _float_activation(ctx: Lowering, node: NodeView, act, layout: str) -> None:  # type: ignore[no-untyped-def]
+def _float_clip(ctx: Lowering, node: NodeView, index: int, inputs: list, out: int, source: int) -> None:
+    """Clip as MAXIMUM then MINIMUM (the bounds it has); without bounds a copy (RESHAPE)."""
+    g = ctx.graph
+    bounds = [(op, b) for op, b in zip(("MAXIMUM", "MINIMUM"), inputs[1:3], strict=False) if b is not None]
+    current = inputs[0]
+    for step, (op, bound) in enumerate(bounds):
+        target = out if step == len(bounds) - 1 else g.like(source, f"{node.name}/{index}_{op.lower()}")
+        g.op(op, [current, bound], [target], node.name)
+        current = target
+    if not bounds:  # Clip without bounds copies its input
+        g.op("RESHAPE", [current, ctx.int32_constant(f"{node.name}/{index}_shape", g.tensors[source].shape)],
+             [out], node.name)
+
+
+def _float_op(ctx: Lowering, node: NodeView, index: int, op_type: str, operands: list, out: int,
+              source: int) -> None:
+    """One chain op as its builtin; a variadic Max/Min as a chain of binary MAXIMUM/MINIMUM."""
+    op = FLOAT_CHAIN_OPS[op_type]
+    if not ctx.runs(op):
+        raise ctx.unsupported(node, f"float {op_type} needs {op}")
+    while len(operands) > 2:
+        partial = ctx.graph.like(source, f"{node.name}/{index}_{len(operands)}")
+        ctx.graph.op(op, operands[:2], [partial], node.name)
+        operands = [partial, *operands[2:]]
+    ctx.graph.op(op, operands, [out], node.name)
+
+
+def _float_activation(ctx: Lowering, node: NodeView, act: Activation, layout: str) -> None:
     if is_elementwise_call(node):
         _float_chain(ctx, node, layout)
         return
-    x, y = node.inputs[0], node.outputs[0]
-    source = ctx.get(x, FLOAT, layout, node.name)
-    out = ctx.output(node, y, FLOAT, layout)
-    if act.name == "silu":
-        gate = ctx.graph.like(source, f"{node.name}/sigmoid")
-        ctx.graph.op("LOGISTIC", [source], [gate], node.name)
-        ctx.graph.op("MUL", [source, gate], [out], node.name)
-        return
-    if act.name == "hardsigmoid":  # clip(alpha x + beta, 0, 1)
-        current = source
-        for op, value in (("MUL", act.params["alpha"]), ("ADD", act.params["beta"]), ("MAXIMUM", 0.0),
-                          ("MINIMUM", 1.0)):
-            target = out if op == "MINIMUM" else ctx.graph.like(source, f"{node.name}/{op.lower()}")
-            ctx.graph.op(op, [current, ctx.graph.constant(f"{node.name}/{op.lower()}_c", np.float32(value))],
-                         [target], node.name)
-            current = target
-        return
-    if act.name not in FLOAT_ACTIVATIONS:
-        raise ctx.unsupported(node, f"float {act.name} has no TFLite builtin")
-    builtin = FLOAT_ACTIVATIONS[act.name]
-    if not ctx.runs(builtin.op):
-        raise ctx.unsupported(node, f"float {act.name} needs {builtin.op}, which the target has no kernel for")
-    ctx.graph.op(builtin.op, [source], [out], node.name, **builtin.options_for(act.params))
+    source = ctx.get(node.inputs[0], FLOAT, layout, node.name)
+    _float_steps(ctx, node, act, source, ctx.output(node, node.outputs[0], FLOAT, layout), f"{node.name}/", "")
+
+
+def _float_steps(ctx: Lowering, node: NodeView, act: Activation, source: int, out: int, prefix: str,
+                 where: str) -> None:
+    """The activation's float form, as its registry entry declares it (``float_tflite``): each step one builtin."""
+    steps = act.float_steps()
+    if not steps:
+        raise ctx.unsupported(node, f"float {act.name}{where} has no TFLite form (its registry entry declares none"
+                                    f"{' for these parameters' if act.float_tflite else ''})")
+    for step in steps:
+        if not ctx.runs(step.op):
+            raise ctx.unsupported(node, f"float {act.name}{where} needs {step.op}, which the target has no kernel for")
+    current = source
+    for number, step in enumerate(steps):
+        target = out if number == len(steps) - 1 else ctx.graph.like(source, prefix + step.suffix)
+        operands = [source if o == "x" else current if o == "y" else ctx.graph.constant(
+            f"{prefix}{step.suffix}_c", np.float32(step.constant(o, act.params))) for o in step.operands]
+        ctx.graph.op(step.op, operands, [target], node.name, **step.options_for(act.params))
+        current = target
 
 
 LOWERINGS: dict[tuple[str, str], Lowerer] = {key: spec.lower for key, spec in SPECS.items() if spec.lower is not None}
@@ -141,14 +148,16 @@ def lowering_for(node: NodeView, view: GraphView | None = None) -> Lowerer | Non
     return LOWERINGS.get((node.domain, node.op_type))
 
 
-def _int8_ready(ctx: Lowering, node: NodeView) -> bool:
-    if ctx.plan is None or not all(ctx.grid(o) is not None for o in node.outputs if o):
-        return False
+def _check_int8(ctx: Lowering, node: NodeView) -> None:
+    """A node the plan made int8 has a grid on every float value it reads or writes (the planner falls back to
+    float where one cannot have a grid); the exporter never changes a node's precision itself."""
+    missing = [name for name in node.outputs if name and ctx.grid(name) is None]
     for name in node.inputs:
         value = ctx.view.values.get(ctx.resolve(name)) if name else None
         if value is not None and value.is_float and value.constant is None and ctx.grid(name) is None:
-            return False
-    return True
+            missing.append(name)
+    if missing:
+        raise ctx.unsupported(node, f"the plan made it int8 but holds no int8 grid for {missing[0]!r}")
 
 
 def lower_graph(ctx: Lowering) -> Lowering:
@@ -165,8 +174,9 @@ def lower_graph(ctx: Lowering) -> Lowering:
                 f"node {node.name!r}: op {node.domain + '::' if node.domain else ''}{node.op_type} has no TFLite "
                 f"lowering (target {ctx.target.name}); keep it out of the model or export ONNX"
             )
-        dtype = INT8 if node.name in quantized and _int8_ready(ctx, node) else FLOAT
-        lowering(ctx, node, dtype)
+        if node.name in quantized:
+            _check_int8(ctx, node)
+        lowering(ctx, node, INT8 if node.name in quantized else FLOAT)
     for name in ctx.view.outputs:
         index = ctx.get(name, FLOAT, "nchw", "outputs")
         ctx.graph.tensors[index].name = _free_name(ctx, name, index)

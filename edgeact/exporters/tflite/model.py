@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeact.errors import UsageError
-from edgeact.exporters.tflite.graph import LoweredGraph, serialise
 from edgeact.exporters.tflite.lower import Lowering
 from edgeact.exporters.tflite.lowerings import lower_graph
 from edgeact.exporters.tflite.targets import target as target_named
+from edgeact.exporters.tflite.writer import serialise
 from edgeact.graph.view import GraphView
 from edgeact.planning.plan import QuantPlan
+from edgeact.tflite.graph import LoweredGraph
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from edgeact.activations import REGISTRY
 from edgeact.errors import UsageError
-from edgeact.exporters.tflite.graph import LoweredGraph, builder_of
-from edgeact.exporters.tflite.writer import TFLiteModelBuilder
+from edgeact.exporters.tflite.writer import TFLiteModelBuilder, builder_of
 from edgeact.numerics.qparams import QParams
 from edgeact.numerics.tables import Table
 from edgeact.ops._lowering import table_lookup
+from edgeact.tflite.graph import LoweredGraph
 
 # builtin ops that compute an elementwise activation on int8 tensors
 ACTIVATION_BUILTINS = tuple(dict.fromkeys(a.tflite.op for a in REGISTRY.values() if a.tflite is not None))

@@ -3,7 +3,8 @@
 Build a model by adding tensors (with optional constant data and quantization), operators (with
 builtin options given as plain keyword fields), graph inputs/outputs and metadata; :meth:`build`
 serialises it. The same calls always give the same bytes. The whole-model lowering and the single-op
-builders in :mod:`edgeact.exporters.tflite.single_op` both sit on this class.
+builders in :mod:`edgeact.exporters.tflite.single_op` both sit on this class; :func:`serialise` writes a lowered
+graph (:mod:`edgeact.tflite.graph`).
 """
 
 from __future__ import annotations
@@ -14,26 +15,21 @@ from typing import Any
 import flatbuffers
 import numpy as np
 
+from edgeact.documents.provenance import PROVENANCE_KEY
 from edgeact.errors import ModelFormatError
-from edgeact.exporters.tflite.schema import (
+from edgeact.numerics.qparams import PerChannelQParams
+from edgeact.ops.table import BUILTINS, OPTIONS
+from edgeact.tflite.graph import LoweredGraph, Quantization, provenance
+from edgeact.tflite.schema import (
     builtin_operator_code,
     builtin_options_code,
     schema_module,
     tensor_type_code,
 )
-from edgeact.numerics.qparams import PerChannelQParams, QParams
-from edgeact.ops.table import BUILTINS
 
 SCHEMA_VERSION = 3
 BUFFER_ALIGNMENT = 16
 EXTENDED_OPCODE_PLACEHOLDER = 127  # BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES
-
-# op name -> (options table, its default fields); ops absent here take no options
-OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
-    name: builtin.options for name, builtin in BUILTINS.items() if builtin.options is not None
-}
-
-Quantization = QParams | PerChannelQParams
 
 
 @dataclass
@@ -284,3 +280,25 @@ def _offsets_vector(b: flatbuffers.Builder, start_vector: Any, offsets: list[int
     for offset in reversed(offsets):
         b.PrependUOffsetTRelative(offset)
     return b.EndVector()
+
+
+def builder_of(graph: LoweredGraph, description: str) -> TFLiteModelBuilder:
+    """A flatbuffer builder holding ``graph``'s tensors, ops, inputs and outputs (no metadata yet)."""
+    builder = TFLiteModelBuilder(description=description)
+    for t in graph.tensors:
+        builder.add_tensor(t.name, t.shape, t.dtype, t.data, t.quant)
+    for op in graph.ops:
+        builder.add_operator(op.op, list(op.inputs), list(op.outputs), **op.options)
+    builder.set_inputs(graph.inputs)
+    builder.set_outputs(graph.outputs)
+    return builder
+
+
+def serialise(graph: LoweredGraph, metadata: dict[str, bytes], description: str) -> bytes:
+    """The .tflite bytes of ``graph`` (deterministic); its metadata holds ``metadata`` and the graph's
+    :func:`provenance`."""
+    metadata = {PROVENANCE_KEY: provenance(graph).to_bytes(), **metadata}
+    builder = builder_of(graph, description)
+    for name in sorted(metadata):
+        builder.add_metadata(name, metadata[name])
+    return builder.build()

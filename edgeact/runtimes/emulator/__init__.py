@@ -13,11 +13,11 @@ import numpy as np
 
 from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import EdgeactError
-from edgeact.exporters.tflite.graph import LoweredGraph, LoweredOp
 from edgeact.numerics.requantize import RequantRounding
 from edgeact.ops.activations import builtin_activation
 from edgeact.runtimes.emulator.kernels import KERNELS, Kernel
 from edgeact.runtimes.emulator.xnnpack import XNNPACK_KERNELS
+from edgeact.tflite.graph import LoweredGraph, LoweredOp
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgeact.exporters.tflite.graph import LoweredGraph, LoweredOp
 from edgeact.numerics.requantize import RequantRounding
 from edgeact.ops._kernel import Arrays
 from edgeact.ops.table import BUILTINS
+from edgeact.tflite.graph import LoweredGraph, LoweredOp
 
 Kernel = Callable[[LoweredGraph, LoweredOp, Arrays, RequantRounding], list[np.ndarray]]
 KERNELS: dict[str, Kernel] = {name: builtin.kernel for name, builtin in BUILTINS.items()}

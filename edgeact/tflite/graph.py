@@ -1,5 +1,6 @@
-"""The lowered TFLite graph: tensors and builtin ops as plain data (what the writer serialises and the integer
-emulator runs)."""
+"""The lowered TFLite graph: tensors and builtin ops as plain data -- what the exporter lowers to and serialises,
+what :mod:`edgeact.graph.tflite_import` reads a .tflite back into, and what the emulator and the profiler run.
+Neutral ground: the exporters, the reader, the runtimes and the profiler all import it; it imports none of them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from edgeact.documents.provenance import PROVENANCE_KEY, TFLiteProvenance
-from edgeact.exporters.tflite.writer import Quantization, TFLiteModelBuilder
+from edgeact.documents.provenance import TFLiteProvenance
+from edgeact.numerics.qparams import PerChannelQParams, QParams
+
+Quantization = QParams | PerChannelQParams
 
 
 @dataclass
@@ -83,25 +86,3 @@ def provenance(graph: LoweredGraph) -> TFLiteProvenance:
     carried = [(index, t) for index, t in enumerate(graph.tensors) if t.source is not None]
     return TFLiteProvenance(values={str(index): t.source for index, t in carried},
                             nhwc=[index for index, t in carried if t.layout == "nhwc"], nodes=nodes)
-
-
-def builder_of(graph: LoweredGraph, description: str) -> TFLiteModelBuilder:
-    """A flatbuffer builder holding ``graph``'s tensors, ops, inputs and outputs (no metadata yet)."""
-    builder = TFLiteModelBuilder(description=description)
-    for t in graph.tensors:
-        builder.add_tensor(t.name, t.shape, t.dtype, t.data, t.quant)
-    for op in graph.ops:
-        builder.add_operator(op.op, list(op.inputs), list(op.outputs), **op.options)
-    builder.set_inputs(graph.inputs)
-    builder.set_outputs(graph.outputs)
-    return builder
-
-
-def serialise(graph: LoweredGraph, metadata: dict[str, bytes], description: str) -> bytes:
-    """The .tflite bytes of ``graph`` (deterministic); its metadata holds ``metadata`` and the graph's
-    :func:`provenance`."""
-    metadata = {PROVENANCE_KEY: provenance(graph).to_bytes(), **metadata}
-    builder = builder_of(graph, description)
-    for name in sorted(metadata):
-        builder.add_metadata(name, metadata[name])
-    return builder.build()
