@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import itertools
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import pytest
 from onnx import helper, numpy_helper
 
 import edgeact
+from edgeact.documents.provenance import PROVENANCE_KEY
+from edgeact.graph.tflite_import import metadata
 from examples import onnx_models
 from tests.test_op_quantizers import CASES, case_model
 
@@ -78,7 +81,8 @@ class RecordNumbers:
     """The grids and codes the record holds, and for each (grid, codes) the formats that store them."""
 
     def __init__(self, record: dict) -> None:
-        self.grids: set[GridKey] = {_record_grid(e) for e in record["tensors"].values()}
+        self.own: dict[str, GridKey] = {name: _record_grid(e) for name, e in record["tensors"].items()}
+        self.grids: set[GridKey] = set(self.own.values())
         self.codes: dict[CodesKey, set[str]] = {}
         for act in record["activations"]:
             self.grids |= {_record_grid(act["input_grid"]), _record_grid(act["output_grid"])}
@@ -149,6 +153,7 @@ def check_tflite(payload: bytes, numbers: RecordNumbers) -> None:
         if values is not None:
             assert numbers.has_codes(grid, _layouts(values), "tflite"), \
                 f"tflite constant {index} ({kind}, {values.shape}): its codes on {grid} are not in the record"
+    _check_own_tflite_grids(payload, tensors, numbers)
     forms: Counter = Counter()
     for op, inputs in ops:
         if op in ("TANH", "LOGISTIC", "GELU") and tensors[inputs[0]][0] == "INT8":
@@ -158,6 +163,20 @@ def check_tflite(payload: bytes, numbers: RecordNumbers) -> None:
             table = tensors[inputs[0]]
             forms[("table", None)] += numbers.has_codes(table[1], [_sha(table[2])], "tflite")
     assert forms == numbers.forms["tflite"]
+
+
+def _check_own_tflite_grids(payload: bytes, tensors: list, numbers: RecordNumbers) -> None:
+    """Each int8 tensor that carries a planned ONNX value (by the file's provenance, not its name) has that value's
+    own grid: not merely some grid of the record."""
+    provenance = json.loads(metadata(payload)[PROVENANCE_KEY])
+    checked = 0
+    for index, value in provenance["values"].items():
+        kind, grid, _ = tensors[int(index)]
+        if kind == "INT8" and grid is not None and value in numbers.own:
+            assert grid == numbers.own[value], f"tflite tensor {index} carries {value!r} on {grid}, planned " \
+                                               f"{numbers.own[value]}"
+            checked += 1
+    assert checked, "no int8 tensor of the .tflite carries a planned value"
 
 
 # ---- ONNX ------------------------------------------------------------------------------------------------------
@@ -183,9 +202,25 @@ def check_onnx(payload: bytes, numbers: RecordNumbers, form: str) -> None:
                 f"{form} {node.name}: table {node.input[0]!r} is not in the record"
             accounted.add(node.input[0])
             tables += 1
+    _check_own_onnx_grids(payload, init, numbers, form)
     integer = {name for name, values in init.items() if values.dtype in (np.int8, np.uint8, np.int16, np.int32)}
     assert integer <= accounted, f"{form}: integer initializers the record does not know: {integer - accounted}"
     assert tables == sum(n for (kind, _), n in numbers.forms[form].items() if kind == "table")
+
+
+def _check_own_onnx_grids(payload: bytes, init: dict, numbers: RecordNumbers, form: str) -> None:
+    """Each DequantizeLinear that restores a planned value (by the model's provenance) uses that value's grid."""
+    model = onnx.load_from_string(payload)
+    restores = json.loads({p.key: p.value for p in model.metadata_props}[PROVENANCE_KEY])["dequantized"]
+    checked = 0
+    for node in model.graph.node:
+        value = restores.get(node.output[0])
+        if node.op_type == "DequantizeLinear" and value in numbers.own:
+            grid = _key(init[node.input[1]], init[node.input[2]])
+            assert grid == numbers.own[value], f"{form} {node.name} restores {value!r} on {grid}, planned " \
+                                               f"{numbers.own[value]}"
+            checked += 1
+    assert checked, f"{form}: no DequantizeLinear restores a planned value"
 
 
 # ---- the runs --------------------------------------------------------------------------------------------------
