@@ -223,9 +223,7 @@ def summary_text(record: CalibrationRecordDocument) -> str:
                      "(onnx.version_converter)")
     lines += [f"  warning {warning}" for warning in record.warnings]
     lines += [f"  float  {f.node} ({f.op_type}): {f.reason}" for f in record.fallbacks]
-    listed = {f.node for f in record.fallbacks}
-    lines += [f"  hazard {hazard}" for hazard in record.hazards
-              if not any(f"'{node}'" in hazard for node in listed)]  # hazards are text: see the record
+    lines += [f"  hazard {hazard}" for hazard in record.hazards]  # what no fallback says (a fallback has its reason)
     return "\n".join(lines + _activation_lines(record) + _output_lines(record))
 
 

@@ -222,7 +222,6 @@ class _Planner:
         widths = [w for w in widths if w > 0]
         if len(widths) > 1 and max(widths) / min(widths) > CONCAT_RANGE_RATIO:
             ratio = max(widths) / min(widths)
-            self.plan.hazards.append(f"concat {node.name!r}: input ranges differ x{ratio:.0f}; output kept float")
             return f"input ranges differ x{ratio:.0f}; one int8 scale would wipe out the smaller inputs"
         return None
 
@@ -262,9 +261,7 @@ class _Planner:
                     self.plan.domains[node.name] = node.domain
             else:
                 forms = float_forms(reason) if activation_of(node, self.view) is not None else {}
-                self.plan.fallbacks.append(Fallback(node.name, node.op_type, reason, forms))
-                if "additive-mask" in reason:
-                    self.plan.hazards.append(f"{node.op_type} {node.name!r}: {reason}")
+                self.plan.fallbacks.append(Fallback(node.name, node.op_type, reason, forms))  # its reason says why
 
     # -- groups of values sharing one grid ------------------------------------------------------------------------
     def collect_values(self) -> None:
