@@ -207,7 +207,7 @@ class OutputSet:
         return self.add(path, lambda tmp: tmp.write_text(text))
 
     def _stage_checked(self, target: Path, write: Callable[[Path], None]) -> Path:
-        if any(same_file(target, other) or target.resolve() == other.resolve() for _, other in self._staged):
+        if any(same_file(target, other) for _, other in self._staged):
             raise UsageError(f"{target} is written twice in one run")
         return _stage(target, write)
 

@@ -330,9 +330,9 @@ def _baseline(path: Path, model: Int8Model):  # type: ignore[no-untyped-def]
 def _float_fingerprint(path: Path, shapes: dict[str, tuple[int | None, ...]] | None = None) -> str:
     """The hash quantize records as ``model_sha256``: the float model as edgeact prepares it (canonicalised, with
     the input dims a static target fixed)."""
-    from edgeact.api import CanonicalModel
+    from edgeact.pipeline.prepare import Prepared
 
-    return CanonicalModel.load(path, str(path), shapes).fingerprint
+    return Prepared.load(path, str(path), shapes).fingerprint
 
 
 def _fingerprint(path: Path, signature: Signature, warnings: list[str]) -> Fingerprint:
@@ -348,7 +348,7 @@ def _fingerprint(path: Path, signature: Signature, warnings: list[str]) -> Finge
 
 def _fixed_dims(record: RecordCore, view: GraphView) -> dict[str, tuple[int | None, ...]] | None:
     """The input dims the quantize run fixed before canonicalising (for a static target), or None."""
-    from edgeact.api import StaticShapes
+    from edgeact.pipeline.shapes import StaticShapes
 
     static = record.static_shapes
     specs = input_specs(view)
