@@ -78,15 +78,26 @@ def test_the_emulator_rules_come_from_the_profile(tmp_path: Path) -> None:
     against each runtime): a user profile's rounding, arithmetic and table conventions are the ones it runs."""
     from edgeact.numerics.requantize import RequantRounding
     from edgeact.runtimes.emulator import rules_for
-    from edgeact.runtimes.emulator.xnnpack import XNNPACK_KERNELS
+    from edgeact.runtimes.emulator.kernels import ARITHMETIC
 
     text = (GOOD.replace('"*" = "double"', '"*" = "single"\nMUL = "float_rne"')
             .replace('arithmetic = "reference"', 'arithmetic = "xnnpack"')
             .replace("output_zero_point = 0", 'output_zero_point = 0\nconventions = ["ideal"]'))
     rules = rules_for(load_profile(write(tmp_path, text)))
     assert rules.rounding("CONV_2D") == RequantRounding.SINGLE and rules.rounding("MUL") == RequantRounding.FLOAT32_RNE
-    assert rules.kernels is XNNPACK_KERNELS and rules.conventions == {"TANH": "ideal"}
+    assert rules.kernels is ARITHMETIC["xnnpack"] and rules.conventions == {"TANH": "ideal"}
     assert rules_for(load_profile("tflm")).kernels == {} and rules_for(load_profile("tflm")).conventions == {}
+
+
+def test_profile_arithmetic_names_are_the_op_tables() -> None:
+    """A profile's ``arithmetic`` may name exactly the arithmetics some builtin of edgeact.ops declares kernels for
+    (plus the reference), and the XNNPACK one covers the ops XNNPACK requantizes its own way."""
+    from edgeact.devices.profiles import ARITHMETIC as NAMES
+    from edgeact.runtimes.emulator.kernels import ARITHMETIC
+
+    assert sorted(NAMES) == sorted(ARITHMETIC)
+    assert sorted(ARITHMETIC["xnnpack"]) == ["ADD", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "MUL",
+                                             "QUANTIZE", "SUB"]
 
 
 # Issue 13: profiles name op sets (edgeact/device_profiles/op_sets.toml) instead of repeating one op list.

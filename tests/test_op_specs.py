@@ -64,3 +64,39 @@ def test_depth_to_space_crd_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedOpError, match="DCR"):
         edgeact.quantize(tmp_path / "crd.onnx", tmp_path / "calib.npz", output_dir=tmp_path / "out",
                          formats=["tflite"], target="litert")
+
+
+def test_onnx_emission_inlines_exactly_the_fused_functions() -> None:
+    """ONNX runtimes know no ai.edgeact op: every ai.edgeact spec is written as its body, every standard op as
+    itself (a standard op is no function to inline)."""
+    from edgeact.domain import EDGEACT_DOMAIN
+    from edgeact.ops.spec import OnnxEmission
+    from edgeact.ops.table import onnx_emission
+
+    for (domain, op_type), spec in SPECS.items():
+        expected = OnnxEmission.INLINE if domain == EDGEACT_DOMAIN else OnnxEmission.KEEP
+        assert spec.onnx is expected, op_name(domain, op_type)
+    assert onnx_emission(EDGEACT_DOMAIN, "gelu") is OnnxEmission.INLINE  # a fused activation planned float
+    assert onnx_emission("com.microsoft", "FusedConv") is OnnxEmission.KEEP  # a foreign op passes through
+    assert onnx_emission(EDGEACT_DOMAIN, "NoSuchOp") is None
+
+
+def test_onnx_export_refuses_an_edgeact_op_with_no_spec() -> None:
+    """A fused node no spec covers is refused by name, not written as a call that no ONNX runtime can run."""
+    import onnx_ir as ir
+
+    from edgeact.errors import EdgeactError
+    from edgeact.exporters.onnx.qdq import export_onnx
+    from edgeact.planning.plan import QuantPlan
+
+    x = ir.Value(name="x", type=ir.TensorType(ir.DataType.FLOAT), shape=ir.Shape([1, 4]))
+    body_in = ir.Value(name="a", type=ir.TensorType(ir.DataType.FLOAT), shape=ir.Shape([1, 4]))
+    inner = ir.Node("", "Relu", [body_in], name="inner")
+    function = ir.Function("ai.edgeact", "Mystery", "", graph=ir.Graph([body_in], inner.outputs, nodes=[inner]),
+                           attributes=[])
+    call = ir.Node("ai.edgeact", "Mystery", [x], name="mystery_node")
+    call.outputs[0].name, call.outputs[0].type, call.outputs[0].shape = "y", x.type, x.shape
+    graph = ir.Graph([x], call.outputs, nodes=[call], opset_imports={"": 17, "ai.edgeact": 1})
+    model = ir.Model(graph, ir_version=8, functions=[function])
+    with pytest.raises(EdgeactError, match=r"mystery_node.*ai\.edgeact::Mystery has no ONNX form"):
+        export_onnx(model, QuantPlan(), "onnx-qdq")

@@ -9,6 +9,7 @@ import numpy as np
 
 from edgeact.numerics import PerChannelQParams, QParams
 from edgeact.numerics.requantize import RequantRounding, requantize_to_grid
+from edgeact.numerics.rounding import round_half_to_even
 
 if TYPE_CHECKING:
     from edgeact.tflite.graph import LoweredGraph, LoweredOp
@@ -62,3 +63,33 @@ def requantized(acc: np.ndarray, multiplier: float | list[float], zero_point: in
     for channel, value in enumerate(multiplier):
         out[..., channel] = requantized(acc[..., channel], value, zero_point, rounding)
     return out
+
+
+# ---- XNNPACK's arithmetic (from its microkernel parameters): float32 requantization, rounded to nearest even -----
+def float_requant(acc: np.ndarray, scale: np.ndarray | np.float32, zero_point: int) -> np.ndarray:
+    """int8 codes of ``acc * scale`` computed in float32, ties to even, plus ``zero_point``, saturated."""
+    scaled = acc.astype(np.float32) * scale
+    return saturate_int8(round_half_to_even(scaled.astype(np.float64)) + zero_point)
+
+
+def float32_channel_scales(graph: LoweredGraph, op: LoweredOp) -> np.ndarray:
+    """XNNPACK's per-channel requantization scales s_in * s_w[c] / s_out, in float32."""
+    sx, _ = scale_zp(graph, op.inputs[0])
+    so, _ = scale_zp(graph, op.outputs[0])
+    wq = quant_of(graph, op.inputs[1])
+    scales = np.asarray(getattr(wq, "scales", None) or (wq.scale,), dtype=np.float32)
+    return (np.float32(sx) * scales) / np.float32(so)
+
+
+def float_requant_gemm(accumulate, reference):  # type: ignore[no-untyped-def]
+    """FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D on XNNPACK: ``reference``'s accumulators (``accumulate``),
+    XNNPACK's float32 requantization; float ops run ``reference``."""
+
+    def kernel(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+        if is_float(graph, op):
+            return reference(graph, op, inputs, rounding)
+        result = float_requant(accumulate(graph, op, inputs), float32_channel_scales(graph, op),
+                               output_zp(graph, op))
+        return [result.reshape(graph.tensors[op.outputs[0]].shape)]
+
+    return kernel

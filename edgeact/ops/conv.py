@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeact.ops._kernel import channel_multipliers, is_float, output_zp, requantized, scale_zp
+from edgeact.ops._kernel import channel_multipliers, float_requant_gemm, is_float, output_zp, requantized, scale_zp
 from edgeact.ops._lowering import SAME, bias_constant, pad_input, padding_of, weight_constant
 from edgeact.ops.spec import Builtin, OpQuantizer, OpSpec, Role
 
@@ -115,11 +115,12 @@ def pad(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
 # ---- the specs ----------------------------------------------------------------------------------------------------
 CONV_OPTIONS = {"padding": 1, "strideW": 1, "strideH": 1, "fusedActivationFunction": 0, "dilationWFactor": 1,
                 "dilationHFactor": 1}
+XNNPACK = {"xnnpack": float_requant_gemm(conv_acc, conv)}
 BUILTINS = (
-    Builtin("CONV_2D", conv, ("Conv2DOptions", CONV_OPTIONS)),
+    Builtin("CONV_2D", conv, ("Conv2DOptions", CONV_OPTIONS), arithmetic=XNNPACK),
     Builtin("DEPTHWISE_CONV_2D", conv, ("DepthwiseConv2DOptions", {
         "padding": 1, "strideW": 1, "strideH": 1, "depthMultiplier": 1, "fusedActivationFunction": 0,
-        "dilationWFactor": 1, "dilationHFactor": 1})),
+        "dilationWFactor": 1, "dilationHFactor": 1}), arithmetic=XNNPACK),
     Builtin("PAD", pad),
     Builtin("PADV2", pad, ("PadV2Options", {})),
 )

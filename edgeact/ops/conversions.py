@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeact.numerics.rounding import round_half_away_from_zero
+from edgeact.numerics.rounding import round_half_away_from_zero, round_half_to_even
 from edgeact.ops._kernel import requantized, saturate_int8, scale_zp
 from edgeact.ops.spec import Builtin
 
@@ -26,8 +26,17 @@ def dequantize_op(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
 
 
 # ---- the specs ----------------------------------------------------------------------------------------------------
+def xnnpack_quantize(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    """XNNPACK's QUANTIZE of float32: x * (1/s) in float32, ties to even (a requantization runs the reference)."""
+    if graph.tensors[op.inputs[0]].dtype != "float32":
+        return quantize_op(graph, op, inputs, rounding)
+    so, zo = scale_zp(graph, op.outputs[0])
+    scaled = inputs[0].astype(np.float32) * (np.float32(1.0) / np.float32(so))
+    return [saturate_int8(round_half_to_even(scaled.astype(np.float64)) + zo)]
+
+
 BUILTINS = (
-    Builtin("QUANTIZE", quantize_op, ("QuantizeOptions", {})),
+    Builtin("QUANTIZE", quantize_op, ("QuantizeOptions", {}), arithmetic={"xnnpack": xnnpack_quantize}),
     Builtin("DEQUANTIZE", dequantize_op, ("DequantizeOptions", {})),
 )
 

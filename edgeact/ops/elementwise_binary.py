@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeact.numerics.requantize import requantize
-from edgeact.ops._kernel import is_float, requantized, scale_zp
+from edgeact.numerics.rounding import round_half_to_even
+from edgeact.ops._kernel import float_requant, is_float, requantized, saturate_int8, scale_zp
 from edgeact.ops._lowering import layout_for, operand_constant
 from edgeact.ops.layout import FLOAT, INT8, TO_NHWC
 from edgeact.ops.spec import BINARY, Builtin, OpQuantizer, OpSpec, Role
@@ -87,6 +88,34 @@ def mul(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     return [requantized(acc, multiplier, zo, rounding)]
 
 
+def xnnpack_add_sub(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    """XNNPACK's ADD/SUB: 20-bit fixed-point multipliers of s_a/s_out and s_b/s_out (float32), a round-half-up
+    shift. Unquantized ADDs (float, or the int32 index arithmetic of a table) run the reference."""
+    if graph.tensors[op.outputs[0]].quant is None:
+        return add_sub(graph, op, inputs, rounding)
+    (sa, za), (sb, zb), (so, zo) = (scale_zp(graph, i) for i in (*op.inputs, op.outputs[0]))
+    a_scale, b_scale = np.float32(np.float32(sa) / np.float32(so)), np.float32(np.float32(sb) / np.float32(so))
+    if op.op == "SUB":
+        b_scale = -b_scale
+    exponent = int(np.frexp(max(abs(a_scale), abs(b_scale)))[1]) - 1
+    shift = 20 - exponent
+    a_mult = int(round_half_to_even(np.float64(abs(a_scale)) * 2.0**shift)) * (1 if a_scale >= 0 else -1)
+    b_mult = int(round_half_to_even(np.float64(abs(b_scale)) * 2.0**shift)) * (1 if b_scale >= 0 else -1)
+    bias = (1 << (shift - 1)) - a_mult * za - b_mult * zb
+    total = bias + inputs[0].astype(np.int64) * a_mult + inputs[1].astype(np.int64) * b_mult
+    return [saturate_int8((total >> shift) + zo)]
+
+
+def xnnpack_mul(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    """XNNPACK's MUL: the product of centred codes times s_a * s_b / s_out in float32, ties to even."""
+    if is_float(graph, op):
+        return mul(graph, op, inputs, rounding)
+    (sa, za), (sb, zb), (so, zo) = (scale_zp(graph, i) for i in (*op.inputs, op.outputs[0]))
+    scale = np.float32(np.float32(np.float32(sa) * np.float32(sb)) / np.float32(so))
+    acc = (inputs[0].astype(np.int64) - za) * (inputs[1].astype(np.int64) - zb)
+    return [float_requant(acc, scale, zo)]
+
+
 def float_binary(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     a, b = inputs
     return [FLOAT_BINARY[op.op](a.astype(np.float32), b.astype(np.float32)).astype(np.float32)]
@@ -99,9 +128,9 @@ def power(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
 
 # ---- the specs ----------------------------------------------------------------------------------------------------
 BUILTINS = (
-    Builtin("ADD", add_sub, ("AddOptions", {"fusedActivationFunction": 0})),
-    Builtin("SUB", add_sub, ("SubOptions", {"fusedActivationFunction": 0})),
-    Builtin("MUL", mul, ("MulOptions", {"fusedActivationFunction": 0})),
+    Builtin("ADD", add_sub, ("AddOptions", {"fusedActivationFunction": 0}), arithmetic={"xnnpack": xnnpack_add_sub}),
+    Builtin("SUB", add_sub, ("SubOptions", {"fusedActivationFunction": 0}), arithmetic={"xnnpack": xnnpack_add_sub}),
+    Builtin("MUL", mul, ("MulOptions", {"fusedActivationFunction": 0}), arithmetic={"xnnpack": xnnpack_mul}),
     Builtin("DIV", float_binary, ("DivOptions", {"fusedActivationFunction": 0})),
     *(Builtin(op, float_binary) for op in ("MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE")),
     Builtin("POW", power),

@@ -9,7 +9,7 @@ import numpy as np
 
 from edgeact.domain import EDGEACT_DOMAIN
 from edgeact.ops.layout import FLOAT
-from edgeact.ops.spec import COMPUTE, Builtin, OpSpec
+from edgeact.ops.spec import COMPUTE, Builtin, OnnxEmission, OpSpec
 
 if TYPE_CHECKING:
     from edgeact.exporters.tflite.lower import Lowering
@@ -72,5 +72,5 @@ BUILTINS = (Builtin("RSQRT", rsqrt),)
 _EMITS = ("MEAN", "SUB", "MUL", "ADD", "MAXIMUM", "RSQRT")
 SPECS = (
     OpSpec("LayerNormalization", COMPUTE, lower_layer_norm, _EMITS),
-    OpSpec("LayerNorm", COMPUTE, lower_layer_norm, _EMITS, domain=EDGEACT_DOMAIN),
+    OpSpec("LayerNorm", COMPUTE, lower_layer_norm, _EMITS, domain=EDGEACT_DOMAIN, onnx=OnnxEmission.INLINE),
 )

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeact.domain import EDGEACT_DOMAIN
-from edgeact.ops._kernel import channel_multipliers, is_float, output_zp, requantized, scale_zp
+from edgeact.ops._kernel import channel_multipliers, float_requant_gemm, is_float, output_zp, requantized, scale_zp
 from edgeact.ops._lowering import bias_constant, weight_constant
-from edgeact.ops.spec import Builtin, OpQuantizer, OpSpec, Role
+from edgeact.ops.spec import Builtin, OnnxEmission, OpQuantizer, OpSpec, Role
 
 if TYPE_CHECKING:
     from edgeact.exporters.tflite.lower import Lowering
@@ -88,7 +88,8 @@ def _gemm_axis(node: NodeView) -> int:
 
 BUILTINS = (
     Builtin("FULLY_CONNECTED", fully_connected, ("FullyConnectedOptions", {
-        "fusedActivationFunction": 0, "weightsFormat": 0, "keepNumDims": False, "asymmetricQuantizeInputs": False})),
+        "fusedActivationFunction": 0, "weightsFormat": 0, "keepNumDims": False, "asymmetricQuantizeInputs": False}),
+        arithmetic={"xnnpack": float_requant_gemm(fully_connected_acc, fully_connected)}),
     Builtin("BATCH_MATMUL", batch_matmul, ("BatchMatMulOptions", {"adjX": False, "adjY": False,
                                                                  "asymmetricQuantizeInputs": False})),
 )
@@ -100,5 +101,5 @@ SPECS = (
     OpSpec("MatMul", OpQuantizer(Role.COMPUTE, data_inputs=(0, 1), weight=1, weight_axis=-1, bias=2), lower_matmul,
            ("FULLY_CONNECTED", "BATCH_MATMUL")),
     OpSpec("Linear", OpQuantizer(Role.COMPUTE, weight=1, weight_axis=1, bias=2), lower_linear, ("FULLY_CONNECTED",),
-           domain=EDGEACT_DOMAIN),
+           domain=EDGEACT_DOMAIN, onnx=OnnxEmission.INLINE),
 )

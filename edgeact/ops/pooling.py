@@ -10,7 +10,7 @@ import numpy as np
 
 from edgeact.graph.view import NodeView
 from edgeact.numerics.requantize import multiply_by_quantized_multiplier, quantize_multiplier
-from edgeact.ops._kernel import is_float, saturate_int8, scale_zp
+from edgeact.ops._kernel import float_requant, is_float, saturate_int8, scale_zp
 from edgeact.ops._lowering import SAME, pad_input, padding_of
 from edgeact.ops.conv import windows
 from edgeact.ops.layout import TO_NHWC
@@ -121,10 +121,23 @@ def mean(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
 # ---- the specs ----------------------------------------------------------------------------------------------------
 POOL_OPTIONS = {"padding": 1, "strideW": 1, "strideH": 1, "filterWidth": 1, "filterHeight": 1,
                 "fusedActivationFunction": 0}
+def xnnpack_mean(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    """XNNPACK's qs8 mean: the zero-point-corrected sum times s_in / (s_out * count) in float32, ties to even."""
+    if is_float(graph, op):
+        return mean(graph, op, inputs, rounding)
+    x, axes = inputs
+    axes = tuple(int(a) % x.ndim for a in np.asarray(axes).reshape(-1))
+    (si, zi), (so, zo) = scale_zp(graph, op.inputs[0]), scale_zp(graph, op.outputs[0])
+    count = int(np.prod([x.shape[a] for a in axes]))
+    total = x.astype(np.int64).sum(axis=axes, keepdims=op.options.get("keepDims", False)) - zi * count
+    scale = np.float32(np.float32(si) / (np.float32(so) * np.float32(count)))
+    return [float_requant(total, scale, zo)]
+
+
 BUILTINS = (
     Builtin("MAX_POOL_2D", pool, ("Pool2DOptions", POOL_OPTIONS)),
     Builtin("AVERAGE_POOL_2D", pool, ("Pool2DOptions", POOL_OPTIONS)),
-    Builtin("MEAN", mean, ("ReducerOptions", {"keepDims": False})),
+    Builtin("MEAN", mean, ("ReducerOptions", {"keepDims": False}), arithmetic={"xnnpack": xnnpack_mean}),
 )
 
 SPECS = (

@@ -9,7 +9,7 @@ import numpy as np
 from edgeact.domain import EDGEACT_DOMAIN
 from edgeact.numerics.rounding import round_half_away_from_zero
 from edgeact.ops._kernel import is_float, saturate_int8, scale_zp
-from edgeact.ops.spec import Builtin, OpQuantizer, OpSpec, Role
+from edgeact.ops.spec import Builtin, OnnxEmission, OpQuantizer, OpSpec, Role
 
 if TYPE_CHECKING:
     from edgeact.exporters.tflite.lower import Lowering
@@ -52,5 +52,5 @@ BUILTINS = (Builtin("SOFTMAX", softmax, ("SoftmaxOptions", {"beta": 1.0})),)
 _SOFTMAX = OpQuantizer(Role.COMPUTE, output_range=(0.0, 255.0 / 256.0))
 SPECS = (
     OpSpec("Softmax", _SOFTMAX, lower_softmax, ("SOFTMAX",)),
-    OpSpec("Softmax", _SOFTMAX, lower_softmax, ("SOFTMAX",), domain=EDGEACT_DOMAIN),
+    OpSpec("Softmax", _SOFTMAX, lower_softmax, ("SOFTMAX",), domain=EDGEACT_DOMAIN, onnx=OnnxEmission.INLINE),
 )

@@ -27,6 +27,21 @@ class Role(str, Enum):
     FOLD = "fold"  # Relu / Clip: its output range becomes the producer's grid
 
 
+class FormKind:
+    """The forms an activation can take in an output format (the plan's ``ActivationForm.kind``)."""
+
+    BUILTIN = "builtin"  # the target's own op computes exactly the planned table
+    TABLE = "table"  # the planned int8 table, as a lookup (TFLite: CAST -> ADD -> GATHER; ONNX: Cast -> Gather)
+    FLOAT = "float"  # the float op between dequantize and quantize
+
+
+class OnnxEmission(str, Enum):
+    """How the ONNX exporters write a node of this op (activations: their planned form, a table or this)."""
+
+    KEEP = "keep"  # the node itself, its planned inputs restored by DequantizeLinear and its output quantized
+    INLINE = "inline"  # a fused ai.edgeact function: written as its body of standard ops, between the same Q/DQ
+
+
 @dataclass(frozen=True)
 class OpQuantizer:
     role: Role
@@ -50,18 +65,22 @@ BINARY = OpQuantizer(Role.COMPUTE, data_inputs=(0, 1))
 @dataclass(frozen=True)
 class Builtin:
     """A TFLite builtin: its options table with default fields (None: it takes none; the field order is the
-    order the writer serialises them), the emulator's kernel for it, and the version its operator code carries."""
+    order the writer serialises them), the emulator's kernel for it (TFLite's reference arithmetic), the kernels of
+    other arithmetics a device profile may name (``arithmetic = "xnnpack"``), and the version its operator code
+    carries."""
 
     name: str
     kernel: Kernel
     options: tuple[str, Mapping[str, Any]] | None = None
     version: int = 1  # the operator code's version (LiteRT registers BROADCAST_TO from version 2 only)
+    arithmetic: Mapping[str, Kernel] = field(default_factory=dict)  # arithmetic name -> its kernel for this builtin
 
 
 @dataclass(frozen=True)
 class OpSpec:
-    """One ONNX op (``domain``, ``op_type``): its quantizer (None: it stays float), its TFLite lowering (None: no
-    TFLite form, ``no_tflite`` says why) and the TFLite builtins that lowering may emit."""
+    """One ONNX op (``domain``, ``op_type``): its quantizer (None: it stays float), how the ONNX exporters write it,
+    its TFLite lowering (None: no TFLite form, ``no_tflite`` says why) and the TFLite builtins that lowering may
+    emit."""
 
     op_type: str
     quantizer: OpQuantizer | None
@@ -69,6 +88,7 @@ class OpSpec:
     emits: tuple[str, ...] = ()
     domain: str = ""
     no_tflite: str | None = None
+    onnx: OnnxEmission = OnnxEmission.KEEP
     notes: str = field(default="", compare=False)
 
     @property

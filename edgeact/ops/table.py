@@ -10,7 +10,10 @@ from types import ModuleType
 from typing import Any
 
 import edgeact.ops
-from edgeact.ops.spec import Builtin, OpSpec
+from edgeact.activations import REGISTRY
+from edgeact.domain import EDGEACT_DOMAIN
+from edgeact.elementwise import ELEMENTWISE_OP
+from edgeact.ops.spec import Builtin, OnnxEmission, OpSpec
 
 NOT_FAMILIES = {"spec", "layout", "table"}
 
@@ -28,3 +31,16 @@ BUILTINS: dict[str, Builtin] = {builtin.name: builtin for family in FAMILIES for
 OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     name: builtin.options for name, builtin in BUILTINS.items() if builtin.options is not None
 }
+
+
+def onnx_emission(domain: str, op_type: str) -> OnnxEmission | None:
+    """How the ONNX exporters write a node of (``domain``, ``op_type``): its spec's emission; a fused activation
+    (an ``ai.edgeact`` registry activation or elementwise chain) planned float is written as its body (planned as a
+    table, the exporter has replaced it); any other standard or foreign-domain op passes through as it is. None: an
+    ``ai.edgeact`` op with no spec, which no ONNX runtime could run."""
+    spec = SPECS.get((domain, op_type))
+    if spec is not None:
+        return spec.onnx
+    if domain == EDGEACT_DOMAIN:
+        return OnnxEmission.INLINE if op_type in REGISTRY or op_type == ELEMENTWISE_OP else None
+    return OnnxEmission.KEEP

@@ -18,8 +18,9 @@ from edgeact.activations import REGISTRY, Activation
 from edgeact.devices.profiles import DeviceProfile, activation_verdict, load_profile
 from edgeact.errors import DeviceProfileError, UsageError
 from edgeact.numerics import Table, lut_for
+from edgeact.ops.spec import FormKind
 
-BUILTIN, TABLE, FLOAT = "builtin", "table", "float"
+BUILTIN, TABLE, FLOAT = FormKind.BUILTIN, FormKind.TABLE, FormKind.FLOAT
 ALIASES = {"litert": "litert-xnnpack"}  # target names that stand for a built-in profile
 # activation -> the TFLite int8 builtin that computes it as a 256-entry table, and that builtin's options
 # (each registry entry's ``tflite`` field, where its int8 kernel is a table)

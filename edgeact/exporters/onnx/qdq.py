@@ -1,8 +1,8 @@
 """Write a :class:`QuantPlan` into the canonical model as QuantizeLinear/DequantizeLinear pairs.
 
 ``onnx-qdq``: every planned value gets Q->DQ with its grid; weights and biases are stored as int8/int32 behind a
-DequantizeLinear (per output channel); fused ``ai.edgeact`` functions are inlined back to standard ops, which
-onnxruntime, TensorRT, QNN and OpenVINO consume.
+DequantizeLinear (per output channel); each node is written as its op spec's ONNX emission says (fused ``ai.edgeact``
+functions inlined back to standard ops), which onnxruntime, TensorRT, QNN and OpenVINO consume.
 ``onnx-table``: the same, but each planned activation is Cast(int8 -> int32) -> Gather on its 256-entry int8 table
 (rolled so the signed code is the index), so any ONNX runtime computes exactly edgeact's table.
 
@@ -20,6 +20,8 @@ from edgeact.documents.provenance import PROVENANCE_KEY, OnnxProvenance
 from edgeact.errors import EdgeactError
 from edgeact.graph.importer import check_bytes, model_bytes
 from edgeact.numerics import PerChannelQParams, QParams
+from edgeact.ops.spec import OnnxEmission
+from edgeact.ops.table import onnx_emission
 from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan
 from edgeact.planning.target_forms import FLOAT, TABLE
 
@@ -134,6 +136,20 @@ def _form_of(activation: ActivationPlan, form: str) -> str:
     return planned.kind
 
 
+def _inline_by_emission(model: ir.Model) -> None:
+    """Write each node as its op spec says (:func:`edgeact.ops.table.onnx_emission`): ``INLINE`` calls become their
+    function's body; a node no spec covers is refused rather than written as a call no runtime has."""
+    inline: set[ir.OperatorIdentifier] = set()
+    for node in model.graph:
+        emission = onnx_emission(node.domain, node.op_type)
+        if emission is None:
+            raise EdgeactError(f"node {node.name!r}: {node.domain}::{node.op_type} has no ONNX form in edgeact.ops "
+                               "(its spec must say how the ONNX exporters write it)")
+        if emission is OnnxEmission.INLINE:
+            inline.add(node.op_identifier())
+    common.InlinePass(criteria=lambda function: function.identifier() in inline)(model)
+
+
 def _provenance(writer: _Writer, model: ir.Model) -> OnnxProvenance:
     """Which planned value each DequantizeLinear output still in ``model`` restores."""
     present = {value.name for node in model.graph for value in node.outputs}
@@ -153,7 +169,7 @@ def export_onnx(model: ir.Model, plan: QuantPlan, form: str) -> bytes:
     for activation in plan.activations:
         if _form_of(activation, form) == TABLE:
             writer.table_activation(activation)
-    common.InlinePass()(copy)
+    _inline_by_emission(copy)
     common.RemoveUnusedNodesPass()(copy)
     common.RemoveUnusedFunctionsPass()(copy)
     common.RemoveUnusedOpsetsPass()(copy)

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgeact.activations import Activation
 from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import EdgeactError
 from edgeact.graph.view import GraphView, NodeView, ValueView
 from edgeact.numerics import QParams
 from edgeact.ops.layout import FLOAT, INT8, TO_NCHW, TO_NHWC
 from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan
+from edgeact.planning.registry import activation_of
 from edgeact.tflite.graph import LoweredGraph
 
 
@@ -78,6 +80,13 @@ class Lowering:
             return None
         return next((c for c in self.plan.constants if c.node == node.name and c.input_index == index
                      and (role is None or c.role == role) and "tflite" in c.formats), None)
+
+    def activation(self, node: NodeView) -> Activation:
+        """The activation an activation node computes (its registry entry, or a fused chain's function)."""
+        act = activation_of(node, self.view)
+        if act is None:
+            raise self.unsupported(node, "not an activation")
+        return act
 
     def activation_plan(self, node: NodeView) -> ActivationPlan:
         """The plan of an int8 activation node: its grids, its table and its form on the target."""

@@ -15,8 +15,7 @@ from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import EdgeactError
 from edgeact.numerics.requantize import RequantRounding
 from edgeact.ops.activations import builtin_activation
-from edgeact.runtimes.emulator.kernels import KERNELS, Kernel
-from edgeact.runtimes.emulator.xnnpack import XNNPACK_KERNELS
+from edgeact.runtimes.emulator.kernels import ARITHMETIC, KERNELS, Kernel
 from edgeact.tflite.graph import LoweredGraph, LoweredOp
 
 
@@ -34,10 +33,6 @@ class Rules:
             convention = self.conventions[op]
             return lambda graph, o, inputs, rounding: builtin_activation(graph, o, inputs, rounding, convention)
         return self.kernels.get(op, KERNELS.get(op))
-
-
-# Arithmetic a device profile's ``arithmetic`` key names: kernels replacing the reference ones ("reference": none).
-ARITHMETIC: dict[str, dict[str, Kernel]] = {"reference": {}, "xnnpack": XNNPACK_KERNELS}
 
 
 def run_op(graph: LoweredGraph, op: LoweredOp, inputs: list[np.ndarray | None], rules: Rules) -> list[np.ndarray]:

@@ -20,3 +20,9 @@ from edgeact.tflite.graph import LoweredGraph, LoweredOp
 
 Kernel = Callable[[LoweredGraph, LoweredOp, Arrays, RequantRounding], list[np.ndarray]]
 KERNELS: dict[str, Kernel] = {name: builtin.kernel for name, builtin in BUILTINS.items()}
+# Arithmetic a device profile's ``arithmetic`` key names -> the kernels replacing the reference ones, from each
+# builtin's ``arithmetic`` table ("reference": none)
+ARITHMETIC: dict[str, dict[str, Kernel]] = {"reference": {}}
+for _name, _builtin in BUILTINS.items():
+    for _arithmetic, _kernel in _builtin.arithmetic.items():
+        ARITHMETIC.setdefault(_arithmetic, {})[_name] = _kernel
