@@ -1,8 +1,9 @@
 """edgeact: int8 edge deployment for models with saturating and smooth activations.
 
 Public API (mirrors the CLI): :func:`quantize` (``edgeact quantize``), :func:`calibrate` (``edgeact calibrate``),
-:func:`build_lut` (``edgeact lut``), plus the building blocks :func:`activation`, :class:`QParams` and
-:func:`lut_for`. ``quantize``/``calibrate`` load onnx and onnxruntime on first use.
+:func:`sensitivity` (``edgeact sensitivity``), :func:`build_lut` (``edgeact lut``), plus the building blocks
+:func:`activation`, :class:`QParams` and :func:`lut_for`. ``quantize``/``calibrate``/``sensitivity`` load onnx and
+onnxruntime on first use.
 """
 
 __version__ = "0.1.0"
@@ -13,10 +14,10 @@ from edgeact.numerics import Convention, QParams, lut_for, table_error  # noqa: 
 
 __all__ = [
     "Convention", "LutReport", "QParams", "QuantizeResult", "__version__", "activation", "build_lut", "calibrate",
-    "lut_for", "quantize", "table_error",
+    "lut_for", "quantize", "sensitivity", "table_error",
 ]
 
-_LAZY = {"quantize", "calibrate", "QuantizeResult"}
+_LAZY = {"quantize", "calibrate", "sensitivity", "QuantizeResult"}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - module-level lazy attribute

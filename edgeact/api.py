@@ -9,6 +9,8 @@
     qdq = export(prepared, decided, "onnx-qdq")
     scores = evaluate(prepared, {"tflite": tflite, "onnx-qdq": qdq}, prepared.data, "tflm")
     write(paths, artifacts, record)                            # one set of files, the record last
+
+:func:`sensitivity` measures each tensor group of a plan (``edgeact sensitivity``).
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ from typing import Any
 
 import numpy as np
 
+from edgeact.analysis.budget import Budget, parse_budget, plan_to_budget
+from edgeact.analysis.render import html_page, json_text
+from edgeact.analysis.sensitivity import SEGMENTS, Metric, analyse
 from edgeact.calibration.engine import CalibrationStats
 from edgeact.documents.calibration_record import CalibrationRecordDocument
+from edgeact.documents.sensitivity_report import SensitivityReport
 from edgeact.errors import QuantizationRangeError, UsageError
-from edgeact.io import check_outputs, check_writable
-from edgeact.pipeline.calibrate import calibration_data, merged_stats, statistics, stream
+from edgeact.io import OutputSet, check_outputs, check_writable
+from edgeact.metrics import TASK_METRICS
+from edgeact.pipeline.calibrate import calibration_data, first_batches, merged_stats, statistics, stream
 from edgeact.pipeline.evaluate import EVAL_SAMPLES, evaluate, loadable
 from edgeact.pipeline.export import DEFAULT_FORMATS, FORMATS, SUFFIXES, Artifact, export, export_forms, tflite_record
 from edgeact.pipeline.prepare import ModelSource, Prepared, prepare, prepare_for_calibration, resolve_model
@@ -40,7 +47,7 @@ __all__ = [
     "DEFAULT_FORMATS", "EVAL_SAMPLES", "FORMATS", "SUFFIXES", "Artifact", "CalibrationRecord", "CanonicalModel",
     "ModelSource", "PlanOptions", "Prepared", "QuantizeResult", "StaticShapes", "calibrate", "evaluate", "export",
     "make_plan", "merged_stats", "plan", "prepare", "quantize", "resolve_model", "static_input_shapes",
-    "static_shapes", "statistics", "write",
+    "static_shapes", "statistics", "sensitivity", "write",
 ]
 
 
@@ -112,6 +119,9 @@ def quantize(
     example_inputs: dict[str, np.ndarray] | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
     max_array_bytes: int | None = None,
+    budget: str | None = None,
+    eval_data: str | Path | None = None,
+    budget_samples: int = 16,
 ) -> QuantizeResult:
     """Quantize a model to int8 and write the requested forms and the calibration record.
 
@@ -124,17 +134,21 @@ def quantize(
     ``formats``: onnx-qdq, onnx-table, tflite (int8 for the ``target`` device profile: litert, tflm, ...);
     ``float_tflite`` adds the float32 .tflite baseline. With ``plots``, each activation's nonlinear quantization
     map is drawn to OUTDIR/<name>.plots/<node>.png. ``max_array_bytes``: the largest array a data file may declare
-    (default $EDGEACT_MAX_ARRAY_BYTES, else 4 GiB).
+    (default $EDGEACT_MAX_ARRAY_BYTES, else 4 GiB). ``budget`` (``sqnr>=30``, ``top1>=0.99``, ``cosine>=0.995``):
+    leave float the fewest, most sensitive tensor groups that meet it, measured on ``budget_samples`` samples of
+    ``eval_data`` (default: the calibration data); the record's ``budget`` says which and why.
     """
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target)
     if calib is None and not stats:
         raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
+    wanted = parse_budget(budget) if budget is not None else None
     source = resolve_model(model, calib, example_inputs, input_shapes, max_array_bytes)
     paths = output_paths(source, output_dir, list(formats), float_tflite, user_files(model, calib, *stats))
     prepared = prepare(source, calib, input_shapes=input_shapes, static="tflite" in formats or float_tflite,
                        skip_bad_samples=skip_bad_samples, max_array_bytes=max_array_bytes)
     total = statistics(prepared, prepared.data, stats, batch_size, progress)
-    decided = plan(prepared, total, options)
+    decided, budget_record = _planned(prepared, total, options, wanted, eval_data, budget_samples, batch_size,
+                                      progress)
     artifacts, warnings = export_forms(prepared, decided, list(formats), target, float_tflite)
     warnings += loadable(artifacts, target)
     paths = {form: path for form, path in paths.items() if form in artifacts or form == "record"}
@@ -148,7 +162,77 @@ def quantize(
         tflite=tflite_record(artifacts).get("tflite"),
         static_shapes=prepared.shapes.record() if prepared.shapes is not None else None, warnings=warnings,
         evaluation=evaluate(prepared, artifacts, prepared.data, target),
-        files={form: path.name for form, path in paths.items() if form != "record"},
+        files={form: path.name for form, path in paths.items() if form != "record"}, budget=budget_record,
     )
     drawn = write(paths, artifacts, record, (decided, total) if plots else None)
     return QuantizeResult(paths, record.as_dict(), decided, drawn, record.document())
+
+
+SENSITIVITY_SAMPLES = 16
+
+
+def _planned(prepared: Prepared, stats: CalibrationStats, options: PlanOptions, budget: Budget | None,
+             eval_data: str | Path | None, samples: int, batch_size: int,
+             progress: bool) -> tuple[QuantPlan, dict[str, Any] | None]:
+    """Stage 3, with ``budget``: the plan with the fewest float groups that meet it (and the record of why)."""
+    if budget is None:
+        return plan(prepared, stats, options), None
+    data = calibration_data(prepared, eval_data) if eval_data is not None else prepared.data
+    if data is None:
+        raise UsageError("--budget needs samples to measure on: give --eval (or --calib) data")
+    batches = first_batches(data, samples, batch_size, prepared)
+    return plan_to_budget(prepared, stats.tensors, options, budget, batches, progress=progress)
+
+
+def _metric_of(metric: str | Metric | None) -> tuple[Metric | None, str | None]:
+    if metric is None or callable(metric):
+        return metric, getattr(metric, "__name__", None) if metric is not None else None
+    if metric not in TASK_METRICS:
+        raise UsageError(f"unknown metric {metric!r}; known: {', '.join(TASK_METRICS)} (or a callable)")
+    return TASK_METRICS[metric], metric
+
+
+def sensitivity(
+    model: str | Path | bytes | Any,
+    calib: str | Path | None = None,
+    *,
+    eval_data: str | Path | None = None,
+    stats: Sequence[str | Path] = (),
+    samples: int = SENSITIVITY_SAMPLES,
+    metric: str | Metric | None = None,
+    method: str = "auto",
+    target: str = "litert",
+    per_tensor: bool = False,
+    exclude: Iterable[str] = (),
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    batch_size: int = 8,
+    segments: int = SEGMENTS,
+    json_path: str | Path | None = None,
+    html_path: str | Path | None = None,
+    progress: bool = False,
+) -> SensitivityReport:
+    """Per tensor group of the int8 plan ``quantize`` would make: output SQNR (and ``metric``: ``top1``,
+    ``cosine`` or a callable ``f(reference, result) -> float``, higher is better, on outputs concatenated over
+    samples) with only that group int8, and with every group but it int8. Trials run on the first ``samples`` of
+    ``eval_data`` (default: the calibration data) and rerun only the graph downstream of their group.
+    ``json_path`` / ``html_path``: write the report (both or neither appear)."""
+    chosen, metric_name = _metric_of(metric)
+    outputs = {"--json": json_path, "--html": html_path}
+    check_outputs(outputs, user_files(model, calib, eval_data, *stats))
+    check_writable(outputs)
+    options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target)
+    prepared = prepare(model, calib, input_shapes=input_shapes)
+    decided = plan(prepared, statistics(prepared, prepared.data, stats, batch_size, progress), options)
+    data = calibration_data(prepared, eval_data) if eval_data is not None else prepared.data
+    if data is None:
+        raise UsageError("give evaluation data (--eval) or calibration data (--calib) to run the trials on")
+    batches = first_batches(data, samples, batch_size, prepared)
+    report = analyse(prepared, decided, batches, metric=chosen, metric_name=metric_name, segments=segments,
+                     method=method, progress=progress)
+    written = OutputSet()
+    if html_path is not None:
+        written.add_text(html_path, html_page(report))
+    if json_path is not None:
+        written.add_text(json_path, json_text(report))
+    written.commit()
+    return report

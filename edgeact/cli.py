@@ -17,6 +17,7 @@ from edgeact.activations import REGISTRY
 from edgeact.cli_gate import gate
 from edgeact.cli_profile import profile_device
 from edgeact.cli_quantize import calibrate, quantize
+from edgeact.cli_sensitivity import sensitivity
 from edgeact.cli_support import run_api
 from edgeact.lut import BITS_DTYPE, LutReport, build_lut
 from edgeact.numerics.qparams import integer_range
@@ -238,6 +239,7 @@ main.add_command(calibrate)
 main.add_command(quantize)
 main.add_command(profile_device)
 main.add_command(gate)
+main.add_command(sensitivity)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

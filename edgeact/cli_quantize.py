@@ -83,6 +83,8 @@ Examples:
   edgeact quantize my_models.py:build_net --calib calib.npz          # PyTorch: factory returning an nn.Module
   edgeact quantize net.pt2 --input-shape x=1x3x32x32 --calib calib.npz  # ExportedProgram (or TorchScript .pt)
   edgeact quantize det.onnx --calib feeds/ --format tflite --input-shape images=1x3x416x416  # dynamic H/W
+  edgeact quantize model.onnx --calib calib.npz --budget sqnr>=30     # fewest float groups that reach 30 dB
+  edgeact quantize clf.onnx --calib calib.npz --eval eval.npz --budget top1>=0.99
 
 \b
 Writes OUTDIR/<name>.int8.qdq.onnx, OUTDIR/<name>.int8.table.onnx and OUTDIR/<name>.calibration.json
@@ -159,13 +161,20 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
 @click.option("--plots", is_flag=True,
               help="Draw each activation's nonlinear quantization map to OUTDIR/<name>.plots/<node>.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration record's summary as JSON.")
+@click.option("--budget", metavar="MEASURE>=N",
+              help="Error budget: leave float the fewest, most sensitive tensor groups so that it holds, e.g. "
+                   "sqnr>=30 (output SQNR, dB), top1>=0.99, cosine>=0.995 (see 'edgeact sensitivity').")
+@click.option("--eval", "eval_data", type=click.Path(path_type=Path),
+              help="Data --budget is measured on (default: the calibration data).")
+@click.option("--budget-samples", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Samples --budget is measured on.")
 @max_array_bytes_option
 @click.pass_context
 def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None,
              stats: tuple[Path, ...], method: str, formats: tuple[str, ...],
              target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path,
-             batch_size: int, skip_bad_samples: bool,
-             plots: bool, as_json: bool, max_array_bytes: int | None) -> None:
+             batch_size: int, skip_bad_samples: bool, plots: bool, as_json: bool, budget: str | None,
+             eval_data: Path | None, budget_samples: int, max_array_bytes: int | None) -> None:
     """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record.
 
     MODEL is an .onnx file, a TorchScript .pt / ExportedProgram .pt2, or a PyTorch factory path/to/file.py:factory
@@ -180,13 +189,15 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         "batch_size": "" if calib else "it applies to --calib data; saved --stats are merged as they are",
         "skip_bad_samples": "" if calib else "it applies to --calib data; saved --stats are merged as they are",
         "max_array_bytes": "" if calib else "it applies to --calib data; saved --stats are merged as they are",
+        "eval_data": "" if budget else "it is the data --budget is measured on; add --budget",
+        "budget_samples": "" if budget else "it applies to --budget",
     })
     result = run_api(lambda: api.quantize(
         model, calib, stats=stats, method=method, formats=formats, target=target, float_tflite=float_tflite,
         per_tensor=per_tensor, exclude=exclude,
         output_dir=output_dir, batch_size=batch_size, skip_bad_samples=skip_bad_samples, plots=plots,
-        input_shapes=dict(input_shapes) or None, max_array_bytes=max_array_bytes,
-        progress=not as_json))
+        input_shapes=dict(input_shapes) or None, max_array_bytes=max_array_bytes, budget=budget,
+        eval_data=eval_data, budget_samples=budget_samples, progress=not as_json))
     if as_json:
         click.echo(json.dumps(summary_dict(result.document), sort_keys=True))
         return
@@ -222,9 +233,26 @@ def summary_text(record: CalibrationRecordDocument) -> str:
         lines.append(f"  opset  upgraded from {record.opset['upgraded_from']} to {record.opset['opset']} "
                      "(onnx.version_converter)")
     lines += [f"  warning {warning}" for warning in record.warnings]
-    lines += [f"  float  {f.node} ({f.op_type}): {f.reason}" for f in record.fallbacks]
+    promoted = {node for p in record.budget.promotions for node in p.nodes} if record.budget else set()
+    lines += [f"  float  {f.node} ({f.op_type}): {f.reason}" for f in record.fallbacks if f.node not in promoted]
+    lines += _budget_lines(record)
     lines += [f"  hazard {hazard}" for hazard in record.hazards]  # what no fallback says (a fallback has its reason)
     return "\n".join(lines + _activation_lines(record) + _output_lines(record))
+
+
+def _budget_lines(record: CalibrationRecordDocument) -> list[str]:
+    budget = record.budget
+    if budget is None:
+        return []
+    share = budget.int8_share
+    lines = [f"  budget {budget.budget}: {'met' if budget.met else 'NOT met'} ({budget.full_int8:.4g} with every group "
+             f"int8 -> {budget.achieved:.4g}; {budget.samples} samples), {len(budget.promotions)} group(s) float; "
+             f"int8 MAC ops {share.int8_mac_ops}/{share.mac_ops} ({share.share:.0%})"]
+    lines += [f"  budget float group {p.group} (recovers {p.recovered:.3g} alone): {', '.join(p.nodes[:4])}"
+              + (f" +{len(p.nodes) - 4} more" if len(p.nodes) > 4 else "") for p in budget.promotions[:10]]
+    if len(budget.promotions) > 10:
+        lines.append(f"  budget ... {len(budget.promotions) - 10} more groups (see the record's budget)")
+    return lines
 
 
 def _activation_lines(record: CalibrationRecordDocument) -> list[str]:

@@ -251,6 +251,23 @@ def details(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def sensitivity_table(results: list[dict[str, Any]]) -> list[str]:
+    """``edgeact sensitivity`` per model: groups, trials, its wall time against one calibration pass, the top group."""
+    rows = ["| model | tensor groups | trials (samples) | full int8 SQNR dB | sensitivity s | calibrate s | ratio | "
+            "group whose float recovers most (only-int8 dB, recovered dB) |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        run = r.get("sensitivity") or {}
+        found = run.get("report") or {}
+        top = (found.get("top") or [{}])[0]
+        group = (f"`{_escape(top['group'])}` ({', '.join(top['producers'][:1]) or 'input'}): "
+                 f"{num(top['only_int8_db'])}, {num(top['recovered_db'])}") if top else run.get("error") or "—"
+        trials = f"{found.get('trials', '—')} ({found.get('samples', '—')})"
+        rows.append(f"| {r['name']} | {found.get('groups', '—')} | {trials} | {num(found.get('full_int8_sqnr_db'))} | "
+                    f"{num(run.get('wall_s'))} | "
+                    f"{num(run.get('calibrate_wall_s'))} | {num(run.get('ratio'))}× | {group} |")
+    return rows
+
+
 def write_markdown(path: Path, header: dict[str, Any], results: list[dict[str, Any]]) -> None:
     """results.md: header, summary table, every failure, per-model details."""
     mode = "quick" if header["quick"] else "full"
@@ -262,6 +279,11 @@ def write_markdown(path: Path, header: dict[str, Any], results: list[dict[str, A
              "onnxruntime `quantize_static`; task metrics compare each int8 form with the fp32 model on the same "
              "evaluation images (see bench/zoo/README.md for every metric's definition). ✗ = failed, — = not "
              "produced. Latency ratios: int8 time / fp32 time, one thread.", "", *table(results), ""]
+    lines += ["## Sensitivity analysis", "",
+              "`edgeact sensitivity` (default options: 16 calibration samples per trial, 12 segments) against one "
+              "calibration pass (`edgeact calibrate`) of the same model and data, both as whole commands (wall time; "
+              "sensitivity includes its own calibration and plan). Target: at most 10×.", "",
+              *sensitivity_table(results), ""]
     failures = [(r["name"], e) for r in results for e in r["errors"]]
     lines += ["## Failures", ""] + ([f"- **{n}** — {e['step']}: `{_escape(e['error'])}`" for n, e in failures]
                                     or ["none"]) + [""]

@@ -135,6 +135,32 @@ def edgeact_quantize(source: str, calib: Path, out: Path, extra: Sequence[str], 
     return run
 
 
+def edgeact_sensitivity(source: str, calib: Path, out: Path, extra: Sequence[str],
+                        weights: Path | None) -> dict[str, Any]:
+    """``edgeact sensitivity`` next to one calibration pass (``edgeact calibrate``) of the same model and data: wall
+    times, their ratio, and what the report found (the issue's target: at most 10x the calibration pass)."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if weights is not None:
+        env["EDGEACT_ZOO_ONET_WEIGHTS"] = str(weights)
+    report = out / "sensitivity.json"
+    calibrate = run_measured([str(EDGEACT), "calibrate", source, "--calib", str(calib), *extra, "--stats-out",
+                              str(out / "calibration.stats.json")], env, out / "calibrate.logs", EDGEACT_TIMEOUT_S)
+    run = run_measured([str(EDGEACT), "sensitivity", source, "--calib", str(calib), *extra, "--json", str(report),
+                        "--html", str(out / "sensitivity.html")], env, out / "sensitivity.logs", EDGEACT_TIMEOUT_S)
+    run["calibrate_wall_s"], run["calibrate_error"] = calibrate["wall_s"], calibrate["error"]
+    run["ratio"] = run["wall_s"] / calibrate["wall_s"] if calibrate["wall_s"] else None
+    if report.exists():
+        document = json.loads(report.read_text())
+        run["report"] = {key: document[key] for key in ("samples", "trials", "segments", "seconds")}
+        run["report"]["groups"] = len(document["groups"])
+        run["report"]["full_int8_sqnr_db"] = document["full_int8"]["sqnr_db"]
+        run["report"]["top"] = [{"group": g["group"], "producers": g["producers"],
+                                 "only_int8_db": g["only_int8"]["sqnr_db"], "recovered_db": g["recovered_db"]}
+                                for g in document["groups"][:3]]
+    return run
+
+
 def _record_summary(out: Path) -> dict[str, Any]:
     """What edgeact's calibration record says about the run (front end, int8/float node counts, hazards)."""
     records = sorted(out.glob("*.calibration.json"))
@@ -320,6 +346,11 @@ def run_edgeact(model: ZooModel, cache: Path, fp32: Path, calib: Path, work: Pat
     result["edgeact"] = run or {}
     _note_failure(result["edgeact"], "edgeact quantize", record)
     result["forms"] = evaluate_forms(reference, work / "edgeact", record)
+    log("edgeact sensitivity (and one calibration pass, for the ratio)")
+    args = list(model.edgeact_args)  # --input-shape: the same static model quantize plans
+    result["sensitivity"] = record("edgeact sensitivity", edgeact_sensitivity, source, calib, work / "sensitivity",
+                                   args, weights) or {}
+    _note_failure(result["sensitivity"], "edgeact sensitivity", record)
     if model.tflm:
         log("edgeact quantize --target tflm")
         extra = ["--format", "tflite", "--target", "tflm", *model.edgeact_args]

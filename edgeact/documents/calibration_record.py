@@ -7,12 +7,14 @@ is generated from it. Readers take what they need through the ``...Core`` classe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from edgeact.documents.typed_json import Between, spec
 
 SHARE = Between(0, 1)
+ANY_NUMBER = Between(-math.inf, math.inf, finite=False)  # dB or a metric: Infinity when exact
 
 
 RECORD_SCHEMA = 2
@@ -214,6 +216,41 @@ class Options:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BudgetPromotion:
+    """One tensor group left float to meet the budget."""
+
+    group: str = spec("the group's first value (edgeact sensitivity names groups the same way)")
+    nodes: list[str] = spec("the nodes that run float for it: those writing and reading its values")
+    recovered: float = spec("what leaving this group alone float recovered, in the budget's measure",
+                            between=ANY_NUMBER)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Int8Share:
+    """MAC-carrying ops (a weight input: Conv, MatMul, Gemm, ...) and how many of them the plan makes int8."""
+
+    mac_ops: int = spec()
+    int8_mac_ops: int = spec()
+    share: float = spec(between=SHARE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetRecord:
+    """``quantize --budget``: the fewest, most sensitive tensor groups left float so that the budget holds."""
+
+    budget: str = spec("the budget, MEASURE>=NUMBER (sqnr in dB, or a task metric)")
+    met: bool = spec("whether the plan written meets it on the budget's samples")
+    samples: int = spec("samples the budget was measured on")
+    full_int8: float = spec("the measure with every group int8", between=ANY_NUMBER)
+    achieved: float = spec("the measure of the plan written (onnx-qdq arithmetic)",
+                           between=ANY_NUMBER)
+    promotions: list[BudgetPromotion] = spec("groups left float, most sensitive first")
+    int8_share: Int8Share = spec()
+    evaluations: int = spec("mixes of int8 and float groups measured to choose")
+    seconds: float = spec("time the choice took (sensitivity trials included)")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Calibration:
     """The calibration data seen."""
 
@@ -265,3 +302,4 @@ class CalibrationRecordDocument(RecordCore):
     tflite: TFLiteLowering | None = spec(optional=True)
     warnings: list[str] = spec()
     evaluation: Evaluation = spec()
+    budget: BudgetRecord | None = spec("present when quantize ran with --budget", optional=True)

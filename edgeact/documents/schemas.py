@@ -13,11 +13,13 @@ from typing import Any
 
 from edgeact.documents.calibration_record import CalibrationRecordDocument
 from edgeact.documents.profile_report import REPORT_SCHEMA, ProfileReport
+from edgeact.documents.sensitivity_report import SENSITIVITY_SCHEMA, SensitivityReport
 from edgeact.documents.typed_json import json_schema
 
 SCHEMAS: dict[str, tuple[type, str]] = {  # file -> (class, title)
     "profile-report.schema.json": (ProfileReport, f"edgeact profile-device report, schema {REPORT_SCHEMA}"),
     "calibration-record.schema.json": (CalibrationRecordDocument, "edgeact calibration record"),
+    "sensitivity-report.schema.json": (SensitivityReport, f"edgeact sensitivity report, schema {SENSITIVITY_SCHEMA}"),
 }
 
 

@@ -5,6 +5,7 @@ from edgeact.numerics.qparams import (
     PerChannelQParams,
     QParams,
     dequantize,
+    dequantize_codes,
     integer_range,
     per_channel_symmetric,
     qparams_from_range,
@@ -16,7 +17,7 @@ from edgeact.numerics.tables import Convention, Table, covering_output_grid, int
 
 __all__ = [
     "Convention", "PerChannelQParams", "QParams", "RequantRounding", "Rounding", "Table", "TableError",
-    "clamp", "covering_output_grid", "dequantize", "int16_interpolate", "integer_range", "lut_for",
+    "clamp", "covering_output_grid", "dequantize", "dequantize_codes", "int16_interpolate", "integer_range", "lut_for",
     "per_channel_symmetric", "qparams_from_range", "quantize", "quantize_multiplier", "requantize",
     "requantize_to_grid", "round_to_int", "table_error",
 ]

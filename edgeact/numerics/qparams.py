@@ -142,6 +142,19 @@ def dequantize(q: np.ndarray, qp: QParams) -> np.ndarray:
     return qp.scale * (np.asarray(q, dtype=np.float64) - qp.zero_point)
 
 
+def dequantize_codes(codes: np.ndarray, grid: QParams | PerChannelQParams) -> np.ndarray:
+    """Codes of a per-tensor or per-channel grid to real values, in float32 as ONNX's DequantizeLinear computes
+    them: (code - zero point) * float32 scale."""
+    codes = np.asarray(codes)
+    if isinstance(grid, PerChannelQParams):
+        shape = [1] * codes.ndim
+        shape[grid.axis] = len(grid.scales)
+        scales = np.asarray(grid.scales, dtype=np.float32).reshape(shape)
+        return (codes.astype(np.float32) * scales).astype(np.float32)
+    centred = (codes.astype(np.int64) - grid.zero_point).astype(np.float32)
+    return (centred * np.float32(grid.scale)).astype(np.float32)
+
+
 def per_channel_symmetric(weights: np.ndarray, axis: int, dtype: str = "int8") -> PerChannelQParams:
     """Symmetric per-channel grid for weights, one scale per slice of ``axis``."""
     moved = np.moveaxis(np.asarray(weights, dtype=np.float64), axis, 0).reshape(weights.shape[axis], -1)

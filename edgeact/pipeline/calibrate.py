@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from edgeact.calibration.data import CalibrationData
+from edgeact.calibration.data import CalibrationData, sample_count
 from edgeact.calibration.engine import CalibrationStats, collect_stats, input_specs, observed_tensors
 from edgeact.errors import CalibrationDataError, UsageError
 from edgeact.graph.observe import observation_model
@@ -26,6 +26,17 @@ def stream(prepared: Prepared, data: CalibrationData, batch_size: int = 8, progr
     tensors = observed_tensors(prepared.view)
     session = ort_session(observation_model(prepared.model, tensors), f"float model {prepared.source}")
     return collect_stats(session, data, tensors, prepared.fingerprint, batch_size=batch_size, progress=progress)
+
+
+def first_batches(data: CalibrationData, samples: int, batch_size: int, prepared: Prepared) -> list[dict]:
+    """The first ``samples`` samples of ``data`` (at least one batch), as feeds of up to ``batch_size``."""
+    specs, taken, batches = input_specs(prepared.view), 0, []
+    for feeds in data.batches(batch_size):
+        if taken >= samples:
+            break
+        batches.append(feeds)
+        taken += sample_count(feeds, specs)
+    return batches
 
 
 def merged_stats(paths: Iterable[str | Path]) -> CalibrationStats:

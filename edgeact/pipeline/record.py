@@ -29,6 +29,7 @@ class CalibrationRecord:
     tflite: dict[str, Any] | None = None
     static_shapes: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    budget: dict[str, Any] | None = None  # quantize --budget: what was kept float and why
     edgeact_version: str = __version__
 
     def as_dict(self) -> dict[str, Any]:
@@ -43,6 +44,8 @@ class CalibrationRecord:
             record["tflite"] = self.tflite
         if self.static_shapes is not None:
             record["static_shapes"] = self.static_shapes
+        if self.budget is not None:
+            record["budget"] = self.budget
         return record
 
     def document(self) -> CalibrationRecordDocument:

@@ -49,6 +49,7 @@ class PlanOptions:
     per_tensor: bool = False
     exclude: frozenset[str] = frozenset()
     target: str = "litert"
+    float_nodes: tuple[tuple[str, str], ...] = ()  # (node, why): nodes a decision above the planner keeps float
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -179,6 +180,9 @@ class _Planner:
     def _fallback_reason(self, node: NodeView) -> str | None:
         if self._excluded_by(node):
             return "excluded by --exclude"
+        kept = dict(self.options.float_nodes).get(node.name)
+        if kept is not None:
+            return kept
         if node.has_subgraphs:
             return f"{node.op_type} holds subgraphs; it runs float between DequantizeLinear/QuantizeLinear"
         quantizer = quantizer_for(node, self.view)

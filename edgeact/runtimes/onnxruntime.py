@@ -9,8 +9,9 @@ from edgeact.errors import RuntimeUnavailableError
 THREADS = 2
 
 
-def ort_session(model: bytes, what: str = "model"):
-    """An onnxruntime CPU session for serialised ``model``; a refusal names ``what``."""
+def ort_session(model: bytes, what: str = "model", spinning: bool = True):
+    """An onnxruntime CPU session for serialised ``model``; a refusal names ``what``. ``spinning=False`` for one
+    of many sessions run in turn (idle threads of the others would otherwise spin on the same cores)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - a dependency of edgeact
@@ -19,6 +20,8 @@ def ort_session(model: bytes, what: str = "model"):
     options.intra_op_num_threads = THREADS
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types

@@ -1,0 +1,194 @@
+"""Mixed precision to an error budget: promote the groups whose return to float recovers most (the sensitivity
+ranking) until the budget holds, measured on the switchable model (every candidate mix is one baked pass), then
+give back every promotion the budget does not need. Promotion is to float32: a group's values stay unquantized,
+so the nodes writing and reading them run float (int16 promotion comes with 16x8 support)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from edgeact.analysis.sensitivity import SEGMENTS, Metric, analyse, score, trials_for
+from edgeact.analysis.trials import Feeds, TrialRunner
+from edgeact.calibration.data import sample_count
+from edgeact.calibration.engine import input_specs
+from edgeact.documents.sensitivity_report import Score, SensitivityReport
+from edgeact.errors import UsageError
+from edgeact.graph.view import GraphView
+from edgeact.metrics import TASK_METRICS
+from edgeact.pipeline.prepare import Prepared
+from edgeact.planning.groups import TensorGroup
+from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
+from edgeact.planning.registry import OP_QUANTIZERS
+
+MEASURES = ("sqnr", *TASK_METRICS)
+_SPEC = re.compile(r"^\s*([a-z0-9]+)\s*>=\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """``measure >= threshold``: ``sqnr`` (the lowest output SQNR, dB) or a task metric (higher is better)."""
+
+    measure: str
+    threshold: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.measure}>={self.threshold:g}"
+
+    @property
+    def metric(self) -> Metric | None:
+        return TASK_METRICS.get(self.measure)
+
+    def value(self, measured: Score) -> float:
+        return measured.sqnr_db if self.measure == "sqnr" else float(measured.metric)
+
+    def holds(self, measured: Score) -> bool:
+        return self.value(measured) >= self.threshold
+
+
+def parse_budget(text: str) -> Budget:
+    """``sqnr>=30``, ``top1>=0.99``, ``cosine>=0.995``: a usage error names what is accepted."""
+    found = _SPEC.match(text)
+    try:
+        budget = Budget(found.group(1), float(found.group(2))) if found else None
+    except ValueError:
+        budget = None
+    if budget is None or budget.measure not in MEASURES:
+        raise UsageError(f"--budget {text!r}: expected MEASURE>=NUMBER with MEASURE one of {', '.join(MEASURES)} "
+                         "(e.g. sqnr>=30, top1>=0.99, cosine>=0.995)")
+    return budget
+
+
+@dataclass(frozen=True)
+class Promotion:
+    group: str
+    nodes: tuple[str, ...]  # the nodes that run float for it (writing or reading its values)
+    recovered: float  # what leaving this group alone float recovered, in the budget's measure
+
+
+@dataclass(frozen=True)
+class BudgetChoice:
+    budget: Budget
+    full_int8: Score
+    chosen: Score  # the outputs with the promotions, on the switchable model
+    promotions: tuple[Promotion, ...]
+    evaluations: int  # mixes measured
+
+
+class _Search:
+    """Measures mixes of float groups (cached), each one baked pass of the switchable model."""
+
+    def __init__(self, runner: TrialRunner, reference: Sequence[Feeds], budget: Budget) -> None:
+        self.runner, self.reference, self.budget = runner, reference, budget
+        self.scores: dict[frozenset[int], Score] = {}
+
+    def score(self, floats: frozenset[int]) -> Score:
+        if floats not in self.scores:
+            self.scores[floats] = score(self.reference, self.runner.configured(floats), self.budget.metric)
+        return self.scores[floats]
+
+    def holds(self, floats: frozenset[int]) -> bool:
+        return self.budget.holds(self.score(floats))
+
+
+def _shortest_prefix(search: _Search, order: list[int]) -> int | None:
+    """The fewest leading groups of ``order`` that, float, meet the budget (doubling, then bisecting; assumes
+    more float is never worse), or None when even all of them do not."""
+    if not order or not search.holds(frozenset(order)):
+        return None
+    low, high = 0, 1
+    while high < len(order) and not search.holds(frozenset(order[:high])):
+        low, high = high, min(2 * high, len(order))
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if search.holds(frozenset(order[:middle])) else (middle, high)
+    return high
+
+
+def _give_back(search: _Search, chosen: list[int]) -> list[int]:
+    """Return to int8 every chosen group the budget holds without, least sensitive first."""
+    kept = list(chosen)
+    for index in reversed(chosen):
+        trial = [g for g in kept if g != index]
+        if trial and search.holds(frozenset(trial)):
+            kept = trial
+    return kept
+
+
+def choose(runner: TrialRunner, reference: Sequence[Feeds], groups: Sequence[TensorGroup], view: GraphView,
+           report: SensitivityReport, budget: Budget, progress: Callable[[str], None] = lambda _: None,
+           ) -> BudgetChoice:
+    """The fewest groups (in sensitivity order) to leave float so that ``budget`` holds."""
+    search = _Search(runner, reference, budget)
+    full = search.score(frozenset())
+    index_of = {group.name: number for number, group in enumerate(groups)}
+    order = [index_of[entry.group] for entry in report.groups]
+    gains = {index_of[e.group]: (e.recovered_db if budget.measure == "sqnr" else e.recovered_metric)
+             for e in report.groups}
+    chosen: list[int] = []
+    if not budget.holds(full):
+        count = _shortest_prefix(search, order)
+        progress(f"budget {budget.text}: {count if count is not None else 'no'} leading groups suffice")
+        chosen = _give_back(search, order[:count]) if count is not None else order
+    promotions = tuple(Promotion(groups[i].name, float_nodes(groups[i], view), float(gains[i] or 0.0))
+                       for i in chosen)
+    return BudgetChoice(budget, full, search.score(frozenset(chosen)), promotions, len(search.scores))
+
+
+def float_nodes(group: TensorGroup, view: GraphView) -> tuple[str, ...]:
+    """The nodes that must run float for ``group``'s values to stay unquantized: those writing them and those
+    reading them (an int8 kernel reads int8 codes)."""
+    nodes = dict.fromkeys(group.producers)
+    for value in group.values:
+        nodes.update(dict.fromkeys(node.name for node in view.consumers(value)))
+    return tuple(nodes)
+
+
+def int8_share(view: GraphView, plan: QuantPlan) -> dict[str, float]:
+    """How many MAC-carrying ops (a weight input: Conv, MatMul, Gemm, ...) the plan makes int8."""
+    quantized = {name for name, _ in plan.quantized}
+    weighted = {key for key, quantizer in OP_QUANTIZERS.items() if quantizer.weight is not None}
+    macs = [node.name for node in view.nodes if (node.domain, node.op_type) in weighted]
+    count = sum(1 for name in macs if name in quantized)
+    return {"mac_ops": len(macs), "int8_mac_ops": count, "share": count / len(macs) if macs else 1.0}
+
+
+def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget,
+                   batches: Sequence[Feeds], *, segments: int = SEGMENTS, progress: bool = False,
+                   ) -> tuple[QuantPlan, dict[str, Any]]:
+    """The plan ``options`` give, with the fewest groups left float that meet ``budget`` on ``batches``, and the
+    record of the choice (every promotion with what it recovered, the budget measured before and after)."""
+    started = time.perf_counter()
+    full_plan = make_plan(prepared.view, stats, options)
+    trials = trials_for(prepared, full_plan, batches, segments)
+    full = score(trials.reference, trials.runner.outputs_of(trials.int8_cache), budget.metric)
+    promotions: tuple[Promotion, ...] = ()
+    evaluations = 1
+    final = full_plan
+    if not budget.holds(full):
+        report = analyse(prepared, full_plan, batches, metric=budget.metric, metric_name=budget.measure,
+                         trials=trials, progress=progress)
+        choice = choose(trials.runner, trials.reference, trials.groups, prepared.view, report, budget)
+        promotions, evaluations = choice.promotions, choice.evaluations + 1
+        why = f"kept float by --budget {budget.text}"
+        kept = {node: f"{why} (group {p.group})" for p in promotions for node in p.nodes}
+        final = make_plan(prepared.view, stats, replace(options, float_nodes=tuple(sorted(kept.items()))))
+    achieved = _measured(prepared, final, batches, trials.reference, budget) if promotions else full
+    specs = input_specs(prepared.view)
+    return final, {
+        "budget": budget.text, "met": budget.holds(achieved), "samples": sum(sample_count(b, specs) for b in batches),
+        "full_int8": budget.value(full), "achieved": budget.value(achieved),
+        "promotions": [{"group": p.group, "nodes": list(p.nodes), "recovered": p.recovered} for p in promotions],
+        "int8_share": int8_share(prepared.view, final), "evaluations": evaluations,
+        "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _measured(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds], reference: Sequence[Feeds],
+              budget: Budget) -> Score:
+    """The budget's measure of ``plan`` itself (every group int8: the onnx-qdq form's arithmetic)."""
+    trials = trials_for(prepared, plan, batches, segments=1)
+    return score(reference, trials.runner.outputs_of(trials.int8_cache), budget.metric)

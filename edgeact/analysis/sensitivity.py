@@ -1,0 +1,114 @@
+"""The analysis: for every tensor group of a plan, the model's error when only that group is int8, and when every
+group but it is int8 (what leaving it float recovers), ranked. Trials run the switchable model's segments from the
+group's first one on, with everything upstream from a cached base pass (float, or full int8)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeact.analysis.trials import Feeds, TrialRunner
+from edgeact.calibration.data import sample_count
+from edgeact.calibration.engine import input_specs
+from edgeact.documents.sensitivity_report import SENSITIVITY_SCHEMA, GroupSensitivity, Score, SensitivityReport
+from edgeact.exporters.onnx.switchable import switchable_model
+from edgeact.graph.segments import cut
+from edgeact.metrics import sqnr_db
+from edgeact.pipeline.prepare import Prepared
+from edgeact.planning.groups import TensorGroup, tensor_groups
+from edgeact.planning.plan import QuantPlan
+
+Metric = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], float]
+SEGMENTS = 12
+
+
+def _stacked(results: Sequence[Feeds]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([np.atleast_1d(r[name]) for r in results], axis=0) for name in results[0]}
+
+
+def score(reference: Sequence[Feeds], results: Sequence[Feeds], metric: Metric | None) -> Score:
+    """SQNR of each output over every sample (and the task metric) of ``results`` against ``reference``."""
+    per_output = {name: sqnr_db(np.concatenate([r[name].reshape(-1) for r in reference]),
+                                np.concatenate([r[name].reshape(-1) for r in results]))
+                  for name in reference[0]}
+    value = metric(_stacked(reference), _stacked(results)) if metric is not None else None
+    return Score(sqnr_db=min(per_output.values()), per_output_db=per_output, metric=value)
+
+
+def _gain(better: float | None, base: float | None) -> float | None:
+    if better is None or base is None:
+        return None
+    if math.isinf(better) and math.isinf(base) and better == base:
+        return 0.0
+    return better - base
+
+
+def _ranked(entries: list[GroupSensitivity], by_metric: bool) -> list[GroupSensitivity]:
+    def key(entry: GroupSensitivity) -> tuple[float, float, float, str]:
+        metric_gain = entry.recovered_metric if by_metric and entry.recovered_metric is not None else 0.0
+        return (-metric_gain, -entry.recovered_db, entry.only_int8.sqnr_db, entry.group)
+
+    ordered = sorted(entries, key=key)
+    return [GroupSensitivity(**{**entry.__dict__, "rank": rank}) for rank, entry in enumerate(ordered, start=1)]
+
+
+def _group_entry(group: TensorGroup, only: Score, without: Score, full: Score) -> GroupSensitivity:
+    return GroupSensitivity(rank=0, group=group.name, values=list(group.values), producers=list(group.producers),
+                            constants=len(group.constants), only_int8=only, all_but_this=without,
+                            recovered_db=_gain(without.sqnr_db, full.sqnr_db),
+                            recovered_metric=_gain(without.metric, full.metric))
+
+
+@dataclass
+class Trials:
+    """The groups of a plan, the switchable model's runner on fixed batches, and the two base passes."""
+
+    groups: list[TensorGroup]
+    runner: TrialRunner
+    float_cache: list[Feeds]
+    int8_cache: list[Feeds]
+
+    @property
+    def reference(self) -> list[Feeds]:
+        return self.runner.outputs_of(self.float_cache)
+
+
+def trials_for(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds], segments: int = SEGMENTS) -> Trials:
+    """``plan``'s groups behind switches, cut into ``segments``, with both base passes run on ``batches``."""
+    groups = tensor_groups(prepared.view, plan)
+    model = switchable_model(prepared.model, plan, groups)
+    runner = TrialRunner(model, cut(model.payload, segments), batches, prepared.view.outputs)
+    return Trials(groups, runner, runner.base(False), runner.base(True))
+
+
+def analyse(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds], *, metric: Metric | None = None,
+            metric_name: str | None = None, segments: int = SEGMENTS, method: str = "auto",
+            progress: bool = False, trials: Trials | None = None) -> SensitivityReport:
+    """Every group of ``plan`` tried both ways on ``batches`` (graph inputs), ranked by what leaving it float
+    recovers (the task ``metric`` when given, else the lowest output SQNR). ``trials``: already built ones."""
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    trials = trials or trials_for(prepared, plan, batches, segments)
+    runner, reference = trials.runner, trials.reference
+    full = score(reference, runner.outputs_of(trials.int8_cache), metric)
+    entries = []
+    bar = tqdm(list(enumerate(trials.groups)), desc="sensitivity", unit="group",
+               disable=None if progress else True, leave=False)
+    for index, group in bar:
+        only = score(reference, runner.trial(trials.float_cache, False, index), metric)
+        without = score(reference, runner.trial(trials.int8_cache, True, index), metric)
+        entries.append(_group_entry(group, only, without, full))
+    return SensitivityReport(
+        schema_version=SENSITIVITY_SCHEMA, model=prepared.source, model_sha256=prepared.fingerprint,
+        target=plan.target, method=method, samples=sum(_batch_size(b, prepared) for b in batches),
+        metric=metric_name, full_int8=full, groups=_ranked(entries, metric is not None), trials=runner.trials,
+        segments=len(runner.segments), seconds=round(time.perf_counter() - started, 3))
+
+
+def _batch_size(batch: Feeds, prepared: Prepared) -> int:
+    return sample_count(batch, input_specs(prepared.view))

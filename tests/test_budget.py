@@ -1,0 +1,85 @@
+"""quantize --budget (issue 14, item 3): the fewest, most sensitive groups are left float until the budget holds,
+measured independently on the exported onnx-qdq model; a budget full int8 already meets changes no byte of the
+models; a malformed budget is a usage error before any work; the record says what was kept float and why."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import onnx
+import pytest
+
+import edgeact
+from edgeact.errors import UsageError
+from edgeact.metrics import sqnr_db
+from edgeact.runtimes.onnxruntime import ort_session, run_ort
+from tests.test_sensitivity import _outlier_model
+
+ROOT = Path(__file__).parents[1]
+
+
+def _sqnr_of(model: Path, qdq: Path, data: Path, count: int = 16) -> float:
+    """Output SQNR of the written QDQ model against the float model on the first ``count`` samples."""
+    feeds = {"x": np.load(data)["x"][:count]}
+    reference = run_ort(ort_session(model.read_bytes()), feeds)["y"]
+    return sqnr_db(reference, run_ort(ort_session(qdq.read_bytes()), feeds)["y"])
+
+
+def test_budget_keeps_the_outlier_group_float_and_the_written_model_meets_it(tmp_path: Path) -> None:
+    model, data = _outlier_model(tmp_path)
+    plain = edgeact.quantize(model, data, formats=["onnx-qdq"], output_dir=tmp_path / "plain")
+    budgeted = edgeact.quantize(model, data, formats=["onnx-qdq"], output_dir=tmp_path / "budget",
+                                budget="sqnr>=30")
+    assert _sqnr_of(model, plain.paths["onnx-qdq"], data) < 10.0  # the planted outlier ruins full int8
+    assert _sqnr_of(model, budgeted.paths["onnx-qdq"], data) >= 30.0
+    budget = budgeted.record["budget"]
+    wide = next(n.output[0] for n in onnx.load(model).graph.node if n.op_type == "Mul")
+    assert budget["met"] and budget["budget"] == "sqnr>=30" and budget["achieved"] >= 30.0 > budget["full_int8"]
+    assert budget["promotions"][0]["group"] == wide
+    float_nodes = {f["node"]: f["reason"] for f in budgeted.record["fallbacks"]}
+    for promotion in budget["promotions"]:
+        for node in promotion["nodes"]:
+            assert "kept float by --budget sqnr>=30" in float_nodes[node]
+    # nothing promoted that the budget did not need: giving any one promotion back breaks it
+    assert len(budget["promotions"]) <= 2
+    schema = json.loads((ROOT / "docs" / "schema" / "calibration-record.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(json.loads(budgeted.paths["record"].read_text()))
+
+
+def test_a_budget_full_int8_meets_changes_no_model_byte(tmp_path: Path) -> None:
+    name = ROOT / "examples" / "digits" / "cnn_silu"
+    plain = edgeact.quantize(f"{name}.onnx", f"{name}.calib.npz", formats=["onnx-qdq", "tflite"],
+                             output_dir=tmp_path / "a")
+    easy = edgeact.quantize(f"{name}.onnx", f"{name}.calib.npz", formats=["onnx-qdq", "tflite"],
+                            output_dir=tmp_path / "b", budget="sqnr>=20")
+    assert easy.record["budget"]["promotions"] == [] and easy.record["budget"]["met"]
+    assert easy.record["budget"]["int8_share"]["share"] == 1.0
+    assert plain.paths["onnx-qdq"].read_bytes() == easy.paths["onnx-qdq"].read_bytes()
+    # the .tflite carries its record's sha256, and the record now holds the budget: nothing else differs
+    hashes = [hashlib.sha256(r.paths["record"].read_bytes()).hexdigest().encode() for r in (plain, easy)]
+    assert plain.paths["tflite"].read_bytes().replace(hashes[0], b"0" * 64) == \
+        easy.paths["tflite"].read_bytes().replace(hashes[1], b"0" * 64)
+
+
+@pytest.mark.parametrize("spec", ["sqnr>30", "f1>=0.9", "sqnr>=abc", "int8>=0.9", ""])
+def test_a_malformed_budget_is_a_usage_error_before_any_work(tmp_path: Path, spec: str) -> None:
+    with pytest.raises(UsageError, match="expected MEASURE>=NUMBER"):
+        edgeact.quantize(tmp_path / "missing.onnx", tmp_path / "missing.npz", budget=spec)
+
+
+def test_cli_budget_summary_and_exit_codes(tmp_path: Path) -> None:
+    model, data = _outlier_model(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "edgeact.cli", "quantize", str(model), "--calib", str(data),
+                          "--format", "onnx-qdq", "--budget", "sqnr>=30", "-o", str(tmp_path / "out")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "budget sqnr>=30: met" in run.stdout and "budget float group" in run.stdout
+    run = subprocess.run([sys.executable, "-m", "edgeact.cli", "quantize", str(model), "--calib", str(data),
+                          "--budget", "accuracy>=1"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 2 and "expected MEASURE>=NUMBER" in run.stderr and "Traceback" not in run.stderr
