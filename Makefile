@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) -m bench.calibration_memory
 	$(PY) -m bench.tflite_latency
 	$(PY) -m bench.digits_accuracy
+	$(PY) -m bench.sensitivity_speed
 	$(PY) bench/table_build_speed.py
 
 zoo: $(STAMP)

@@ -78,6 +78,7 @@ def case(id: str, line: str | tuple[str, ...], blame: str | tuple[str, ...], cod
 # Common command prefixes (the mlp_tanh example: one input x [N, 64], one output logits).
 Q = "quantize @mlp_tanh.onnx --format onnx-qdq -o {out}"
 QC = Q + " --calib @calib.npz"
+SENS = "sensitivity @mlp_tanh.onnx --samples 8"
 CAL = "calibrate @mlp_tanh.onnx --stats-out {out}/s.json"
 CALC = CAL + " --calib @calib.npz"
 PROF = "profile-device @q/mlp_tanh.int8.qdq.onnx --latency-runs 2 --json {out}/r.json"
@@ -242,6 +243,26 @@ CASES: list[Case] = [
          "no_outputs", REFUSE),
     case("calibrate-model-rank0-scalar-data",
          "calibrate @rank0_input.onnx --calib @scalar4.npz --stats-out {out}/s.json", ("rank0_input", "scalar4.npz")),
+    # ---- sensitivity, and quantize --budget
+    case("sensitivity-control", SENS + " --calib @calib.npz --json {out}/s.json --html {out}/s.html", "mlp_tanh",
+         DONE),
+    case("sensitivity-model-garbage", "sensitivity @garbage.onnx --calib @calib.npz", "garbage.onnx", REFUSE),
+    case("sensitivity-no-data", SENS, "--calib", REFUSE),
+    case("sensitivity-calib-nan", SENS + " --calib @nan.npz", "nan.npz", REFUSE),
+    case("sensitivity-eval-other-model", SENS + " --calib @calib.npz --eval @cnn_calib.npz", "cnn_calib.npz",
+         REFUSE),
+    case("sensitivity-eval-empty-folder", SENS + " --calib @calib.npz --eval @empty_dir", "empty_dir", REFUSE),
+    case("sensitivity-json-is-the-model", SENS + " --calib @calib.npz --json @mlp_tanh.onnx", "mlp_tanh.onnx",
+         REFUSE),
+    case("sensitivity-json-in-missing-folder", SENS + " --calib @calib.npz --json {out}/no/such/dir/s.json",
+         "s.json", REFUSE),
+    case("sensitivity-unknown-metric", SENS + " --calib @calib.npz --metric f1", "--metric", REFUSE),
+    case("sensitivity-zero-samples", SENS + " --calib @calib.npz --samples 0", "--samples", REFUSE),
+    case("quantize-budget-control", QC + " --budget sqnr>=20", "mlp_tanh", DONE),
+    case("quantize-budget-malformed", QC + " --budget sqnr=20", "--budget", REFUSE),
+    case("quantize-budget-unknown-measure", QC + " --budget f1>=0.9", "--budget", REFUSE),
+    case("quantize-budget-eval-other-model", QC + " --budget top1>=0.99 --eval @cnn_calib.npz", "cnn_calib.npz",
+         REFUSE),
     # ---- profile-device
     case("profile-control", PROFALL, "mlp_tanh", DONE),
     case("profile-device-unknown", PROF + " --device no-such-board --baseline @mlp_tanh.onnx --data @eval.npz",

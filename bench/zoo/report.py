@@ -268,6 +268,25 @@ def sensitivity_table(results: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
+def budget_table(results: list[dict[str, Any]]) -> list[str]:
+    """``quantize --budget`` per model: the task metric and output SQNR it reaches, what it kept float."""
+    rows = ["| model | budget | task metric: full int8 qdq → budget qdq / tflite | output SQNR dB: full int8 → budget "
+            "qdq / tflite | groups kept float | int8 MAC ops | quantize s |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        budget = r.get("budget") or {}
+        section, forms, full = budget.get("record") or {}, budget.get("forms") or {}, r.get("forms", {})
+        share = section.get("int8_share") or {}
+        metric = (f"{headline(r, full.get('onnx-qdq'))} → {headline(r, forms.get('onnx-qdq'))} / "
+                  f"{headline(r, forms.get('tflite'))}")
+        sqnr = " / ".join(num((forms.get(f) or {}).get("sqnr_db", {}).get("min")) for f in ("onnx-qdq", "tflite"))
+        sqnr = f"{num((full.get('onnx-qdq') or {}).get('sqnr_db', {}).get('min'))} → {sqnr}"
+        kept = len(section.get("promotions", [])) if section else "—"
+        macs = f"{share.get('int8_mac_ops')}/{share.get('mac_ops')}" if share else "—"
+        rows.append(f"| {r['name']} | {budget.get('budget', '—')}{'' if section.get('met', True) else ' (not met)'} | "
+                    f"{metric} | {sqnr} | {kept} | {macs} | {num(budget.get('wall_s'))} |")
+    return rows
+
+
 def write_markdown(path: Path, header: dict[str, Any], results: list[dict[str, Any]]) -> None:
     """results.md: header, summary table, every failure, per-model details."""
     mode = "quick" if header["quick"] else "full"
@@ -283,7 +302,11 @@ def write_markdown(path: Path, header: dict[str, Any], results: list[dict[str, A
               "`edgeact sensitivity` (default options: 16 calibration samples per trial, 12 segments) against one "
               "calibration pass (`edgeact calibrate`) of the same model and data, both as whole commands (wall time; "
               "sensitivity includes its own calibration and plan). Target: at most 10×.", "",
-              *sensitivity_table(results), ""]
+              *sensitivity_table(results), "",
+              "## quantize --budget", "",
+              "`edgeact quantize --budget sqnr>=30` (onnx-qdq and tflite): the fewest, most sensitive tensor groups "
+              "left float so that the output SQNR on 16 calibration samples reaches 30 dB; every form scored on the "
+              "evaluation set like the full int8 ones.", "", *budget_table(results), ""]
     failures = [(r["name"], e) for r in results for e in r["errors"]]
     lines += ["## Failures", ""] + ([f"- **{n}** — {e['step']}: `{_escape(e['error'])}`" for n, e in failures]
                                     or ["none"]) + [""]

@@ -32,6 +32,7 @@ FORMS = {
     "tflite": ("*.int8.tflite", "litert"),
     "fp32-tflite": ("*.fp32.tflite", "litert"),
 }
+ZOO_BUDGET = "sqnr>=30"  # quantize --budget on every model: output SQNR, the measure edgeact has for any model
 TFLM_EVAL_MAX = 200  # TFLite Micro runs reference kernels (slow): evaluate at most this many samples there
 Feeds = list[dict[str, np.ndarray]]
 
@@ -159,6 +160,12 @@ def edgeact_sensitivity(source: str, calib: Path, out: Path, extra: Sequence[str
                                  "only_int8_db": g["only_int8"]["sqnr_db"], "recovered_db": g["recovered_db"]}
                                 for g in document["groups"][:3]]
     return run
+
+
+def _budget_section(out: Path) -> dict[str, Any]:
+    """The calibration record's ``budget`` (quantize --budget): promotions, the measure before and after, int8 share."""
+    records = sorted(out.glob("*.calibration.json"))
+    return json.loads(records[0].read_text()).get("budget") or {} if records else {}
 
 
 def _record_summary(out: Path) -> dict[str, Any]:
@@ -351,6 +358,13 @@ def run_edgeact(model: ZooModel, cache: Path, fp32: Path, calib: Path, work: Pat
     result["sensitivity"] = record("edgeact sensitivity", edgeact_sensitivity, source, calib, work / "sensitivity",
                                    args, weights) or {}
     _note_failure(result["sensitivity"], "edgeact sensitivity", record)
+    log(f"edgeact quantize --budget {ZOO_BUDGET}")
+    out = work / "edgeact-budget"
+    extra = ["--format", "onnx-qdq,tflite", "--budget", ZOO_BUDGET, *model.edgeact_args]
+    run = record("edgeact quantize --budget", edgeact_quantize, source, calib, out, extra, weights) or {}
+    _note_failure(run, "edgeact quantize --budget", record)
+    result["budget"] = {"budget": ZOO_BUDGET, "wall_s": run.get("wall_s"), "record": _budget_section(out),
+                        "forms": evaluate_forms(reference, out, record) if not run.get("returncode") else {}}
     if model.tflm:
         log("edgeact quantize --target tflm")
         extra = ["--format", "tflite", "--target", "tflm", *model.edgeact_args]
