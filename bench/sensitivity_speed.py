@@ -1,5 +1,5 @@
 """`edgeact sensitivity` against one calibration pass of the same model and data (the issue's target: at most 10x on
-a 300-op model), in one process, on a 12-block transformer built here (about 300 ONNX ops) and the digits examples.
+a 300-op model), in one process, on a 12-block transformer built here (505 ONNX ops) and the digits examples.
 
     make bench      # or: .venv/bin/python -m bench.sensitivity_speed
 
