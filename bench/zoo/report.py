@@ -167,6 +167,10 @@ def readme_table(header: dict[str, Any], results: list[dict[str, Any]]) -> list[
                  f"{latency_cell(r, LATENCY_COLUMNS[0])}, {latency_cell(r, LATENCY_COLUMNS[1])}",
                  latency_cell(r, LATENCY_COLUMNS[2])]
         rows.append("| " + " | ".join(cells) + " |")
+    rows += ["", "`edgeact quantize --budget` on the same models (the fewest, most sensitive tensor groups left float; "
+             "task metric on the evaluation set):", "", *budget_table(results)]
+    rows += ["", "`edgeact sensitivity` against one calibration pass of the same model and data:", "",
+             *sensitivity_table(results)]
     rows.append("")
     rows.append(f"`make zoo` on {header.get('date', '?')}, {header.get('cpu', '?')}, "
                 f"commit {header.get('commit', '?')}.")

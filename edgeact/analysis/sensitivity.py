@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def _ranked(entries: list[GroupSensitivity], by_metric: bool) -> list[GroupSensi
         return (-metric_gain, -entry.recovered_db, entry.only_int8.sqnr_db, entry.group)
 
     ordered = sorted(entries, key=key)
-    return [GroupSensitivity(**{**entry.__dict__, "rank": rank}) for rank, entry in enumerate(ordered, start=1)]
+    return [replace(entry, rank=rank) for rank, entry in enumerate(ordered, start=1)]
 
 
 def _group_entry(group: TensorGroup, only: Score, without: Score, full: Score) -> GroupSensitivity:
