@@ -24,7 +24,7 @@ import numpy as np
 
 from edgeact.analysis.budget import Budget, parse_budget, plan_to_budget
 from edgeact.analysis.render import html_page, json_text
-from edgeact.analysis.sensitivity import SEGMENTS, Metric, analyse
+from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS, Metric, analyse
 from edgeact.calibration.engine import CalibrationStats
 from edgeact.documents.calibration_record import CalibrationRecordDocument
 from edgeact.documents.sensitivity_report import SensitivityReport
@@ -121,7 +121,7 @@ def quantize(
     max_array_bytes: int | None = None,
     budget: str | None = None,
     eval_data: str | Path | None = None,
-    budget_samples: int = 16,
+    budget_samples: int = SAMPLES,
 ) -> QuantizeResult:
     """Quantize a model to int8 and write the requested forms and the calibration record.
 
@@ -168,8 +168,6 @@ def quantize(
     return QuantizeResult(paths, record.as_dict(), decided, drawn, record.document())
 
 
-SENSITIVITY_SAMPLES = 16
-
 
 def _planned(prepared: Prepared, stats: CalibrationStats, options: PlanOptions, budget: Budget | None,
              eval_data: str | Path | None, samples: int, batch_size: int,
@@ -198,7 +196,7 @@ def sensitivity(
     *,
     eval_data: str | Path | None = None,
     stats: Sequence[str | Path] = (),
-    samples: int = SENSITIVITY_SAMPLES,
+    samples: int = SAMPLES,
     metric: str | Metric | None = None,
     method: str = "auto",
     target: str = "litert",

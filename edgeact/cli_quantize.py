@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from edgeact import api
+from edgeact.analysis.sensitivity import SAMPLES
 from edgeact.api import DEFAULT_FORMATS, FORMATS
 from edgeact.calibration.ranges import METHODS
 from edgeact.cli_support import GreedyOption, max_array_bytes_option, run_api, warn_ignored
@@ -166,7 +167,7 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
                    "sqnr>=30 (output SQNR, dB), top1>=0.99, cosine>=0.995 (see 'edgeact sensitivity').")
 @click.option("--eval", "eval_data", type=click.Path(path_type=Path),
               help="Data --budget is measured on (default: the calibration data).")
-@click.option("--budget-samples", default=16, show_default=True, type=click.IntRange(min=1),
+@click.option("--budget-samples", default=SAMPLES, show_default=True, type=click.IntRange(min=1),
               help="Samples --budget is measured on.")
 @max_array_bytes_option
 @click.pass_context

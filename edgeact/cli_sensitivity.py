@@ -8,7 +8,7 @@ import click
 
 from edgeact import api
 from edgeact.analysis.render import json_text, summary_text
-from edgeact.analysis.sensitivity import SEGMENTS
+from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS
 from edgeact.calibration.ranges import METHODS
 from edgeact.cli_quantize import InputShape, TargetName
 from edgeact.cli_support import GreedyOption, run_api
@@ -38,7 +38,7 @@ the first output); the Python API takes any callable.
               help="Saved statistics (edgeact calibrate --stats-out) instead of or besides --calib.")
 @click.option("--eval", "eval_data", type=click.Path(path_type=Path),
               help="Data the trials run on (default: the calibration data).")
-@click.option("--samples", default=api.SENSITIVITY_SAMPLES, show_default=True, type=click.IntRange(min=1),
+@click.option("--samples", default=SAMPLES, show_default=True, type=click.IntRange(min=1),
               help="Samples every trial runs.")
 @click.option("--metric", type=click.Choice(sorted(TASK_METRICS)), help="Task metric to rank by, besides SQNR.")
 @click.option("--method", type=click.Choice(list(METHODS)), default="auto", show_default=True,

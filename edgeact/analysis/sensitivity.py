@@ -24,6 +24,7 @@ from edgeact.planning.plan import QuantPlan
 
 Metric = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], float]
 SEGMENTS = 12
+SAMPLES = 16  # samples a trial (and a --budget measurement) runs by default
 
 
 def _stacked(results: Sequence[Feeds]) -> dict[str, np.ndarray]:
