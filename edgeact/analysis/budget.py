@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from edgeact.analysis.sensitivity import SEGMENTS, Metric, analyse, score, trials_for
+from edgeact.analysis.sensitivity import SEGMENTS, Metric, analyse, samples_in, score, trials_for
 from edgeact.analysis.trials import Feeds, TrialRunner
-from edgeact.calibration.data import sample_count
-from edgeact.calibration.engine import input_specs
 from edgeact.documents.sensitivity_report import Score, SensitivityReport
 from edgeact.errors import UsageError
 from edgeact.graph.view import GraphView
@@ -122,11 +120,11 @@ def _give_back(search: _Search, chosen: list[int]) -> list[int]:
 
 
 def choose(runner: TrialRunner, reference: Sequence[Feeds], groups: Sequence[TensorGroup], view: GraphView,
-           report: SensitivityReport, budget: Budget, progress: Callable[[str], None] = lambda _: None,
-           ) -> BudgetChoice:
-    """The fewest groups (in sensitivity order) to leave float so that ``budget`` holds."""
+           report: SensitivityReport, budget: Budget, full: Score) -> BudgetChoice:
+    """The fewest groups (in sensitivity order) to leave float so that ``budget`` holds (``full``: the measure
+    with every group int8, already taken)."""
     search = _Search(runner, reference, budget)
-    full = search.score(frozenset())
+    search.scores[frozenset()] = full
     index_of = {group.name: number for number, group in enumerate(groups)}
     order = [index_of[entry.group] for entry in report.groups]
     gains = {index_of[e.group]: (e.recovered_db if budget.measure == "sqnr" else e.recovered_metric)
@@ -134,8 +132,8 @@ def choose(runner: TrialRunner, reference: Sequence[Feeds], groups: Sequence[Ten
     chosen: list[int] = []
     if not budget.holds(full):
         count = _shortest_prefix(search, order)
-        progress(f"budget {budget.text}: {count if count is not None else 'no'} leading groups suffice")
         chosen = _give_back(search, order[:count]) if count is not None else order
+
     def promotion(i: int) -> Promotion:
         return Promotion(groups[i].name, float_nodes(groups[i], view), float(gains[i] or 0.0))
 
@@ -176,7 +174,7 @@ def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget
     if not budget.holds(full):
         report = analyse(prepared, full_plan, batches, metric=budget.metric, metric_name=budget.measure,
                          trials=trials, progress=progress)
-        choice = choose(trials.runner, trials.reference, trials.groups, prepared.view, report, budget)
+        choice = choose(trials.runner, trials.reference, trials.groups, prepared.view, report, budget, full)
         promotions, spare, evaluations = list(choice.promotions), list(choice.remaining), choice.evaluations
         for _ in range(TOP_UPS + 1):  # the plan keeps readers float too: it may land just short; top it up
             final, achieved = _replanned(prepared, stats, options, budget, promotions, batches, trials.reference)
@@ -184,9 +182,8 @@ def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget
             if budget.holds(achieved) or not spare:
                 break
             promotions.append(spare.pop(0))
-    specs = input_specs(prepared.view)
     return final, {
-        "budget": budget.text, "met": budget.holds(achieved), "samples": sum(sample_count(b, specs) for b in batches),
+        "budget": budget.text, "met": budget.holds(achieved), "samples": samples_in(prepared, batches),
         "full_int8": budget.value(full), "achieved": budget.value(achieved),
         "promotions": [{"group": p.group, "nodes": list(p.nodes), "recovered": p.recovered} for p in promotions],
         "int8_share": int8_share(prepared.view, final), "evaluations": evaluations,

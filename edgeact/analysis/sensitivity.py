@@ -106,10 +106,12 @@ def analyse(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds], *, me
         entries.append(_group_entry(group, only, without, full))
     return SensitivityReport(
         schema_version=SENSITIVITY_SCHEMA, model=prepared.source, model_sha256=prepared.fingerprint,
-        target=plan.target, method=method, samples=sum(_batch_size(b, prepared) for b in batches),
+        target=plan.target, method=method, samples=samples_in(prepared, batches),
         metric=metric_name, full_int8=full, groups=_ranked(entries, metric is not None), trials=runner.trials,
         segments=len(runner.segments), seconds=round(time.perf_counter() - started, 3))
 
 
-def _batch_size(batch: Feeds, prepared: Prepared) -> int:
-    return sample_count(batch, input_specs(prepared.view))
+def samples_in(prepared: Prepared, batches: Sequence[Feeds]) -> int:
+    """How many samples ``batches`` (feeds of ``prepared``'s inputs) hold."""
+    specs = input_specs(prepared.view)
+    return sum(sample_count(batch, specs) for batch in batches)
