@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from edgeact.analysis.budget import Budget, parse_budget, plan_to_budget
+from edgeact.analysis.budget import PRECISIONS, Budget, parse_budget, plan_to_budget
 from edgeact.analysis.render import html_page, json_text
-from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS, Metric, analyse
+from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS, Metric, analyse, int16_alternative, trials_for
 from edgeact.calibration.engine import CalibrationStats
 from edgeact.documents.calibration_record import CalibrationRecordDocument
 from edgeact.documents.sensitivity_report import SensitivityReport
@@ -122,6 +122,8 @@ def quantize(
     budget: str | None = None,
     eval_data: str | Path | None = None,
     budget_samples: int = SAMPLES,
+    int16: Iterable[str] = (),
+    promote: str = "auto",
 ) -> QuantizeResult:
     """Quantize a model to int8 and write the requested forms and the calibration record.
 
@@ -136,9 +138,14 @@ def quantize(
     map is drawn to OUTDIR/<name>.plots/<node>.png. ``max_array_bytes``: the largest array a data file may declare
     (default $EDGEACT_MAX_ARRAY_BYTES, else 4 GiB). ``budget`` (``sqnr>=30``, ``top1>=0.99``, ``cosine>=0.995``):
     leave float the fewest, most sensitive tensor groups that meet it, measured on ``budget_samples`` samples of
-    ``eval_data`` (default: the calibration data); the record's ``budget`` says which and why.
+    ``eval_data`` (default: the calibration data); the record's ``budget`` says which and why. ``promote``: what a
+    budget promotes a group to — ``int16`` (A16W8: int16 grid, int8 weights; ONNX forms only), ``float``, or
+    ``auto`` (int16 unless a .tflite is written). ``int16``: node names, op types or activations whose values get
+    int16 grids (ONNX forms only).
     """
-    options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target)
+    options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target,
+                          int16=frozenset(int16))
+    precision = promotion_precision(promote, formats, bool(options.int16))
     if calib is None and not stats:
         raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
     wanted = parse_budget(budget) if budget is not None else None
@@ -148,7 +155,7 @@ def quantize(
                        skip_bad_samples=skip_bad_samples, max_array_bytes=max_array_bytes)
     total = statistics(prepared, prepared.data, stats, batch_size, progress)
     decided, budget_record = _planned(prepared, total, options, wanted, eval_data, budget_samples, batch_size,
-                                      progress)
+                                      progress, precision)
     artifacts, warnings = export_forms(prepared, decided, list(formats), target, float_tflite)
     warnings += loadable(artifacts, target)
     paths = {form: path for form, path in paths.items() if form in artifacts or form == "record"}
@@ -157,7 +164,8 @@ def quantize(
         model_sha256=prepared.fingerprint, opset=prepared.opset, passes=prepared.passes,
         options={"method": method, "formats": list(formats), "per_tensor": per_tensor,
                  "exclude": sorted(options.exclude), "batch_size": batch_size, "skip_bad_samples": skip_bad_samples,
-                 "target": target, "float_tflite": float_tflite},
+                 "target": target, "float_tflite": float_tflite,
+                 **({"int16": sorted(options.int16)} if options.int16 else {})},
         calibration={"samples": total.samples, "bad_samples": total.bad_samples}, plan=plan_dict(decided),
         tflite=tflite_record(artifacts).get("tflite"),
         static_shapes=prepared.shapes.record() if prepared.shapes is not None else None, warnings=warnings,
@@ -171,15 +179,31 @@ def quantize(
 
 def _planned(prepared: Prepared, stats: CalibrationStats, options: PlanOptions, budget: Budget | None,
              eval_data: str | Path | None, samples: int, batch_size: int,
-             progress: bool) -> tuple[QuantPlan, dict[str, Any] | None]:
-    """Stage 3, with ``budget``: the plan with the fewest float groups that meet it (and the record of why)."""
+             progress: bool, precision: str) -> tuple[QuantPlan, dict[str, Any] | None]:
+    """Stage 3, with ``budget``: the plan with the fewest groups promoted to ``precision`` that meet it (and the
+    record of why)."""
     if budget is None:
         return plan(prepared, stats, options), None
     data = calibration_data(prepared, eval_data) if eval_data is not None else prepared.data
     if data is None:
         raise UsageError("--budget needs samples to measure on: give --eval (or --calib) data")
     batches = first_batches(data, samples, batch_size, prepared)
-    return plan_to_budget(prepared, stats.tensors, options, budget, batches, progress=progress)
+    return plan_to_budget(prepared, stats.tensors, options, budget, batches, precision=precision, progress=progress)
+
+
+def promotion_precision(promote: str, formats: Sequence[str], int16_requested: bool) -> str:
+    """What ``--budget`` promotes to: ``int16`` where every form written carries int16 grids (the ONNX forms; 16x8
+    .tflite is not written yet), else ``float``. A request no form can carry is a usage error, before any work."""
+    if promote not in ("auto", *PRECISIONS):
+        raise UsageError(f"unknown promotion {promote!r}; choose from auto, {', '.join(PRECISIONS)}")
+    tflite = "tflite" in formats
+    if tflite and (promote == "int16" or int16_requested):
+        asked = "--promote int16" if promote == "int16" else "--int16"
+        raise UsageError(f"{asked} makes int16 grids, and edgeact does not write 16x8 .tflite models yet; write "
+                         "--format onnx-qdq,onnx-table (or promote to float: --promote float)")
+    if promote == "auto":
+        return "float" if tflite else "int16"
+    return promote
 
 
 def _metric_of(metric: str | Metric | None) -> tuple[Metric | None, str | None]:
@@ -208,25 +232,33 @@ def sensitivity(
     json_path: str | Path | None = None,
     html_path: str | Path | None = None,
     progress: bool = False,
+    alternative: str = "float",
 ) -> SensitivityReport:
     """Per tensor group of the int8 plan ``quantize`` would make: output SQNR (and ``metric``: ``top1``,
     ``cosine`` or a callable ``f(reference, result) -> float``, higher is better, on outputs concatenated over
     samples) with only that group int8, and with every group but it int8. Trials run on the first ``samples`` of
     ``eval_data`` (default: the calibration data) and rerun only the graph downstream of their group.
+    ``alternative``: what a group becomes when promoted — ``float``, or ``int16`` (A16W8: an int16 grid, weights
+    still int8; the other groups then sit on int16 grids in the "only this group int8" trials).
     ``json_path`` / ``html_path``: write the report (both or neither appear)."""
+    if alternative not in PRECISIONS:
+        raise UsageError(f"unknown alternative {alternative!r}; choose from {', '.join(PRECISIONS)}")
     chosen, metric_name = _metric_of(metric)
     outputs = {"--json": json_path, "--html": html_path}
     check_outputs(outputs, user_files(model, calib, eval_data, *stats))
     check_writable(outputs)
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target)
     prepared = prepare(model, calib, input_shapes=input_shapes)
-    decided = plan(prepared, statistics(prepared, prepared.data, stats, batch_size, progress), options)
+    total = statistics(prepared, prepared.data, stats, batch_size, progress)
+    decided = plan(prepared, total, options)
     data = calibration_data(prepared, eval_data) if eval_data is not None else prepared.data
     if data is None:
         raise UsageError("give evaluation data (--eval) or calibration data (--calib) to run the trials on")
     batches = first_batches(data, samples, batch_size, prepared)
+    wide = int16_alternative(prepared.view, total.tensors, options, decided) if alternative == "int16" else None
     report = analyse(prepared, decided, batches, metric=chosen, metric_name=metric_name, segments=segments,
-                     method=method, progress=progress)
+                     method=method, progress=progress, alternative=alternative,
+                     trials=trials_for(prepared, decided, batches, segments, alternative=wide))
     written = OutputSet()
     if html_path is not None:
         written.add_text(html_path, html_page(report))

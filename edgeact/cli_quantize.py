@@ -84,8 +84,9 @@ Examples:
   edgeact quantize my_models.py:build_net --calib calib.npz          # PyTorch: factory returning an nn.Module
   edgeact quantize net.pt2 --input-shape x=1x3x32x32 --calib calib.npz  # ExportedProgram (or TorchScript .pt)
   edgeact quantize det.onnx --calib feeds/ --format tflite --input-shape images=1x3x416x416  # dynamic H/W
-  edgeact quantize model.onnx --calib calib.npz --budget sqnr>=30     # fewest float groups that reach 30 dB
+  edgeact quantize model.onnx --calib calib.npz --budget sqnr>=30     # fewest int16/float groups for 30 dB
   edgeact quantize clf.onnx --calib calib.npz --eval eval.npz --budget top1>=0.99
+  edgeact quantize model.onnx --calib calib.npz --int16 LayerNormalization Softmax   # A16W8 for those ops
 
 \b
 Writes OUTDIR/<name>.int8.qdq.onnx, OUTDIR/<name>.int8.table.onnx and OUTDIR/<name>.calibration.json
@@ -163,19 +164,27 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
               help="Draw each activation's nonlinear quantization map to OUTDIR/<name>.plots/<node>.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration record's summary as JSON.")
 @click.option("--budget", metavar="MEASURE>=N",
-              help="Error budget: leave float the fewest, most sensitive tensor groups so that it holds, e.g. "
+              help="Error budget: promote (to int16 or float, see --promote) the fewest, most sensitive tensor groups "
+                   "so that it holds, e.g. "
                    "sqnr>=30 (output SQNR, dB), top1>=0.99, cosine>=0.995 (see 'edgeact sensitivity').")
 @click.option("--eval", "eval_data", type=click.Path(path_type=Path),
               help="Data --budget is measured on (default: the calibration data).")
 @click.option("--budget-samples", default=SAMPLES, show_default=True, type=click.IntRange(min=1),
               help="Samples --budget is measured on.")
+@click.option("--promote", type=click.Choice(["auto", "int16", "float"]), default="auto", show_default=True,
+              help="What --budget promotes a group to: int16 (A16W8: int16 grid, int8 weights, every node still "
+                   "quantized; ONNX forms only), float, or auto (int16 unless --format includes tflite).")
+@click.option("--int16", "int16", cls=GreedyOption, multiple=True,
+              help="Node names, op types or activations to run with int16 activations (A16W8; ONNX forms only): "
+                   "every value they read or write gets an int16 grid; takes several.")
 @max_array_bytes_option
 @click.pass_context
 def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None,
              stats: tuple[Path, ...], method: str, formats: tuple[str, ...],
              target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path,
              batch_size: int, skip_bad_samples: bool, plots: bool, as_json: bool, budget: str | None,
-             eval_data: Path | None, budget_samples: int, max_array_bytes: int | None) -> None:
+             eval_data: Path | None, budget_samples: int, promote: str, int16: tuple[str, ...],
+             max_array_bytes: int | None) -> None:
     """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record.
 
     MODEL is an .onnx file, a TorchScript .pt / ExportedProgram .pt2, or a PyTorch factory path/to/file.py:factory
@@ -192,13 +201,14 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         "max_array_bytes": "" if calib else "it applies to --calib data; saved --stats are merged as they are",
         "eval_data": "" if budget else "it is the data --budget is measured on; add --budget",
         "budget_samples": "" if budget else "it applies to --budget",
+        "promote": "" if budget else "it applies to --budget",
     })
     result = run_api(lambda: api.quantize(
         model, calib, stats=stats, method=method, formats=formats, target=target, float_tflite=float_tflite,
         per_tensor=per_tensor, exclude=exclude,
         output_dir=output_dir, batch_size=batch_size, skip_bad_samples=skip_bad_samples, plots=plots,
         input_shapes=dict(input_shapes) or None, max_array_bytes=max_array_bytes, budget=budget,
-        eval_data=eval_data, budget_samples=budget_samples, progress=not as_json))
+        eval_data=eval_data, budget_samples=budget_samples, promote=promote, int16=int16, progress=not as_json))
     if as_json:
         click.echo(json.dumps(summary_dict(result.document), sort_keys=True))
         return
@@ -224,8 +234,11 @@ def summary_text(record: CalibrationRecordDocument) -> str:
     """What a quantize run did, for the terminal: counts, warnings, fallbacks, the worst activations, the lowering,
     static shapes and SQNR per form."""
     calibration = record.calibration
+    wide = sum(1 for tensor in record.tensors.values() if tensor.dtype == "int16")
     lines = [
-        f"{record.model}: {len(record.quantized_nodes)} ops int8, {len(record.fallbacks)} kept float"
+        f"{record.model}: {len(record.quantized_nodes)} ops "
+        + (f"quantized ({wide} tensors on int16 grids: A16W8)" if wide else "int8")
+        + f", {len(record.fallbacks)} kept float"
         + (f", {len(record.integer_nodes)} shape/integer ops" if record.integer_nodes else "") + "; "
         f"{calibration.samples} calibration samples"
         + (f" ({len(calibration.bad_samples)} skipped)" if calibration.bad_samples else ""),
@@ -246,10 +259,14 @@ def _budget_lines(record: CalibrationRecordDocument) -> list[str]:
     if budget is None:
         return []
     share = budget.int8_share
+    wide = f", 16x8 {share.int16_mac_ops}" if share.int16_mac_ops else ""
+    kinds = sorted({p.precision for p in budget.promotions})
     lines = [f"  budget {budget.budget}: {'met' if budget.met else 'NOT met'} ({budget.full_int8:.4g} with every group "
-             f"int8 -> {budget.achieved:.4g}; {budget.samples} samples), {len(budget.promotions)} group(s) float; "
-             f"int8 MAC ops {share.int8_mac_ops}/{share.mac_ops} ({share.share:.0%})"]
-    lines += [f"  budget float group {p.group} (recovers {p.recovered:.3g} alone): {', '.join(p.nodes[:4])}"
+             f"int8 -> {budget.achieved:.4g}; {budget.samples} samples), {len(budget.promotions)} group(s) promoted"
+             f"{' to ' + '/'.join(kinds) if kinds else ''}; int8 MAC ops {share.int8_mac_ops}/{share.mac_ops} "
+             f"({share.share:.0%}){wide}"]
+    lines += [f"  budget note: {budget.note}"] if budget.note else []
+    lines += [f"  budget {p.precision:<5} group {p.group} (recovers {p.recovered:.3g} alone): {', '.join(p.nodes[:4])}"
               + (f" +{len(p.nodes) - 4} more" if len(p.nodes) > 4 else "") for p in budget.promotions[:10]]
     if len(budget.promotions) > 10:
         lines.append(f"  budget ... {len(budget.promotions) - 10} more groups (see the record's budget)")

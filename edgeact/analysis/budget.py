@@ -1,7 +1,9 @@
 """Mixed precision to an error budget: promote the groups whose return to float recovers most (the sensitivity
 ranking) until the budget holds, measured on the switchable model (every candidate mix is one baked pass), then
-give back every promotion the budget does not need. Promotion is to float32: a group's values stay unquantized,
-so the nodes writing and reading them run float (int16 promotion comes with 16x8 support)."""
+give back every promotion the budget does not need. A promotion is to ``int16`` (A16W8: the group's grid becomes
+int16, weights stay int8, every node stays quantized) or to ``float`` (the group's values stay unquantized, so the
+nodes writing and reading them run float). The search ranks and measures with float; the plan written is measured
+again in its own precision, and topped up when it lands short."""
 
 from __future__ import annotations
 
@@ -11,7 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from edgeact.analysis.sensitivity import SEGMENTS, Metric, analyse, samples_in, score, trials_for
+from edgeact.analysis.sensitivity import (
+    SEGMENTS,
+    Metric,
+    Trials,
+    analyse,
+    int16_alternative,
+    samples_in,
+    score,
+    trials_for,
+)
 from edgeact.analysis.trials import Feeds, TrialRunner
 from edgeact.documents.sensitivity_report import Score, SensitivityReport
 from edgeact.errors import UsageError
@@ -23,6 +34,7 @@ from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
 from edgeact.planning.registry import OP_QUANTIZERS
 
 MEASURES = ("sqnr", *TASK_METRICS)
+PRECISIONS = ("int16", "float")  # what a promoted group becomes
 TOP_UPS = 8  # groups added after the search when the re-made plan lands just short of the budget
 _SPEC = re.compile(r"^\s*([a-z0-9]+)\s*>=\s*([-+0-9.eE]+)\s*$")
 
@@ -65,8 +77,9 @@ def parse_budget(text: str) -> Budget:
 @dataclass(frozen=True)
 class Promotion:
     group: str
-    nodes: tuple[str, ...]  # the nodes that run float for it (writing or reading its values)
+    nodes: tuple[str, ...]  # the nodes writing or reading its values (float: they run float; int16: 16x8)
     recovered: float  # what leaving this group alone float recovered, in the budget's measure
+    precision: str = "float"
 
 
 @dataclass(frozen=True)
@@ -120,9 +133,9 @@ def _give_back(search: _Search, chosen: list[int]) -> list[int]:
 
 
 def choose(runner: TrialRunner, reference: Sequence[Feeds], groups: Sequence[TensorGroup], view: GraphView,
-           report: SensitivityReport, budget: Budget, full: Score) -> BudgetChoice:
+           report: SensitivityReport, budget: Budget, full: Score, precision: str = "float") -> BudgetChoice:
     """The fewest groups (in sensitivity order) to leave float so that ``budget`` holds (``full``: the measure
-    with every group int8, already taken)."""
+    with every group int8, already taken), as promotions to ``precision``."""
     search = _Search(runner, reference, budget)
     search.scores[frozenset()] = full
     index_of = {group.name: number for number, group in enumerate(groups)}
@@ -135,7 +148,8 @@ def choose(runner: TrialRunner, reference: Sequence[Feeds], groups: Sequence[Ten
         chosen = _give_back(search, order[:count]) if count is not None else order
 
     def promotion(i: int) -> Promotion:
-        return Promotion(groups[i].name, float_nodes(groups[i], view), float(gains[i] or 0.0))
+        wide = precision if groups[i].values else "float"  # a group of constants only: its weights go float
+        return Promotion(groups[i].name, float_nodes(groups[i], view), float(gains[i] or 0.0), wide)
 
     taken = set(chosen)
     return BudgetChoice(budget, full, search.score(frozenset(chosen)), tuple(promotion(i) for i in chosen),
@@ -152,29 +166,45 @@ def float_nodes(group: TensorGroup, view: GraphView) -> tuple[str, ...]:
 
 
 def int8_share(view: GraphView, plan: QuantPlan) -> dict[str, float]:
-    """How many MAC-carrying ops (a weight input: Conv, MatMul, Gemm, ...) the plan makes int8."""
+    """How many MAC-carrying ops (a weight input: Conv, MatMul, Gemm, ...) the plan makes int8 (every planned value
+    they read or write int8) and how many 16x8 (some int16)."""
     quantized = {name for name, _ in plan.quantized}
     weighted = {key for key, quantizer in OP_QUANTIZERS.items() if quantizer.weight is not None}
-    macs = [node.name for node in view.nodes if (node.domain, node.op_type) in weighted]
-    count = sum(1 for name in macs if name in quantized)
-    return {"mac_ops": len(macs), "int8_mac_ops": count, "share": count / len(macs) if macs else 1.0}
+    macs = [node for node in view.nodes if (node.domain, node.op_type) in weighted]
+    wide = [node.name for node in macs if node.name in quantized and any(
+        plan.grids[name].dtype == "int16" for name in (*node.inputs, *node.outputs) if name in plan.grids)]
+    count = sum(1 for node in macs if node.name in quantized) - len(wide)
+    return {"mac_ops": len(macs), "int8_mac_ops": count, "int16_mac_ops": len(wide),
+            "share": count / len(macs) if macs else 1.0}
 
 
 def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget,
-                   batches: Sequence[Feeds], *, segments: int = SEGMENTS, progress: bool = False,
-                   ) -> tuple[QuantPlan, dict[str, Any]]:
-    """The plan ``options`` give, with the fewest groups left float that meet ``budget`` on ``batches``, and the
-    record of the choice (every promotion with what it recovered, the budget measured before and after)."""
+                   batches: Sequence[Feeds], *, precision: str = "float", segments: int = SEGMENTS,
+                   progress: bool = False) -> tuple[QuantPlan, dict[str, Any]]:
+    """The plan ``options`` give, with the fewest groups promoted to ``precision`` (int16 or float) that meet
+    ``budget`` on ``batches``, and the record of the choice (every promotion with what it recovered, the budget
+    measured before and after)."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown promotion {precision!r}; choose from {', '.join(PRECISIONS)}")
     started = time.perf_counter()
     full_plan = make_plan(prepared.view, stats, options)
-    trials = trials_for(prepared, full_plan, batches, segments)
+    trials = _trials(prepared, stats, options, full_plan, batches, segments, precision)
     full = score(trials.reference, trials.runner.outputs_of(trials.int8_cache), budget.metric)
+    note = None
+    if precision == "int16" and not budget.holds(full):
+        ceiling = score(trials.reference, trials.runner.outputs_of(trials.float_cache), budget.metric)
+        if not budget.holds(ceiling):  # A16W8 cannot get there: its int8 weights bound it
+            note = (f"every group int16 reaches {budget.value(ceiling):.4g} only (A16W8 keeps weights int8), short "
+                    f"of {budget.text}: promoted to float instead")
+            precision = "float"
+            trials = _trials(prepared, stats, options, full_plan, batches, segments, precision)
     promotions: list[Promotion] = []
     evaluations, final, achieved = 1, full_plan, full
     if not budget.holds(full):
         report = analyse(prepared, full_plan, batches, metric=budget.metric, metric_name=budget.measure,
-                         trials=trials, progress=progress)
-        choice = choose(trials.runner, trials.reference, trials.groups, prepared.view, report, budget, full)
+                         trials=trials, progress=progress, alternative=precision)
+        choice = choose(trials.runner, trials.reference, trials.groups, prepared.view, report, budget, full,
+                        precision)
         promotions, spare, evaluations = list(choice.promotions), list(choice.remaining), choice.evaluations
         for _ in range(TOP_UPS + 1):  # the plan keeps readers float too: it may land just short; top it up
             final, achieved = _replanned(prepared, stats, options, budget, promotions, batches, trials.reference)
@@ -183,18 +213,31 @@ def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget
                 break
             promotions.append(spare.pop(0))
     return final, {
-        "budget": budget.text, "met": budget.holds(achieved), "samples": samples_in(prepared, batches),
+        "budget": budget.text, "met": budget.holds(achieved), "precision": precision,
+        **({"note": note} if note else {}), "samples": samples_in(prepared, batches),
         "full_int8": budget.value(full), "achieved": budget.value(achieved),
-        "promotions": [{"group": p.group, "nodes": list(p.nodes), "recovered": p.recovered} for p in promotions],
+        "promotions": [{"group": p.group, "precision": p.precision, "nodes": list(p.nodes), "recovered": p.recovered}
+                       for p in promotions],
         "int8_share": int8_share(prepared.view, final), "evaluations": evaluations,
         "seconds": round(time.perf_counter() - started, 3)}
 
 
+def _trials(prepared: Prepared, stats: dict, options: PlanOptions, full_plan: QuantPlan, batches: Sequence[Feeds],
+            segments: int, precision: str) -> Trials:
+    """Trials of ``full_plan``'s groups, each switched between int8 and ``precision``."""
+    wide = int16_alternative(prepared.view, stats, options, full_plan) if precision == "int16" else None
+    return trials_for(prepared, full_plan, batches, segments, alternative=wide)
+
+
 def _replanned(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget, promotions: list[Promotion],
                batches: Sequence[Feeds], reference: Sequence[Feeds]) -> tuple[QuantPlan, Score]:
-    """The plan with ``promotions``' nodes float, and the budget's measure of it (the onnx-qdq form's arithmetic)."""
+    """The plan with ``promotions`` made (int16 groups, or their nodes float), and the budget's measure of it (the
+    onnx-qdq form's arithmetic)."""
+    wide = tuple((p.group, f"promoted to int16 by --budget {budget.text}") for p in promotions
+                 if p.precision == "int16")
     why = f"kept float by --budget {budget.text}"
-    kept = {node: f"{why} (group {p.group})" for p in promotions for node in p.nodes}
-    plan = make_plan(prepared.view, stats, replace(options, float_nodes=tuple(sorted(kept.items()))))
+    kept = {node: f"{why} (group {p.group})" for p in promotions if p.precision == "float" for node in p.nodes}
+    plan = make_plan(prepared.view, stats, replace(options, float_nodes=tuple(sorted(kept.items())),
+                                                   int16_values=options.int16_values + wide))
     trials = trials_for(prepared, plan, batches, segments=1)
     return plan, score(reference, trials.runner.outputs_of(trials.int8_cache), budget.metric)

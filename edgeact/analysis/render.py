@@ -29,10 +29,11 @@ def summary_text(report: SensitivityReport, top: int = 15) -> str:
     """The headline and the ``top`` groups whose return to float recovers most."""
     full = report.full_int8
     metric = f", {report.metric} {_metric(full.metric)}" if report.metric else ""
+    other = report.alternative or "float"
     lines = [f"{report.model}: {len(report.groups)} tensor groups, {report.samples} samples, {report.trials} trials "
              f"in {report.seconds:.1f} s ({report.segments} segments)",
              f"  full int8 (onnx-qdq arithmetic): output SQNR {_db(full.sqnr_db)} dB{metric}",
-             f"  {'rank':>4}  {'group':<44} {'only int8':>10} {'float gains':>12}"
+             f"  {'rank':>4}  {'group':<44} {'only int8':>10} {other + ' gains':>12}"
              + (f" {report.metric + ' gain':>12}" if report.metric else "")]
     for entry in report.groups[:top]:
         name = entry.group if len(entry.group) <= 44 else "…" + entry.group[-43:]
@@ -42,8 +43,8 @@ def summary_text(report: SensitivityReport, top: int = 15) -> str:
         lines.append(line)
     if len(report.groups) > top:
         lines.append(f"  ... {len(report.groups) - top} more in the JSON/HTML report")
-    lines.append("  only int8: output SQNR with just this group int8; float gains: SQNR gained by leaving just this "
-                 "group float")
+    lines.append(f"  only int8: output SQNR with just this group int8 (the rest {other}); {other} gains: SQNR gained "
+                 f"by making just this group {other}")
     return "\n".join(lines)
 
 
@@ -85,11 +86,11 @@ padding:2px 6px;font-size:12px}}</style></head><body>
 <p>Full int8 (onnx-qdq arithmetic): output SQNR <b>{_db(full.sqnr_db)} dB</b>
 {f"; {html.escape(report.metric)} <b>{_metric(full.metric)}</b>" if report.metric else ""}.
 {len(report.groups)} tensor groups, {report.samples} samples, {report.trials} trials in {report.seconds:.1f} s.</p>
-<h2>SQNR gained by leaving one group float (top {min(top, len(report.groups))})</h2>
+<h2>SQNR gained by making one group {report.alternative or "float"} (top {min(top, len(report.groups))})</h2>
 {_bars(report.groups[:top])}
 <h2>Every group</h2>
 <table><tr><th>rank</th><th>group</th><th>values</th><th>constants</th><th>only int8 dB</th>
-<th>all but this dB</th><th>float gains dB</th>{metric_head}</tr>{rows}</table>
+<th>all but this dB</th><th>{report.alternative or "float"} gains dB</th>{metric_head}</tr>{rows}</table>
 <script type="application/json" id="edgeact-sensitivity">{embedded}</script>
 </body></html>
 """

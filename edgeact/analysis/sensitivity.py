@@ -16,11 +16,14 @@ from edgeact.calibration.data import sample_count
 from edgeact.calibration.engine import input_specs
 from edgeact.documents.sensitivity_report import SENSITIVITY_SCHEMA, GroupSensitivity, Score, SensitivityReport
 from edgeact.exporters.onnx.switchable import switchable_model
+from edgeact.graph.importer import model_bytes
 from edgeact.graph.segments import cut
+from edgeact.graph.view import GraphView
 from edgeact.metrics import sqnr_db
 from edgeact.pipeline.prepare import Prepared
 from edgeact.planning.groups import TensorGroup, tensor_groups
-from edgeact.planning.plan import QuantPlan
+from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
+from edgeact.runtimes.onnxruntime import ort_session, run_ort
 
 Metric = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], float]
 SEGMENTS = 12
@@ -66,31 +69,48 @@ def _group_entry(group: TensorGroup, only: Score, without: Score, full: Score) -
 
 @dataclass
 class Trials:
-    """The groups of a plan, the switchable model's runner on fixed batches, and the two base passes."""
+    """The groups of a plan, the switchable model's runner on fixed batches, the two base passes (every group off:
+    float, or on the alternative plan's int16 grids; every group int8) and the float outputs trials are scored
+    against."""
 
     groups: list[TensorGroup]
     runner: TrialRunner
-    float_cache: list[Feeds]
+    float_cache: list[Feeds]  # every group off: float, or the alternative's precision
     int8_cache: list[Feeds]
-
-    @property
-    def reference(self) -> list[Feeds]:
-        return self.runner.outputs_of(self.float_cache)
+    reference: list[Feeds]  # the float model's outputs
 
 
-def trials_for(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds], segments: int = SEGMENTS) -> Trials:
-    """``plan``'s groups behind switches, cut into ``segments``, with both base passes run on ``batches``."""
+def trials_for(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds], segments: int = SEGMENTS,
+               alternative: QuantPlan | None = None) -> Trials:
+    """``plan``'s groups behind switches (off: float, or ``alternative``'s grids), cut into ``segments``, with both
+    base passes run on ``batches``."""
     groups = tensor_groups(prepared.view, plan)
-    model = switchable_model(prepared.model, plan, groups)
+    model = switchable_model(prepared.model, plan, groups, alternative)
     runner = TrialRunner(model, cut(model.payload, segments), batches, prepared.view.outputs)
-    return Trials(groups, runner, runner.base(False), runner.base(True))
+    off = runner.base(False)
+    reference = runner.outputs_of(off) if alternative is None else _float_outputs(prepared, batches)
+    return Trials(groups, runner, off, runner.base(True), reference)
+
+
+def int16_alternative(view: GraphView, stats: dict, options: PlanOptions, plan: QuantPlan) -> QuantPlan:
+    """``plan`` with every group on an int16 grid (weights still int8): what a group becomes when trials promote it
+    to int16."""
+    every = tuple((value, "every group int16: the alternative the trials measure") for value in plan.grids)
+    return make_plan(view, stats, replace(options, int16_values=options.int16_values + every))
+
+
+def _float_outputs(prepared: Prepared, batches: Sequence[Feeds]) -> list[Feeds]:
+    """The float model's outputs on each of ``batches``."""
+    session = ort_session(model_bytes(prepared.model), f"float model {prepared.source}", spinning=False)
+    return [run_ort(session, batch, list(prepared.view.outputs)) for batch in batches]
 
 
 def analyse(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds], *, metric: Metric | None = None,
             metric_name: str | None = None, segments: int = SEGMENTS, method: str = "auto",
-            progress: bool = False, trials: Trials | None = None) -> SensitivityReport:
-    """Every group of ``plan`` tried both ways on ``batches`` (graph inputs), ranked by what leaving it float
-    recovers (the task ``metric`` when given, else the lowest output SQNR). ``trials``: already built ones."""
+            progress: bool = False, trials: Trials | None = None, alternative: str = "float") -> SensitivityReport:
+    """Every group of ``plan`` tried both ways on ``batches`` (graph inputs), ranked by what promoting it recovers
+    (the task ``metric`` when given, else the lowest output SQNR). ``trials``: already built ones (whose off side
+    is ``alternative``: float, or int16)."""
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -107,7 +127,8 @@ def analyse(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds], *, me
     return SensitivityReport(
         schema_version=SENSITIVITY_SCHEMA, model=prepared.source, model_sha256=prepared.fingerprint,
         target=plan.target, method=method, samples=samples_in(prepared, batches),
-        metric=metric_name, full_int8=full, groups=_ranked(entries, metric is not None), trials=runner.trials,
+        metric=metric_name, alternative=alternative, full_int8=full, groups=_ranked(entries, metric is not None),
+        trials=runner.trials,
         segments=len(runner.segments), seconds=round(time.perf_counter() - started, 3))
 
 

@@ -56,10 +56,14 @@ def _grid_error(points: np.ndarray, weights: np.ndarray, grid: QParams) -> float
     return float(np.sum(weights * (points - restored) ** 2))
 
 
-def _best_clip(stats: TensorStats, error: Callable[[float, float], float]) -> tuple[float, float]:
-    """Coordinate descent over the clip candidates: the best high end for the current low end, then the best low
-    end for that high end, until neither moves (a few dozen evaluations instead of every pair)."""
+def _best_clip(stats: TensorStats, error: Callable[[float, float], float],
+               extra: tuple[float, ...] = ()) -> tuple[float, float]:
+    """Coordinate descent over the clip candidates (and ``extra`` clip points inside the span): the best high end
+    for the current low end, then the best low end for that high end, until neither moves (a few dozen
+    evaluations instead of every pair)."""
     lows, highs = _candidates(stats)
+    lows = np.unique(np.concatenate([[x for x in extra if stats.min < x < 0], lows]))[::-1]
+    highs = np.unique(np.concatenate([[x for x in extra if 0 < x < stats.max], highs]))
     lo, hi = float(lows[-1]), float(highs[-1])  # start from min/max
     for _ in range(4):
         new_hi = min(highs, key=lambda h: error(lo, float(h)))
@@ -129,6 +133,20 @@ def activation_aware(stats: TensorStats, act: Activation, dtype: str = "int8") -
 Reader = tuple[str, TensorStats, "Activation | None"]  # a value on the grid, its stats, the activation that reads it
 
 
+def _saturation_clips(readers: list[Reader]) -> tuple[float, ...]:
+    """Where each reading activation settles within an int16 step of its limits, and twice that: clip points for a
+    group whose observed span is far wider than any saturating function needs (an outlier channel), which the
+    fractions of the span never reach. An int16 table spreads its 513 knots over the clip range."""
+    points = []
+    for _, _, act in readers:
+        limits = act.limits(act.params) if act is not None else (None, None)
+        if act is None or None in limits:
+            continue
+        for bound in act.saturation_bounds((limits[1] - limits[0]) / 65536):
+            points += [bound, 2 * bound] if bound is not None else []
+    return tuple(points)
+
+
 def joint_aware(readers: list[Reader], dtype: str = "int8") -> ChosenRange:
     """One grid for values that share it (a Split's parts, a Reshape and its source): the clip range minimising
     the summed relative error of every reader — after its activation for values that feed one (clipping where f
@@ -146,7 +164,7 @@ def joint_aware(readers: list[Reader], dtype: str = "int8") -> ChosenRange:
         prepared.append((points, weights, act, reference, signal))
 
     def error(lo: float, hi: float) -> float:
-        grid = qparams_from_range(lo, hi, dtype)
+        grid = qparams_from_range(lo, hi, dtype, symmetric=dtype == "int16")  # int16 grids: TFLite's 16x8 scheme
         total = 0.0
         for points, weights, act, reference, signal in prepared:
             if act is None:
@@ -155,7 +173,7 @@ def joint_aware(readers: list[Reader], dtype: str = "int8") -> ChosenRange:
                 total += activation_error(act, points, weights, grid, reference, (lo, hi))[0] / signal
         return total
 
-    lo, hi = _best_clip(union, error)
+    lo, hi = _best_clip(union, error, _saturation_clips(readers) if dtype == "int16" else ())
     functions = sorted({act.name for _, _, act in readers if act is not None})
     plain = sorted(name for name, _, act in readers if act is None)
     why = "minimises the error after " + ", ".join(functions) + (

@@ -143,6 +143,7 @@ class PlannedTensor(Grid):
     method: str | None = spec(optional=True)
     why: str | None = spec(optional=True)
     shares_grid_with: str | None = spec(optional=True)
+    int16_why: str | None = spec("why the group's grid is int16 (--int16, a --budget promotion)", optional=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,38 +214,46 @@ class Options:
     skip_bad_samples: bool = spec()
     target: str = spec()
     float_tflite: bool = spec()
+    int16: list[str] | None = spec("--int16: nodes, op types or activations run with int16 activations",
+                                   optional=True)
 
 
 @dataclass(frozen=True, kw_only=True)
 class BudgetPromotion:
-    """One tensor group left float to meet the budget."""
+    """One tensor group promoted (to int16, or left float) to meet the budget."""
 
     group: str = spec("the group's first value (edgeact sensitivity names groups the same way)")
-    nodes: list[str] = spec("the nodes that run float for it: those writing and reading its values")
+    precision: str = spec("what it was promoted to: int16 (A16W8: int16 grid, int8 weights) or float")
+    nodes: list[str] = spec("the nodes it affects: for float, those writing and reading its values, which run float")
     recovered: float = spec("what leaving this group alone float recovered, in the budget's measure",
                             between=ANY_NUMBER)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Int8Share:
-    """MAC-carrying ops (a weight input: Conv, MatMul, Gemm, ...) and how many of them the plan makes int8."""
+    """MAC-carrying ops (a weight input: Conv, MatMul, Gemm, ...) and how many of them the plan makes int8 (every
+    value they read and write on an int8 grid) or 16x8 (some on an int16 grid, weights int8)."""
 
     mac_ops: int = spec()
     int8_mac_ops: int = spec()
+    int16_mac_ops: int = spec()
     share: float = spec(between=SHARE)
 
 
 @dataclass(frozen=True, kw_only=True)
 class BudgetRecord:
-    """``quantize --budget``: the fewest, most sensitive tensor groups left float so that the budget holds."""
+    """``quantize --budget``: the fewest, most sensitive tensor groups promoted (int16, or float) so that the budget
+    holds."""
 
     budget: str = spec("the budget, MEASURE>=NUMBER (sqnr in dB, or a task metric)")
     met: bool = spec("whether the plan written meets it on the budget's samples")
+    precision: str = spec("what groups were promoted to: int16 (A16W8) or float")
+    note: str | None = spec("why the promotion differs from the one asked for", optional=True)
     samples: int = spec("samples the budget was measured on")
     full_int8: float = spec("the measure with every group int8", between=ANY_NUMBER)
     achieved: float = spec("the measure of the plan written (onnx-qdq arithmetic)",
                            between=ANY_NUMBER)
-    promotions: list[BudgetPromotion] = spec("groups left float, most sensitive first")
+    promotions: list[BudgetPromotion] = spec("groups promoted, most sensitive first")
     int8_share: Int8Share = spec()
     evaluations: int = spec("mixes of int8 and float groups measured to choose")
     seconds: float = spec("time the choice took (sensitivity trials included)")

@@ -30,9 +30,9 @@ class GroupSensitivity:
     values: list[str] = spec("the planned values sharing the group's grid")
     producers: list[str] = spec("the nodes writing those values")
     constants: int = spec("how many planned constants (weights, biases, operands) the group's nodes hold")
-    only_int8: Score = spec("this group int8, every other group float")
-    all_but_this: Score = spec("every other group int8, this one float")
-    recovered_db: float = spec("all_but_this.sqnr_db minus the full int8 SQNR: what leaving it float gains",
+    only_int8: Score = spec("this group int8, every other group float (or int16: the report's alternative)")
+    all_but_this: Score = spec("every other group int8, this one float (or int16)")
+    recovered_db: float = spec("all_but_this.sqnr_db minus the full int8 SQNR: what promoting it gains",
                                between=SQNR)
     recovered_metric: float | None = spec("all_but_this.metric minus the full int8 metric, when a metric was given")
 
@@ -48,6 +48,8 @@ class SensitivityReport:
     method: str = spec("the calibration method of the plan")
     samples: int = spec("evaluation samples every trial ran")
     metric: str | None = spec("the task metric's name, when one was given")
+    alternative: str | None = spec("what a group is promoted to in the trials: float, or int16 (A16W8); absent: "
+                                   "float", optional=True)
     full_int8: Score = spec("every group int8 (the plan as quantize writes it)")
     groups: list[GroupSensitivity] = spec("every group, ranked")
     trials: int = spec("trials run (two per group)")

@@ -40,6 +40,10 @@ def export(prepared: Prepared, plan: QuantPlan | None, form: str, target: str = 
     """Stage 4: ``plan`` as ``form`` (``fp32-tflite`` needs no plan). ``target``: the TFLite device profile."""
     if form in ONNX_FORMATS:
         return Artifact(form, export_onnx(prepared.model, plan, form))
+    if form == "tflite" and plan is not None and plan.int16:
+        raise UsageError(f"tflite: the plan gives {len(plan.int16)} tensor group(s) int16 grids (first: "
+                         f"{next(iter(plan.int16))!r}) and edgeact does not write 16x8 .tflite models yet; write "
+                         "onnx-qdq / onnx-table, or let --budget promote to float (--promote float)")
     if form in ("tflite", "fp32-tflite"):
         view, shapes = prepared.static
         lowering = lower_tflite(view, plan if form == "tflite" else None, shapes, target)

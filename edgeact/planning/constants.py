@@ -57,10 +57,11 @@ def zero_bias_codes(channels: int, input_scale: float, weight_grid: Grid) -> Cod
 
 
 def operand_codes(constant: np.ndarray, grid: QParams | None, name: str) -> Coded:
-    """int8 codes of a constant operand, on ``grid`` (the op's shared grid) or on its own min/max grid."""
+    """Codes of a constant operand, on ``grid`` (the op's shared grid, int8 or int16) or on its own int8 min/max
+    grid."""
     if grid is None:
         grid = qparams_from_range(float(constant.min()), float(constant.max()), "int8", tensor=name)
-    return grid, quantize(constant, grid, Rounding.HALF_TO_EVEN).astype(np.int8)
+    return grid, quantize(constant, grid, Rounding.HALF_TO_EVEN).astype(grid.dtype)
 
 
 def reciprocal_codes(divisor: np.ndarray, name: str) -> Coded | None:

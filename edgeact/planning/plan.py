@@ -50,6 +50,8 @@ class PlanOptions:
     exclude: frozenset[str] = frozenset()
     target: str = "litert"
     float_nodes: tuple[tuple[str, str], ...] = ()  # (node, why): nodes a decision above the planner keeps float
+    int16: frozenset[str] = frozenset()  # node names, op types or activations whose values get int16 grids
+    int16_values: tuple[tuple[str, str], ...] = ()  # (value, why): values whose whole group gets an int16 grid
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -102,6 +104,7 @@ class QuantPlan:
     fallbacks: list[Fallback] = field(default_factory=list)
     integer_nodes: list[tuple[str, str]] = field(default_factory=list)  # shape arithmetic, nothing to quantize
     hazards: list[str] = field(default_factory=list)
+    int16: dict[str, str] = field(default_factory=dict)  # group root -> why its grid is int16 (A16W8)
 
 
 class _Groups:
@@ -230,16 +233,23 @@ class _Planner:
         return None
 
     def _excluded_by(self, node: NodeView) -> str | None:
+        return self._matched_by(node, self.options.exclude)
+
+    def _matched_by(self, node: NodeView, patterns: frozenset[str]) -> str | None:
+        """The first of ``patterns`` naming ``node``: its name, op type, activation, or a node of its fused body."""
+        if not patterns:
+            return None
         act = activation_of(node, self.view)
         keys = {node.name, node.op_type} | ({act.name} if act is not None else set())
         body = self.view.body_of(node) if is_elementwise_call(node) else None
         keys |= {key for inner in (body.nodes if body is not None else ()) for key in (inner.name, inner.op_type)}
-        return next((entry for entry in sorted(self.options.exclude) if entry in keys), None)
+        return next((entry for entry in sorted(patterns) if entry in keys), None)
 
     def _check_excludes(self) -> None:
-        used = {self._excluded_by(node) for node in self.view.nodes}
-        for entry in sorted(self.options.exclude - used):
-            self.plan.hazards.append(f"--exclude {entry!r} matched no node name, op type or activation")
+        for flag, patterns in (("--exclude", self.options.exclude), ("--int16", self.options.int16)):
+            used = {self._matched_by(node, patterns) for node in self.view.nodes}
+            for entry in sorted(patterns - used):
+                self.plan.hazards.append(f"{flag} {entry!r} matched no node name, op type or activation")
 
     def _integer_only(self, node: NodeView) -> bool:
         """Shape arithmetic: no float output, and no float input read for its values (Shape/Size read only dims)."""
@@ -320,7 +330,8 @@ class _Planner:
 
     # -- grids ------------------------------------------------------------------------------------------------------
     def _set_grid(self, root: str, chosen: ChosenRange) -> QParams:
-        grid = qparams_from_range(chosen.lo, chosen.hi, "int8", tensor=root)
+        wide = root in self.plan.int16  # int16 grids are symmetric (TFLite's 16x8 scheme: zero point 0)
+        grid = qparams_from_range(chosen.lo, chosen.hi, "int16" if wide else "int8", symmetric=wide, tensor=root)
         self.plan.ranges[root] = chosen
         self._assign(root, grid)
         return grid
@@ -335,7 +346,52 @@ class _Planner:
         stats = self.stats[name]
         if stats.min == stats.max == 0.0:  # a tensor that is always 0 (a dead unit): any grid holds it
             return minmax(stats)
+        if self.groups.find(name) in self.plan.int16:  # 32767 steps: clipping saves nothing worth an outlier
+            chosen = minmax(stats)
+            return ChosenRange(chosen.lo, chosen.hi, chosen.method, chosen.why + " (int16 grid)")
         return METHODS[self.options.method](stats)
+
+    def mark_int16(self) -> None:
+        """The groups of ``options.int16_values`` get int16 grids; an activation's input and output groups share
+        their precision (a table maps int8 -> int8 or int16 -> int16)."""
+        requested = list(self.options.int16_values)
+        for node in self.view.nodes:
+            pattern = self._matched_by(node, self.options.int16) if node.name in self.roles else None
+            if pattern is not None:
+                names = [n for n in (*node.inputs, *node.outputs) if n in self.wanted]
+                requested += [(name, f"--int16 {pattern}") for name in names]
+        for value, why in requested:
+            if value not in self.wanted:
+                self.plan.hazards.append(f"int16 requested for {value!r}, which holds no planned grid; ignored")
+                continue
+            self.plan.int16.setdefault(self.groups.find(value), why)
+        changed = bool(self.plan.int16)
+        while changed:
+            changed = False
+            for node in self.view.nodes:
+                if activation_of(node, self.view) is None or node.name not in self.roles:
+                    continue
+                ends = [self.groups.find(v) for v in (node.inputs[0], node.outputs[0]) if v in self.wanted]
+                wide = [root for root in ends if root in self.plan.int16]
+                for root in ends:
+                    if wide and root not in self.plan.int16:
+                        self.plan.int16[root] = f"{self.plan.int16[wide[0]]} (shares {node.name}'s int16 table)"
+                        changed = True
+        self._warn_weight_only_rewrite()
+
+    def _warn_weight_only_rewrite(self) -> None:
+        """onnxruntime's CPU provider rewrites DequantizeLinear(int8 weight) -> MatMul into MatMulNBits when no
+        int8 kernel takes the pair, and by default that kernel quantizes its float input to int8 blockwise: the
+        precision an int16 grid bought is lost there unless the session says otherwise."""
+        rewritten = [node.name for node in self.view.nodes if node.op_type == "MatMul" and node.name in self.roles
+                     and self.roles[node.name].weight is not None
+                     and self.groups.find(node.inputs[0]) in self.plan.int16]
+        if rewritten:
+            self.plan.hazards.append(
+                f"{len(rewritten)} MatMul node(s) read int16 values with int8 weights (first: {rewritten[0]!r}): "
+                "onnxruntime's CPU provider rewrites them into MatMulNBits, which computes with int8 activations "
+                "by default; edgeact's sessions (and yours should) set session.qdq_matmulnbits_accuracy_level=1 "
+                "to keep int16 precision there (other A16W8 runtimes, e.g. QNN, run the QDQ model as written)")
 
     def plan_activations(self) -> None:
         for node in self.view.nodes:
@@ -353,7 +409,9 @@ class _Planner:
                 # the grid holds the whole group (a Split's other parts, a folded Relu's range), not only this input
                 grid_values = self.fold_source.get(root, root)
                 degenerate = self.stats[grid_values].min == self.stats[grid_values].max
-                if self.options.method == "auto" and not degenerate:
+                if root in self.plan.int16 and not degenerate:  # clipped where f saturates: 513 knots span it
+                    chosen = joint_aware(self._readers(root), "int16")
+                elif self.options.method == "auto" and not degenerate:
                     chosen = joint_aware(self._readers(root))
                 else:
                     chosen = self._method_range(grid_values)
@@ -490,6 +548,7 @@ def make_plan(view: GraphView, stats: dict[str, TensorStats], options: PlanOptio
     planner = _Planner(view, stats, options or PlanOptions())
     planner.assign_roles()
     planner.collect_values()
+    planner.mark_int16()
     planner.plan_activations()
     planner.plan_remaining_grids()
     planner.plan_constants()

@@ -82,6 +82,8 @@ def plan_dict(plan: QuantPlan) -> dict[str, Any]:
             entry.update(range=[chosen.lo, chosen.hi], method=chosen.method, why=chosen.why)
         if name in plan.shares_grid_with:
             entry["shares_grid_with"] = plan.shares_grid_with[name]
+        if name in plan.int16:
+            entry["int16_why"] = plan.int16[name]
         tensors[name] = entry
     return {
         "plan_target": plan.target,

@@ -32,6 +32,8 @@ TABLE_KERNELS = ("exact", "exact_at_output")  # profile kernels that compute a t
 ONNX_QDQ_REASON = ("onnx-qdq keeps the standard op between DequantizeLinear and QuantizeLinear; the runtime "
                    "computes it (onnxruntime CPU: in float32, Sigmoid fused into QLinearSigmoid)")
 ONNX_TABLE_REASON = "onnx-table writes every planned activation as Cast -> Gather on its exact int8 table"
+ONNX_TABLE16_REASON = ("onnx-table writes an int16 activation as Cast -> Gather on its 513-knot table read at every "
+                       "one of the 65,536 codes (TFLite's interpolation, code for code)")
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,9 @@ def tflite_form(profile: DeviceProfile, act: Activation, table: Table) -> Activa
 
 def activation_forms(profile: DeviceProfile, act: Activation, table: Table) -> dict[str, ActivationForm]:
     """The activation's form in every output format (``tflite`` only when the target runs .tflite models)."""
-    forms = {"onnx-qdq": ActivationForm(FLOAT, ONNX_QDQ_REASON), "onnx-table": ActivationForm(TABLE, ONNX_TABLE_REASON)}
-    if profile.model_format == "tflite":
+    table_reason = ONNX_TABLE_REASON if table.bits == 8 else ONNX_TABLE16_REASON
+    forms = {"onnx-qdq": ActivationForm(FLOAT, ONNX_QDQ_REASON), "onnx-table": ActivationForm(TABLE, table_reason)}
+    if profile.model_format == "tflite" and table.bits == 8:  # no 16x8 .tflite yet: its export refuses int16 plans
         forms["tflite"] = tflite_form(profile, act, table)
     return forms
 

@@ -7,6 +7,10 @@ import numpy as np
 from edgeact.errors import RuntimeUnavailableError
 
 THREADS = 2
+# onnxruntime rewrites DequantizeLinear(int8 weight) -> MatMul that no int8 kernel takes (an int16 or float input)
+# into MatMulNBits, which by default (accuracy level 4) quantizes that input to int8 blockwise; level 1 computes in
+# float32, as the QDQ model is written. Only the weight-only rewrite reads it: int8 QDQ models run as before.
+QDQ_SESSION_CONFIG = {"session.qdq_matmulnbits_accuracy_level": "1"}
 
 
 def ort_session(model: bytes, what: str = "model", spinning: bool = True):
@@ -22,6 +26,8 @@ def ort_session(model: bytes, what: str = "model", spinning: bool = True):
     options.log_severity_level = 3
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    for key, value in QDQ_SESSION_CONFIG.items():
+        options.add_session_config_entry(key, value)
     try:
         return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types

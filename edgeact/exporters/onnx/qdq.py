@@ -18,6 +18,7 @@ import onnx_ir.passes.common as common
 
 from edgeact.documents.provenance import PROVENANCE_KEY, OnnxProvenance
 from edgeact.errors import EdgeactError
+from edgeact.exporters.onnx.grids import CODE_TYPES, qdq_domain
 from edgeact.graph.importer import check_bytes, model_bytes
 from edgeact.numerics import PerChannelQParams, QParams
 from edgeact.ops.spec import OnnxEmission
@@ -26,7 +27,6 @@ from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan
 from edgeact.planning.target_forms import FLOAT, TABLE
 
 FORMATS = ("onnx-qdq", "onnx-table")
-_NUMPY = {"int8": np.int8, "int32": np.int32}
 
 
 class _Writer:
@@ -52,7 +52,7 @@ class _Writer:
         return value
 
     def _grid_inputs(self, prefix: str, grid: QParams | PerChannelQParams) -> tuple[ir.Value, ir.Value]:
-        dtype = _NUMPY[grid.dtype]
+        dtype = CODE_TYPES[grid.dtype][0]
         if isinstance(grid, PerChannelQParams):
             scale = np.asarray(grid.scales, dtype=np.float32)
             zero = np.zeros(len(grid.scales), dtype=dtype)
@@ -66,14 +66,15 @@ class _Writer:
         node = self.nodes[plan.node]
         key = (plan.constant, plan.role, plan.grid)
         if key not in self.restored:
-            codes = plan.codes.astype(_NUMPY[plan.grid.dtype])
+            codes = plan.codes.astype(CODE_TYPES[plan.grid.dtype][0])
             name = f"{plan.constant}_{plan.role}_q"
             if name in self.graph.initializers:  # the same constant on another grid
                 name = f"{name}_{plan.node}"
             stored = self._initializer(name, codes)
             scale, zero = self._grid_inputs(stored.name, plan.grid)
             attributes = [ir.AttrInt64("axis", plan.grid.axis)] if isinstance(plan.grid, PerChannelQParams) else []
-            restore = ir.Node("", "DequantizeLinear", [stored, scale, zero], attributes,
+            domain = qdq_domain(self.model, plan.grid.dtype)
+            restore = ir.Node(domain, "DequantizeLinear", [stored, scale, zero], attributes,
                               name=f"{stored.name}_dequantize")
             restore.outputs[0].name = f"{stored.name}_dequantized"
             self.graph.insert_before(node, restore)
@@ -83,12 +84,14 @@ class _Writer:
     def quantize_value(self, name: str, grid: QParams) -> None:
         value = self.values[name]
         scale, zero = self._grid_inputs(name, grid)
-        quantize = ir.Node("", "QuantizeLinear", [value, scale, zero], name=f"{name}_quantize")
+        domain = qdq_domain(self.model, grid.dtype)
+        quantize = ir.Node(domain, "QuantizeLinear", [value, scale, zero], name=f"{name}_quantize")
         quantize.outputs[0].name = f"{name}_quantized"
-        restore = ir.Node("", "DequantizeLinear", [quantize.outputs[0], scale, zero], name=f"{name}_dequantize")
+        restore = ir.Node(domain, "DequantizeLinear", [quantize.outputs[0], scale, zero], name=f"{name}_dequantize")
         restored = restore.outputs[0]
         restored.type, restored.shape = value.type, value.shape
-        quantize.outputs[0].type, quantize.outputs[0].shape = ir.TensorType(ir.DataType.INT8), value.shape
+        quantize.outputs[0].type = ir.TensorType(CODE_TYPES[grid.dtype][1])
+        quantize.outputs[0].shape = value.shape
         for usage in list(value.uses()):
             if usage.node is not quantize:
                 usage.node.replace_input_with(usage.idx, restored)
@@ -108,9 +111,12 @@ class _Writer:
         self.codes[name] = quantize.outputs[0]
 
     def table_activation(self, plan: ActivationPlan) -> None:
-        """Replace DQ -> f -> Q by Cast -> Gather on the int8 table (chained tables read each other's codes)."""
-        codes = plan.table.values.astype(np.int8)
-        rolled = np.concatenate([codes[128:], codes[:128]])  # index = signed input code (negative wraps)
+        """Replace DQ -> f -> Q by Cast -> Gather on the table (chained tables read each other's codes): int8's 256
+        entries, or an int16 table read at all 65,536 codes."""
+        in_q = plan.table.in_q
+        codes = plan.table.lookup(in_q.codes).astype(CODE_TYPES[in_q.dtype][0])
+        half = codes.size // 2
+        rolled = np.concatenate([codes[half:], codes[:half]])  # index = signed input code (negative wraps)
         table = self._initializer(f"{plan.node}_table", rolled)
         source = self.codes[plan.input]
         to_int32 = [ir.AttrInt64("to", ir.DataType.INT32)]

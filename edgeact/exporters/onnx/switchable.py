@@ -1,7 +1,8 @@
 """The switchable model of a plan: the float model in which every tensor group's quantization is behind one boolean
 graph input. Switch ``g`` on and group ``g``'s values pass QuantizeLinear -> DequantizeLinear on their planned grids
 and the constants of the nodes writing them are replaced by their planned codes dequantized (the arithmetic of the
-``onnx-qdq`` form); off, the group is float. One model, one onnxruntime session, any mix of int8 and float groups.
+``onnx-qdq`` form); off, the group is float — or, given an *alternative* plan (the same groups on int16 grids), the
+group takes that plan's grids and codes. One model, one onnxruntime session, any mix of int8 and float (int16) groups.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import numpy as np
 import onnx_ir as ir
 import onnx_ir.passes.common as common
 
+from edgeact.exporters.onnx.grids import CODE_TYPES, qdq_domain
 from edgeact.graph.importer import model_bytes
 from edgeact.numerics import QParams, dequantize_codes
 from edgeact.planning.groups import TensorGroup
 from edgeact.planning.plan import ConstantPlan, QuantPlan
 
 SWITCH_PREFIX = "edgeact_switch_"
-_INT = {"int8": (np.int8, ir.DataType.INT8), "uint8": (np.uint8, ir.DataType.UINT8),
-        "int16": (np.int16, ir.DataType.INT16)}
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,36 @@ def _scalar(graph: ir.Graph, name: str, array: np.ndarray) -> ir.Value:
     return value
 
 
-def _fake_quantize(graph: ir.Graph, value: ir.Value, grid: QParams, switch: ir.Value) -> None:
-    """Every use of ``value`` reads Where(switch, DQ(Q(value)), value); a graph output keeps its name."""
-    numpy_type, _ = _INT[grid.dtype]
-    name = value.name
-    scale = _scalar(graph, f"{name}_sw_scale", np.asarray(grid.scale, dtype=np.float32))
-    zero = _scalar(graph, f"{name}_sw_zero_point", np.asarray(grid.zero_point, dtype=numpy_type))
-    quantize = ir.Node("", "QuantizeLinear", [value, scale, zero], name=f"{name}_sw_quantize")
-    restore = ir.Node("", "DequantizeLinear", [quantize.outputs[0], scale, zero], name=f"{name}_sw_dequantize")
-    choose = ir.Node("", "Where", [switch, restore.outputs[0], value], name=f"{name}_sw_where")
-    quantize.outputs[0].name, restore.outputs[0].name = f"{name}_sw_quantized", f"{name}_sw_dequantized"
+def _quantize_dequantize(model: ir.Model, value: ir.Value, grid: QParams, tag: str) -> list[ir.Node]:
+    """QuantizeLinear -> DequantizeLinear of ``value`` on ``grid`` (its nodes; the last one's output is the result)."""
+    graph, domain = model.graph, qdq_domain(model, grid.dtype)
+    numpy_type, _ = CODE_TYPES[grid.dtype]
+    name = f"{value.name}_{tag}"
+    scale = _scalar(graph, f"{name}_scale", np.asarray(grid.scale, dtype=np.float32))
+    zero = _scalar(graph, f"{name}_zero_point", np.asarray(grid.zero_point, dtype=numpy_type))
+    quantize = ir.Node(domain, "QuantizeLinear", [value, scale, zero], name=f"{name}_quantize")
+    restore = ir.Node(domain, "DequantizeLinear", [quantize.outputs[0], scale, zero], name=f"{name}_dequantize")
+    quantize.outputs[0].name, restore.outputs[0].name = f"{name}_quantized", f"{name}_dequantized"
+    quantize.outputs[0].type, restore.outputs[0].type = ir.TensorType(CODE_TYPES[grid.dtype][1]), value.type
+    return [quantize, restore]
+
+
+def _fake_quantize(model: ir.Model, value: ir.Value, grid: QParams, switch: ir.Value,
+                   alternative: QParams | None) -> None:
+    """Every use of ``value`` reads Where(switch, DQ(Q(value)), value) — or DQ(Q(value)) on the ``alternative``
+    grid when switched off; a graph output keeps its name."""
+    graph, name = model.graph, value.name
+    added = _quantize_dequantize(model, value, grid, "sw")
+    off = value
+    if alternative is not None:
+        added += _quantize_dequantize(model, value, alternative, "sw_off")
+        off = added[-1].outputs[0]
+    choose = ir.Node("", "Where", [switch, added[1].outputs[0], off], name=f"{name}_sw_where")
+    added.append(choose)
     chosen = choose.outputs[0]
     chosen.type, chosen.shape = value.type, value.shape
     for usage in list(value.uses()):
-        if usage.node is not quantize and usage.node is not choose:
+        if usage.node not in added:
             usage.node.replace_input_with(usage.idx, chosen)
     if value.is_graph_output():
         index = list(graph.outputs).index(value)
@@ -56,18 +72,22 @@ def _fake_quantize(graph: ir.Graph, value: ir.Value, grid: QParams, switch: ir.V
     else:
         chosen.name = f"{name}_switched"
     producer = value.producer()
-    added = [quantize, restore, choose]
     if producer is not None:
         graph.insert_after(producer, added)
     else:
         graph.insert_before(next(iter(graph)), added)
 
 
-def _switch_constant(graph: ir.Graph, node: ir.Node, constant: ConstantPlan, switch: ir.Value, tag: str) -> None:
-    """The node's constant input becomes Where(switch, its planned codes dequantized, the float constant)."""
+def _switch_constant(graph: ir.Graph, node: ir.Node, constant: ConstantPlan, switch: ir.Value, tag: str,
+                     alternative: ConstantPlan | None) -> None:
+    """The node's constant input becomes Where(switch, its planned codes dequantized, the float constant — or the
+    ``alternative`` plan's codes of it, dequantized)."""
     original = node.inputs[constant.input_index]
     restored = _scalar(graph, f"{constant.constant}_{constant.role}_sw{tag}",
                        dequantize_codes(constant.codes, constant.grid))
+    if alternative is not None:
+        original = _scalar(graph, f"{constant.constant}_{constant.role}_sw{tag}_off",
+                           dequantize_codes(alternative.codes, alternative.grid))
     choose = ir.Node("", "Where", [switch, restored, original], name=f"{node.name}_{constant.input_index}_sw_where")
     choose.outputs[0].name = f"{node.name}_{constant.input_index}_switched"
     choose.outputs[0].type = ir.TensorType(ir.DataType.FLOAT)
@@ -75,8 +95,11 @@ def _switch_constant(graph: ir.Graph, node: ir.Node, constant: ConstantPlan, swi
     node.replace_input_with(constant.input_index, choose.outputs[0])
 
 
-def switchable_model(model: ir.Model, plan: QuantPlan, groups: Sequence[TensorGroup]) -> SwitchableModel:
-    """``model`` (the prepared float model) with each group of ``groups`` behind its own switch input."""
+def switchable_model(model: ir.Model, plan: QuantPlan, groups: Sequence[TensorGroup],
+                     alternative: QuantPlan | None = None) -> SwitchableModel:
+    """``model`` (the prepared float model) with each group of ``groups`` behind its own switch input; off, a group
+    is float, or on ``alternative``'s grids and constant codes (a plan of the same groups, e.g. every one int16)."""
+    others = {(c.node, c.input_index): c for c in alternative.constants} if alternative is not None else {}
     copy = ir.from_proto(ir.to_proto(model))
     graph = copy.graph
     values = {v.name: v for v in graph.inputs}
@@ -90,8 +113,11 @@ def switchable_model(model: ir.Model, plan: QuantPlan, groups: Sequence[TensorGr
         graph.inputs.append(switch)
         switches.append(switch.name)
         for name in group.values:
-            _fake_quantize(graph, values[name], plan.grids[name], switch)
+            _fake_quantize(copy, values[name], plan.grids[name], switch,
+                           alternative.grids.get(name) if alternative is not None else None)
         for number in group.constants:
-            _switch_constant(graph, nodes[plan.constants[number].node], plan.constants[number], switch, str(number))
+            constant = plan.constants[number]
+            _switch_constant(graph, nodes[constant.node], constant, switch, str(number),
+                             others.get((constant.node, constant.input_index)))
     common.TopologicalSortPass()(copy)
     return SwitchableModel(model_bytes(copy), tuple(switches))

@@ -1,0 +1,182 @@
+"""int16 activations (A16W8, issue 14 item 2, ONNX forms): ``--int16`` and ``--budget`` promotions give groups
+symmetric int16 grids that onnxruntime runs — as com.microsoft Q/DQ below opset 21, standard Q/DQ from 21 — with
+int8 weights; an int16 activation's onnx-table Gather agrees with onnxruntime's float op between int16 Q/DQ; the
+switchable model's int16 side is the onnx-qdq export of the all-int16 plan bit for bit; a .tflite cannot carry
+int16 yet and says so before any work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper
+
+import edgeact
+from edgeact import api
+from edgeact.analysis.sensitivity import int16_alternative, trials_for
+from edgeact.errors import UsageError
+from edgeact.metrics import sqnr_db
+from edgeact.pipeline.calibrate import first_batches
+from edgeact.planning.plan import PlanOptions
+from edgeact.runtimes.onnxruntime import ort_session, run_ort
+from examples.onnx_models import GraphBuilder, sample_inputs, tensor
+
+ROOT = Path(__file__).parents[1]
+DIGITS = ROOT / "examples" / "digits"
+
+
+def _quantize(tmp_path: Path, name: str, **options) -> edgeact.QuantizeResult:  # type: ignore[no-untyped-def]
+    return edgeact.quantize(DIGITS / f"{name}.onnx", DIGITS / f"{name}.calib.npz", output_dir=tmp_path, **options)
+
+
+def _outputs(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return run_ort(ort_session(path.read_bytes()), feeds)
+
+
+def test_int16_tanh_runs_on_onnxruntime_and_beats_int8(tmp_path: Path) -> None:
+    eight = _quantize(tmp_path / "a", "mlp_tanh")
+    wide = _quantize(tmp_path / "b", "mlp_tanh", int16=["Tanh"])
+    tensors = wide.record["tensors"]
+    for activation in wide.record["activations"]:
+        for side in ("input", "output"):
+            grid = tensors[activation[side]]
+            assert grid["dtype"] == "int16" and grid["zero_point"] == 0  # TFLite's 16x8 scheme: symmetric
+        assert activation["input_grid"]["dtype"] == "int16" and len(activation["table"]) == 513
+    assert any("--int16 Tanh" in t.get("int16_why", "") for t in tensors.values())
+    assert all(c["dtype"] == "int8" for c in wide.record["constants"] if c["role"] == "weight")  # A16W8
+    qdq = onnx.load(wide.paths["onnx-qdq"])  # opset 17: onnxruntime's com.microsoft Q/DQ carry the int16 codes
+    int16_nodes = [n for n in qdq.graph.node if n.domain == "com.microsoft"]
+    assert int16_nodes and {n.op_type for n in int16_nodes} == {"QuantizeLinear", "DequantizeLinear"}
+    feeds = {"x": np.load(DIGITS / "mlp_tanh.eval.npz")["x"]}
+    reference = _outputs(DIGITS / "mlp_tanh.onnx", feeds)["logits"]
+    db = {name: sqnr_db(reference, _outputs(result.paths[form], feeds)["logits"])
+          for name, result in (("int8", eight), ("int16", wide)) for form in ("onnx-qdq",)}
+    assert db["int16"] > db["int8"] + 0.5, db
+    table = _outputs(wide.paths["onnx-table"], feeds)["logits"]
+    assert sqnr_db(reference, table) > db["int8"]
+    schema = json.loads((ROOT / "docs" / "schema" / "calibration-record.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(json.loads(wide.paths["record"].read_text()))
+
+
+def _gelu_model(folder: Path, opset: int) -> tuple[Path, Path]:
+    g = GraphBuilder(seed=3)
+    h = g.linear("x", 8, 16, gain=1.0)
+    g.nodes.append(helper.make_node("Gelu", [h], ["y"], name="gelu"))
+    graph = helper.make_graph(g.nodes, "gelu", [tensor("x", ["N", 8])], [tensor("y", ["N", 16])], g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
+    path = folder / f"gelu{opset}.onnx"
+    path.write_bytes(model.SerializeToString())
+    np.savez(folder / "gelu.npz", **sample_inputs(model, 64, seed=4))
+    return path, folder / "gelu.npz"
+
+
+def test_opset_21_uses_standard_int16_qdq_and_the_table_agrees_with_the_float_op(tmp_path: Path) -> None:
+    model, data = _gelu_model(tmp_path, 21)
+    result = edgeact.quantize(model, data, output_dir=tmp_path / "out", int16=["gelu"])
+    qdq = onnx.load(result.paths["onnx-qdq"])
+    assert not [n for n in qdq.graph.node if n.domain]  # int16 Q/DQ are standard from opset 21
+    assert {onnx.TensorProto.INT16} <= {i.data_type for i in qdq.graph.initializer if i.name.endswith("zero_point")}
+    (activation,) = result.record["activations"]
+    step = result.record["tensors"]["y"]["scale"]
+    feeds = {"x": np.load(data)["x"]}
+    float_op = _outputs(result.paths["onnx-qdq"], feeds)["y"]  # onnxruntime's Gelu between int16 DQ and Q
+    gathered = _outputs(result.paths["onnx-table"], feeds)["y"]  # the 513-knot table read at every code
+    # the table adds its interpolation error (the record's bound) and one rounding step, nothing else
+    bound = activation["error"]["interpolation_bound"] + 1.01 * step
+    assert np.abs(float_op - gathered).max() <= bound
+    assert np.abs(float_op - gathered).max() > 0  # a real table, not the float op again
+
+
+def test_the_switchable_int16_side_is_the_all_int16_qdq_export(tmp_path: Path) -> None:
+    prepared = api.prepare(DIGITS / "transformer_gelu.onnx", DIGITS / "transformer_gelu.calib.npz")
+    stats = api.statistics(prepared, prepared.data)
+    options = PlanOptions()
+    decided = api.plan(prepared, stats, options)
+    wide = int16_alternative(prepared.view, stats.tensors, options, decided)
+    assert {g.dtype for g in wide.grids.values()} == {"int16"} and set(wide.grids) == set(decided.grids)
+    batches = first_batches(prepared.data, 16, 8, prepared)
+    trials = trials_for(prepared, decided, batches, 6, alternative=wide)
+    # onnxruntime rewrites DQ(int8 weight) -> MatMul reading int16 values into MatMulNBits, whose default accuracy
+    # level computes in int8 (the plan's hazard says so); edgeact's sessions set level 1: the QDQ model as written
+    exported = api.export(prepared, wide, "onnx-qdq").payload
+    assert any("MatMulNBits" in hazard for hazard in wide.hazards)
+    default = ort.InferenceSession(exported, providers=["CPUExecutionProvider"])
+    first = run_ort(default, batches[0])
+    assert any(not np.array_equal(first[o], v) for o, v in trials.runner.outputs_of(trials.float_cache)[0].items())
+    session = ort_session(exported)
+    for batch, values in zip(batches, trials.runner.outputs_of(trials.float_cache), strict=True):
+        for output, expected in run_ort(session, batch).items():
+            np.testing.assert_array_equal(values[output], expected)
+    session = ort_session(api.export(prepared, decided, "onnx-qdq").payload)  # and the int8 side is still int8
+    for batch, values in zip(batches, trials.runner.outputs_of(trials.int8_cache), strict=True):
+        for output, expected in run_ort(session, batch).items():
+            np.testing.assert_array_equal(values[output], expected)
+
+
+def _outlier_channel_model(folder: Path) -> tuple[Path, Path]:
+    """x -> Linear whose last output channel is 1000x the others -> wide -> Tanh -> Linear -> y: an int8 grid for
+    ``wide`` has steps of ~8 for channels of size ~1; an int16 grid, ~0.03."""
+    g = GraphBuilder(seed=5)
+    weight = g.rng.normal(0.0, 0.35, size=(8, 8))
+    weight[:, -1] *= 1000.0
+    wide = g.op("MatMul", "x", g.const(weight, "w"))
+    g.nodes.append(helper.make_node("Identity", [g.linear(g.op("Tanh", wide), 8, 4)], ["y"], name="out"))
+    model = g.model([tensor("x", ["N", 8])], [tensor("y", ["N", 4])])
+    path = folder / "outlier_channel.onnx"
+    path.write_bytes(model.SerializeToString())
+    np.savez(folder / "outlier_channel.npz", **sample_inputs(model, 64, seed=2))
+    return path, folder / "outlier_channel.npz"
+
+
+def test_budget_promotes_to_int16_keeps_every_node_quantized_and_the_written_model_meets_it(tmp_path: Path) -> None:
+    model, data = _outlier_channel_model(tmp_path)
+    feeds = {"x": np.load(data)["x"][:16]}
+    reference = _outputs(model, feeds)["y"]
+    plain = edgeact.quantize(model, data, formats=["onnx-qdq"], output_dir=tmp_path / "plain")
+    assert sqnr_db(reference, _outputs(plain.paths["onnx-qdq"], feeds)["y"]) < 25.0
+    result = edgeact.quantize(model, data, output_dir=tmp_path / "budget", budget="sqnr>=35")
+    budget = result.record["budget"]
+    assert budget["met"] and budget["precision"] == "int16" and "note" not in budget
+    assert {p["precision"] for p in budget["promotions"]} == {"int16"}
+    assert result.record["fallbacks"] == []  # every node still quantized
+    assert budget["int8_share"]["int16_mac_ops"] >= 1
+    for form in ("onnx-qdq", "onnx-table"):  # measured here, on the files written
+        assert sqnr_db(reference, _outputs(result.paths[form], feeds)["y"]) >= 35.0, form
+
+
+def test_budget_falls_back_to_float_where_int16_cannot_meet_it(tmp_path: Path) -> None:
+    """The outlier of this model sits in a constant operand (int8 in A16W8): no int16 grid fixes it."""
+    from tests.test_sensitivity import _outlier_model
+
+    model, data = _outlier_model(tmp_path)
+    result = edgeact.quantize(model, data, output_dir=tmp_path / "out", budget="sqnr>=30")
+    budget = result.record["budget"]
+    assert budget["met"] and budget["precision"] == "float" and "A16W8 keeps weights int8" in budget["note"]
+    assert {p["precision"] for p in budget["promotions"]} == {"float"}
+
+
+def test_int16_and_tflite_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.onnx"
+    with pytest.raises(UsageError, match="16x8 .tflite"):
+        edgeact.quantize(missing, tmp_path / "x.npz", formats=["tflite"], int16=["Tanh"])
+    with pytest.raises(UsageError, match="16x8 .tflite"):
+        edgeact.quantize(missing, tmp_path / "x.npz", formats=["onnx-qdq", "tflite"], budget="sqnr>=30",
+                         promote="int16")
+    run = subprocess.run([sys.executable, "-m", "edgeact.cli", "quantize", str(DIGITS / "mlp_tanh.onnx"), "--calib",
+                          str(DIGITS / "mlp_tanh.calib.npz"), "--format", "tflite", "--int16", "Tanh",
+                          "-o", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 2 and "16x8 .tflite" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_an_int16_pattern_matching_nothing_is_a_hazard(tmp_path: Path) -> None:
+    result = _quantize(tmp_path, "mlp_tanh", int16=["NoSuchOp"], formats=["onnx-qdq"])
+    assert any("--int16 'NoSuchOp' matched no node" in h for h in result.record["hazards"])
+    assert {t["dtype"] for t in result.record["tensors"].values()} == {"int8"}
