@@ -180,3 +180,16 @@ def test_an_int16_pattern_matching_nothing_is_a_hazard(tmp_path: Path) -> None:
     result = _quantize(tmp_path, "mlp_tanh", int16=["NoSuchOp"], formats=["onnx-qdq"])
     assert any("--int16 'NoSuchOp' matched no node" in h for h in result.record["hazards"])
     assert {t["dtype"] for t in result.record["tensors"].values()} == {"int8"}
+
+
+def test_profile_device_runs_an_int16_model_and_reports_its_tables(tmp_path: Path) -> None:
+    wide = _quantize(tmp_path, "mlp_tanh", int16=["Tanh"], formats=["onnx-qdq"])
+    html = tmp_path / "report.html"
+    run = subprocess.run([sys.executable, "-m", "edgeact.cli", "profile-device", str(wide.paths["onnx-qdq"]),
+                          "--device", "onnxruntime-cpu", "--baseline", str(DIGITS / "mlp_tanh.onnx"),
+                          "--data", str(DIGITS / "mlp_tanh.eval.npz"), "--html", str(html)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "emulator agreement 100.00%" in run.stdout  # onnx.reference runs the com.microsoft int16 Q/DQ too
+    assert run.stdout.count("activation /net/") == 2 and "not a usable calibration record" not in run.stdout
+    assert html.is_file()  # the transfer plots of int16 tables drew (a failure there exits 1)

@@ -47,6 +47,7 @@ from edgeact.tflite.graph import LoweredGraph
 
 LATENCY_RUNS = 50
 TABLE_SIZE = 256  # an int8 activation table: one output code per input code
+INT16_SIZES = {"table": 513, "reference": 65536}  # an int16 table's interpolation knots; f at every int16 code
 EMULATED_SAMPLES = 64  # per-layer numbers and emulator agreement use the first samples
 # the activation builtins whose int8 kernel the device profiles describe (registry entries' ``tflite.checked``)
 ACTIVATION_BUILTINS = frozenset(a.tflite.op for a in REGISTRY.values() if a.tflite is not None and a.tflite.checked)
@@ -202,9 +203,12 @@ def _activation_problem(index: int, act: ActivationCore) -> str | None:
     for key, grid in (("input_grid", act.input_grid), ("output_grid", act.output_grid)):
         if not (math.isfinite(grid.scale) and grid.scale > 0):
             return f"{where}.{key}.scale is {grid.scale!r}, expected a finite number > 0"
+    wide = act.input_grid.dtype == "int16"
     for key, values in (("table", act.table), ("reference", act.reference)):
-        if values is not None and len(values) != TABLE_SIZE:
-            return f"{where}.{key} has {len(values)} entries, expected one per int8 code ({TABLE_SIZE})"
+        expected = INT16_SIZES[key] if wide else TABLE_SIZE
+        if values is not None and len(values) != expected:
+            return (f"{where}.{key} has {len(values)} entries, expected {expected} "
+                    f"({'an int16 table' if wide else 'one per int8 code'})")
     values = {"error.rms_error": act.error.rms_error, "error.rms_floor": act.error.rms_floor,
               "saturation_rate": act.saturation_rate or 0.0}
     for key, value in values.items():

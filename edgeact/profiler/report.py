@@ -150,15 +150,18 @@ def _png_closed(figure) -> str:  # type: ignore[no-untyped-def]
 
 
 def _transfer_png(act: ActivationReport) -> str:
-    """f(x) in float64 against the int8 table the model carries, over the table's input grid."""
+    """f(x) in float64 against the table the model carries (int8: one code per input code; int16: its 513 knots),
+    over the table's input grid."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     from edgeact.activations import activation
 
     in_grid, out_grid = act.input_grid, act.output_grid
-    codes = np.arange(-128, 128)
+    wide = in_grid.dtype == "int16"
+    codes = np.arange(-32768, 32768) if wide else np.arange(-128, 128)
     x = in_grid.scale * (codes - in_grid.zero_point)
+    knots = np.linspace(x[0], x[-1], len(act.table)) if wide else x
     y = out_grid.scale * (np.asarray(act.table) - out_grid.zero_point)
     figure, axis = plt.subplots(figsize=(9, 3))
     if act.reference is not None:  # a fused elementwise chain: f as the record holds it, at every input code
@@ -167,7 +170,8 @@ def _transfer_png(act: ActivationReport) -> str:
         dense = np.linspace(x[0], x[-1], 2049)
         function = activation(act.function, **act.params)
         axis.plot(dense, function(dense), color="black", lw=1.2, label=f"{act.function} (float64)")
-    axis.step(x, y, where="mid", color="tab:orange", lw=1.0, label="int8 table")
+    axis.step(knots, y, where="mid", color="tab:orange", lw=1.0,
+              label="int16 table (513 knots)" if wide else "int8 table")
     axis.set_xlabel("input")
     axis.legend(loc="best", fontsize=8)
     axis.set_title(f"{act.node}: fp32 vs int8 transfer")

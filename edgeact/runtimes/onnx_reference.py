@@ -1,5 +1,6 @@
 """The ONNX reference evaluator (onnx.reference) as the emulator of int8 ONNX models: every op computed as the ONNX
-specification says, in numpy; QuantizeLinear / DequantizeLinear (opset 13 form) through edgeact's numerics."""
+specification says, in numpy; QuantizeLinear / DequantizeLinear (opset 13 form, and onnxruntime's com.microsoft ones
+that carry int16 codes below opset 21) through edgeact's numerics."""
 
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ def _operators():  # type: ignore[no-untyped-def]
             zp = _per_axis(zero_point.astype(np.int64), x, axis) if zero_point is not None else 0
             return (((x.astype(np.int64) - zp).astype(np.float32) * _per_axis(scale, x, axis)).astype(np.float32),)
 
-    return [QuantizeLinear, DequantizeLinear]
+    # onnxruntime's com.microsoft Q/DQ (int16 codes below opset 21) compute the same thing
+    contrib = [type(op.__name__, (op,), {"op_domain": "com.microsoft"}) for op in (QuantizeLinear, DequantizeLinear)]
+    return [QuantizeLinear, DequantizeLinear, *contrib]
 
 
 def reference_session(model: bytes):  # type: ignore[no-untyped-def]
