@@ -384,7 +384,7 @@ class _Planner:
         int8 kernel takes the pair, and by default that kernel quantizes its float input to int8 blockwise: the
         precision an int16 grid bought is lost there unless the session says otherwise."""
         rewritten = [node.name for node in self.view.nodes if node.op_type == "MatMul" and node.name in self.roles
-                     and self.roles[node.name].weight is not None
+                     and self.roles[node.name].weight is not None and node.inputs[0] in self.wanted
                      and self.groups.find(node.inputs[0]) in self.plan.int16]
         if rewritten:
             self.plan.hazards.append(
