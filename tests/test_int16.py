@@ -193,3 +193,10 @@ def test_profile_device_runs_an_int16_model_and_reports_its_tables(tmp_path: Pat
     assert "emulator agreement 100.00%" in run.stdout  # onnx.reference runs the com.microsoft int16 Q/DQ too
     assert run.stdout.count("activation /net/") == 2 and "not a usable calibration record" not in run.stdout
     assert html.is_file()  # the transfer plots of int16 tables drew (a failure there exits 1)
+
+
+def test_unknown_promotion_and_alternative_are_usage_errors_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="unknown promotion 'int4'"):
+        edgeact.quantize(tmp_path / "missing.onnx", tmp_path / "x.npz", budget="sqnr>=30", promote="int4")
+    with pytest.raises(UsageError, match="unknown alternative 'int4'"):
+        edgeact.sensitivity(tmp_path / "missing.onnx", tmp_path / "x.npz", alternative="int4")
