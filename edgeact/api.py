@@ -5,6 +5,7 @@
     prepared = prepare(model, calib, static=True)              # import, upgrade, passes, static shapes: once
     stats = statistics(prepared, prepared.data)                # calibrate (streamed) and/or merge saved stats
     decided = plan(prepared, stats, PlanOptions(target="tflm"))  # every grid, code, table and activation form
+    decided, corrections = correct_biases(prepared, decided)  # biases corrected on the first calibration samples
     tflite = export(prepared, decided, "tflite", target="tflm")  # an Artifact in memory; export again: same plan
     qdq = export(prepared, decided, "onnx-qdq")
     scores = evaluate(prepared, {"tflite": tflite, "onnx-qdq": qdq}, prepared.data, "tflm")
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeact.analysis.budget import PRECISIONS, Budget, parse_budget, plan_to_budget
+from edgeact.analysis.budget import PRECISIONS, Budget, measure_plan, parse_budget, plan_to_budget
 from edgeact.analysis.render import html_page, json_text
 from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS, Metric, analyse, int16_alternative, trials_for
 from edgeact.calibration.engine import CalibrationStats
@@ -31,6 +32,8 @@ from edgeact.documents.sensitivity_report import SensitivityReport
 from edgeact.errors import QuantizationRangeError, UsageError
 from edgeact.io import OutputSet, check_outputs, check_writable
 from edgeact.metrics import TASK_METRICS
+from edgeact.pipeline import bias_correction
+from edgeact.pipeline.bias_correction import SAMPLES as BIAS_SAMPLES
 from edgeact.pipeline.calibrate import calibration_data, first_batches, merged_stats, statistics, stream
 from edgeact.pipeline.evaluate import EVAL_SAMPLES, evaluate, loadable
 from edgeact.pipeline.export import DEFAULT_FORMATS, FORMATS, SUFFIXES, Artifact, export, export_forms, tflite_record
@@ -124,6 +127,8 @@ def quantize(
     budget_samples: int = SAMPLES,
     int16: Iterable[str] = (),
     promote: str = "auto",
+    bias_correction: bool = True,
+    bias_samples: int = BIAS_SAMPLES,
 ) -> QuantizeResult:
     """Quantize a model to int8 and write the requested forms and the calibration record.
 
@@ -141,7 +146,9 @@ def quantize(
     ``eval_data`` (default: the calibration data); the record's ``budget`` says which and why. ``promote``: what a
     budget promotes a group to — ``int16`` (A16W8: int16 grid, int8 weights; ONNX forms only), ``float``, or
     ``auto`` (int16 unless a .tflite is written). ``int16``: node names, op types or activations whose values get
-    int16 grids (ONNX forms only).
+    int16 grids (ONNX forms only). ``bias_correction``: fold each quantized layer's mean output error, measured
+    level by level on the first ``bias_samples`` calibration samples, into its bias (the record's
+    ``bias_correction`` says what moved and the SQNR before/after).
     """
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target,
                           int16=frozenset(int16))
@@ -156,6 +163,8 @@ def quantize(
     total = statistics(prepared, prepared.data, stats, batch_size, progress)
     decided, budget_record = _planned(prepared, total, options, wanted, eval_data, budget_samples, batch_size,
                                       progress, precision)
+    decided, bias_record = _bias_corrected(prepared, decided, bias_correction and bias_samples, batch_size, progress,
+                                           (wanted, budget_record, eval_data, budget_samples))
     artifacts, warnings = export_forms(prepared, decided, list(formats), target, float_tflite)
     warnings += loadable(artifacts, target)
     paths = {form: path for form, path in paths.items() if form in artifacts or form == "record"}
@@ -164,13 +173,14 @@ def quantize(
         model_sha256=prepared.fingerprint, opset=prepared.opset, passes=prepared.passes,
         options={"method": method, "formats": list(formats), "per_tensor": per_tensor,
                  "exclude": sorted(options.exclude), "batch_size": batch_size, "skip_bad_samples": skip_bad_samples,
-                 "target": target, "float_tflite": float_tflite,
+                 "target": target, "float_tflite": float_tflite, "bias_correction": bias_correction,
                  **({"int16": sorted(options.int16)} if options.int16 else {})},
         calibration={"samples": total.samples, "bad_samples": total.bad_samples}, plan=plan_dict(decided),
         tflite=tflite_record(artifacts).get("tflite"),
         static_shapes=prepared.shapes.record() if prepared.shapes is not None else None, warnings=warnings,
         evaluation=evaluate(prepared, artifacts, prepared.data, target),
         files={form: path.name for form, path in paths.items() if form != "record"}, budget=budget_record,
+        bias_correction=bias_record,
     )
     drawn = write(paths, artifacts, record, (decided, total) if plots else None)
     return QuantizeResult(paths, record.as_dict(), decided, drawn, record.document())
@@ -189,6 +199,36 @@ def _planned(prepared: Prepared, stats: CalibrationStats, options: PlanOptions, 
         raise UsageError("--budget needs samples to measure on: give --eval (or --calib) data")
     batches = first_batches(data, samples, batch_size, prepared)
     return plan_to_budget(prepared, stats.tensors, options, budget, batches, precision=precision, progress=progress)
+
+
+def correct_biases(prepared: Prepared, decided: QuantPlan, samples: int = BIAS_SAMPLES, batch_size: int = 8,
+                   progress: bool = False) -> tuple[QuantPlan, dict[str, Any]]:
+    """Stage 3b: ``decided`` with each quantized bias minus its layer's mean int8-vs-float output error on the first
+    ``samples`` calibration samples (level by level), and the record of what moved; unchanged without samples."""
+    batches = first_batches(prepared.data, samples, batch_size, prepared) if prepared.data is not None else []
+    return bias_correction.correct_biases(prepared, decided, batches, progress)
+
+
+def _bias_corrected(prepared: Prepared, decided: QuantPlan, samples: int, batch_size: int, progress: bool,
+                    budgeted: tuple[Budget | None, dict[str, Any] | None, str | Path | None, int],
+                    ) -> tuple[QuantPlan, dict[str, Any]]:
+    """Stage 3b: ``decided`` with its biases corrected on the first ``samples`` calibration samples (when there
+    are samples). Under a budget the corrected plan is measured again, and kept only if the budget still holds."""
+    if not samples:
+        return decided, {"applied": False, "why": "turned off (--no-bias-correction)", "skipped": []}
+    corrected, record = correct_biases(prepared, decided, samples, batch_size, progress)
+    budget, budget_record, eval_data, budget_samples = budgeted
+    if budget is None or budget_record is None or not record["applied"] or not budget.on_outputs:
+        return corrected, record
+    data = calibration_data(prepared, eval_data) if eval_data is not None else prepared.data
+    value = budget.value(measure_plan(prepared, corrected, first_batches(data, budget_samples, batch_size, prepared),
+                                      budget))
+    if value >= budget.threshold or (not budget_record["met"] and value >= budget_record["achieved"]):
+        budget_record.update(achieved=value, met=value >= budget.threshold)
+        return corrected, record
+    why = (f"left out: with it {budget.measure} measured {value:.4g}, below --budget {budget.text} (without it "
+           f"{budget_record['achieved']:.4g})")
+    return decided, {**record, "applied": False, "why": why}
 
 
 def promotion_precision(promote: str, formats: Sequence[str], int16_requested: bool) -> str:

@@ -10,7 +10,7 @@ import click
 
 from edgeact import api
 from edgeact.analysis.sensitivity import SAMPLES
-from edgeact.api import DEFAULT_FORMATS, FORMATS
+from edgeact.api import BIAS_SAMPLES, DEFAULT_FORMATS, FORMATS
 from edgeact.calibration.ranges import METHODS
 from edgeact.cli_support import GreedyOption, max_array_bytes_option, run_api, warn_ignored
 from edgeact.documents.calibration_record import CalibrationRecordDocument
@@ -86,6 +86,7 @@ Examples:
   edgeact quantize det.onnx --calib feeds/ --format tflite --input-shape images=1x3x416x416  # dynamic H/W
   edgeact quantize model.onnx --calib calib.npz --budget sqnr>=30     # fewest int16/float groups for 30 dB
   edgeact quantize clf.onnx --calib calib.npz --eval eval.npz --budget top1>=0.99
+  edgeact quantize model.onnx --calib calib.npz --budget int8>=0.9    # 90% of MAC ops int8, the rest where it pays
   edgeact quantize model.onnx --calib calib.npz --int16 LayerNormalization Softmax   # A16W8 for those ops
 
 \b
@@ -166,7 +167,9 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
 @click.option("--budget", metavar="MEASURE>=N",
               help="Error budget: promote (to int16 or float, see --promote) the fewest, most sensitive tensor groups "
                    "so that it holds, e.g. "
-                   "sqnr>=30 (output SQNR, dB), top1>=0.99, cosine>=0.995 (see 'edgeact sensitivity').")
+                   "sqnr>=30 (output SQNR, dB), top1>=0.99, cosine>=0.995 (see 'edgeact sensitivity'); or "
+                   "int8>=0.9: keep at least that share of MAC ops int8 and promote the most sensitive groups "
+                   "within the rest.")
 @click.option("--eval", "eval_data", type=click.Path(path_type=Path),
               help="Data --budget is measured on (default: the calibration data).")
 @click.option("--budget-samples", default=SAMPLES, show_default=True, type=click.IntRange(min=1),
@@ -177,6 +180,12 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
 @click.option("--int16", "int16", cls=GreedyOption, multiple=True,
               help="Node names, op types or activations to run with int16 activations (A16W8; ONNX forms only): "
                    "every value they read or write gets an int16 grid; takes several.")
+@click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
+              help="Fold each quantized Conv/Gemm's mean int8-vs-float output error, measured level by level on the "
+                   "first --bias-samples calibration samples, into its bias (the record's bias_correction says what "
+                   "moved).")
+@click.option("--bias-samples", default=BIAS_SAMPLES, show_default=True, type=click.IntRange(min=1),
+              help="Calibration samples bias correction measures on (fewer: faster, noisier).")
 @max_array_bytes_option
 @click.pass_context
 def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None,
@@ -184,7 +193,7 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
              target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path,
              batch_size: int, skip_bad_samples: bool, plots: bool, as_json: bool, budget: str | None,
              eval_data: Path | None, budget_samples: int, promote: str, int16: tuple[str, ...],
-             max_array_bytes: int | None) -> None:
+             bias_correction: bool, bias_samples: int, max_array_bytes: int | None) -> None:
     """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record.
 
     MODEL is an .onnx file, a TorchScript .pt / ExportedProgram .pt2, or a PyTorch factory path/to/file.py:factory
@@ -202,13 +211,16 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         "eval_data": "" if budget else "it is the data --budget is measured on; add --budget",
         "budget_samples": "" if budget else "it applies to --budget",
         "promote": "" if budget else "it applies to --budget",
+        "bias_correction": "" if calib else "it measures on --calib samples; saved --stats hold none",
+        "bias_samples": "" if calib and bias_correction else "it applies to bias correction on --calib samples",
     })
     result = run_api(lambda: api.quantize(
         model, calib, stats=stats, method=method, formats=formats, target=target, float_tflite=float_tflite,
         per_tensor=per_tensor, exclude=exclude,
         output_dir=output_dir, batch_size=batch_size, skip_bad_samples=skip_bad_samples, plots=plots,
         input_shapes=dict(input_shapes) or None, max_array_bytes=max_array_bytes, budget=budget,
-        eval_data=eval_data, budget_samples=budget_samples, promote=promote, int16=int16, progress=not as_json))
+        eval_data=eval_data, budget_samples=budget_samples, promote=promote, int16=int16,
+        bias_correction=bias_correction, bias_samples=bias_samples, progress=not as_json))
     if as_json:
         click.echo(json.dumps(summary_dict(result.document), sort_keys=True))
         return
@@ -249,9 +261,22 @@ def summary_text(record: CalibrationRecordDocument) -> str:
     lines += [f"  warning {warning}" for warning in record.warnings]
     promoted = {node for p in record.budget.promotions for node in p.nodes} if record.budget else set()
     lines += [f"  float  {f.node} ({f.op_type}): {f.reason}" for f in record.fallbacks if f.node not in promoted]
-    lines += _budget_lines(record)
+    lines += _budget_lines(record) + _bias_lines(record)
     lines += [f"  hazard {hazard}" for hazard in record.hazards]  # what no fallback says (a fallback has its reason)
     return "\n".join(lines + _activation_lines(record) + _output_lines(record))
+
+
+def _bias_lines(record: CalibrationRecordDocument) -> list[str]:
+    corrected = record.bias_correction
+    if corrected is None or (not corrected.applied and corrected.why and "turned off" in corrected.why):
+        return []
+    if not corrected.applied:
+        return [f"  bias correction not applied: {corrected.why}"]
+    sqnr = corrected.worst_output_sqnr_db
+    measured = (f", worst output SQNR {sqnr.before:.1f} -> {sqnr.after:.1f} dB (onnx-qdq arithmetic)"
+                if sqnr is not None else "")
+    return [f"  bias correction: {len(corrected.biases or [])} biases in {corrected.levels} levels on "
+            f"{corrected.samples} calibration samples{measured}"]
 
 
 def _budget_lines(record: CalibrationRecordDocument) -> list[str]:
@@ -266,6 +291,9 @@ def _budget_lines(record: CalibrationRecordDocument) -> list[str]:
              f"{' to ' + '/'.join(kinds) if kinds else ''}; int8 MAC ops {share.int8_mac_ops}/{share.mac_ops} "
              f"({share.share:.0%}){wide}"]
     lines += [f"  budget note: {budget.note}"] if budget.note else []
+    sqnr = budget.output_sqnr_db
+    lines += [f"  budget worst output SQNR {sqnr.full_int8:.1f} dB with every group int8 -> {sqnr.achieved:.1f} dB"
+              ] if sqnr else []
     lines += [f"  budget {p.precision:<5} group {p.group} (recovers {p.recovered:.3g} alone): {', '.join(p.nodes[:4])}"
               + (f" +{len(p.nodes) - 4} more" if len(p.nodes) > 4 else "") for p in budget.promotions[:10]]
     if len(budget.promotions) > 10:

@@ -67,10 +67,41 @@ def test_a_budget_full_int8_meets_changes_no_model_byte(tmp_path: Path) -> None:
         easy.paths["tflite"].read_bytes().replace(hashes[1], b"0" * 64)
 
 
-@pytest.mark.parametrize("spec", ["sqnr>30", "f1>=0.9", "sqnr>=abc", "int8>=0.9", ""])
+@pytest.mark.parametrize("spec", ["sqnr>30", "f1>=0.9", "sqnr>=abc", "int8<=0.9", ""])
 def test_a_malformed_budget_is_a_usage_error_before_any_work(tmp_path: Path, spec: str) -> None:
     with pytest.raises(UsageError, match="expected MEASURE>=NUMBER"):
         edgeact.quantize(tmp_path / "missing.onnx", tmp_path / "missing.npz", budget=spec)
+
+
+@pytest.mark.parametrize("spec", ["int8>=1.5", "int8>=-0.1"])
+def test_an_int8_share_outside_zero_to_one_is_a_usage_error(tmp_path: Path, spec: str) -> None:
+    with pytest.raises(UsageError, match="fraction between 0 and 1"):
+        edgeact.quantize(tmp_path / "missing.onnx", tmp_path / "missing.npz", budget=spec)
+
+
+def test_an_int8_share_budget_spends_its_allowance_on_the_most_sensitive_groups(tmp_path: Path) -> None:
+    """int8>=0.75 on the digits transformer (8 MAC ops): at most 2 leave int8, every promotion recovered SQNR,
+    and the written model measures better than full int8 on held-out samples."""
+    name = ROOT / "examples" / "digits" / "transformer_gelu"
+    model, calib, held_out = Path(f"{name}.onnx"), Path(f"{name}.calib.npz"), Path(f"{name}.eval.npz")
+    common = {"formats": ["onnx-qdq"], "bias_correction": False}
+    plain = edgeact.quantize(model, calib, output_dir=tmp_path / "plain", **common)
+    shared = edgeact.quantize(model, calib, output_dir=tmp_path / "share", budget="int8>=0.75", **common)
+    budget = shared.record["budget"]
+    share = budget["int8_share"]
+    assert budget["met"] and budget["budget"] == "int8>=0.75" and budget["full_int8"] == 1.0
+    assert share["mac_ops"] == 8 and share["int8_mac_ops"] >= 6 and budget["achieved"] == share["share"] >= 0.75
+    assert budget["promotions"] and all(p["recovered"] > 0.05 for p in budget["promotions"])
+    recovered = [p["recovered"] for p in budget["promotions"]]
+    assert recovered == sorted(recovered, reverse=True)  # most sensitive first
+    assert budget["output_sqnr_db"]["achieved"] > budget["output_sqnr_db"]["full_int8"]
+    x = np.load(held_out)["x"][:64]
+    reference = run_ort(ort_session(model.read_bytes()), {"x": x})["logits"]
+    full, spent = (sqnr_db(reference, run_ort(ort_session(r.paths["onnx-qdq"].read_bytes()), {"x": x})["logits"])
+                   for r in (plain, shared))
+    assert spent > full + 1.0
+    everything = edgeact.quantize(model, calib, output_dir=tmp_path / "all", budget="int8>=1", **common)
+    assert everything.record["budget"]["int8_share"]["share"] == 1.0  # no MAC op to spare: only free groups
 
 
 def test_cli_budget_summary_and_exit_codes(tmp_path: Path) -> None:

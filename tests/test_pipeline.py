@@ -26,6 +26,8 @@ def test_stages_by_hand_give_the_files_quantize_writes(tmp_path: Path) -> None:
     prepared = api.prepare(MODEL, CALIB, static=True)
     stats = api.statistics(prepared, prepared.data)
     decided = api.plan(prepared, stats, api.PlanOptions(target="tflm"))
+    decided, corrections = api.correct_biases(prepared, decided)
+    assert corrections == written.record["bias_correction"]
     qdq = api.export(prepared, decided, "onnx-qdq")
     tflite = api.export(prepared, decided, "tflite", target="tflm")
     assert _sha(qdq.payload) == _sha(written.paths["onnx-qdq"].read_bytes())

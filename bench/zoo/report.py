@@ -154,15 +154,17 @@ README_BEGIN, README_END = "<!-- zoo table: written by make zoo -->", "<!-- end 
 def readme_table(header: dict[str, Any], results: list[dict[str, Any]]) -> list[str]:
     """The README's compact table (bench/zoo/results.md has every number)."""
     head = ("| model | task metric vs fp32 | edgeact qdq | edgeact table | edgeact tflite | edgeact TFLM | "
-            "best onnxruntime | worst-output SQNR dB, edgeact qdq / ORT best | quantize s, peak MB | "
+            "best onnxruntime | edgeact qdq without bias correction | "
+            "worst-output SQNR dB, edgeact qdq / ORT best / without bias correction | quantize s, peak MB | "
             "int8/fp32 time ORT (edgeact, ORT best) | int8/fp32 time LiteRT |")
     rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in results:
         forms, run, best = r.get("forms", {}), r.get("edgeact") or {}, _best(r)
+        plain = (r.get("no_bias_correction") or {}).get("forms", {}).get("onnx-qdq")
         sqnr = f"{num((forms.get('onnx-qdq') or {}).get('sqnr_db', {}).get('min'))} / " \
-               f"{num((best or {}).get('sqnr_db', {}).get('min'))}"
+               f"{num((best or {}).get('sqnr_db', {}).get('min'))} / {num((plain or {}).get('sqnr_db', {}).get('min'))}"
         cells = [r["name"], LABELS.get(r["headline"], r["headline"]),
-                 *(headline(r, forms.get(f)) for f in EDGEACT_COLUMNS), best_cell(r), sqnr,
+                 *(headline(r, forms.get(f)) for f in EDGEACT_COLUMNS), best_cell(r), headline(r, plain), sqnr,
                  f"{num(run.get('wall_s'), 0)} s, {num(run.get('peak_rss_mb'), 0)} MB",
                  f"{latency_cell(r, LATENCY_COLUMNS[0])}, {latency_cell(r, LATENCY_COLUMNS[1])}",
                  latency_cell(r, LATENCY_COLUMNS[2])]

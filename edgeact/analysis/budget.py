@@ -8,7 +8,6 @@ again in its own precision, and topped up when it lands short."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,7 +32,9 @@ from edgeact.planning.groups import TensorGroup
 from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
 from edgeact.planning.registry import OP_QUANTIZERS
 
-MEASURES = ("sqnr", *TASK_METRICS)
+MEASURES = ("sqnr", "int8", *TASK_METRICS)
+SHARE = "int8"  # int8>=X: a floor on the int8 share of MAC ops, spent on the most sensitive groups
+MIN_GAIN_DB = 0.05  # an int8>=X budget promotes only groups whose promotion recovers more than this (dB)
 PRECISIONS = ("int16", "float")  # what a promoted group becomes
 TOP_UPS = 8  # groups added after the search when the re-made plan lands just short of the budget
 _SPEC = re.compile(r"^\s*([a-z0-9]+)\s*>=\s*([-+0-9.eE]+)\s*$")
@@ -41,7 +42,8 @@ _SPEC = re.compile(r"^\s*([a-z0-9]+)\s*>=\s*([-+0-9.eE]+)\s*$")
 
 @dataclass(frozen=True)
 class Budget:
-    """``measure >= threshold``: ``sqnr`` (the lowest output SQNR, dB) or a task metric (higher is better)."""
+    """``measure >= threshold``: ``sqnr`` (the lowest output SQNR, dB), a task metric (higher is better), or
+    ``int8`` (the share of MAC-carrying ops left int8: a floor, spent on the most sensitive groups)."""
 
     measure: str
     threshold: float
@@ -49,6 +51,11 @@ class Budget:
     @property
     def text(self) -> str:
         return f"{self.measure}>={self.threshold:g}"
+
+    @property
+    def on_outputs(self) -> bool:
+        """Whether it is measured on the model's outputs (an int8 share is counted on the plan)."""
+        return self.measure != SHARE
 
     @property
     def metric(self) -> Metric | None:
@@ -62,7 +69,7 @@ class Budget:
 
 
 def parse_budget(text: str) -> Budget:
-    """``sqnr>=30``, ``top1>=0.99``, ``cosine>=0.995``: a usage error names what is accepted."""
+    """``sqnr>=30``, ``top1>=0.99``, ``cosine>=0.995``, ``int8>=0.9``: a usage error names what is accepted."""
     found = _SPEC.match(text)
     try:
         budget = Budget(found.group(1), float(found.group(2))) if found else None
@@ -70,7 +77,9 @@ def parse_budget(text: str) -> Budget:
         budget = None
     if budget is None or budget.measure not in MEASURES:
         raise UsageError(f"--budget {text!r}: expected MEASURE>=NUMBER with MEASURE one of {', '.join(MEASURES)} "
-                         "(e.g. sqnr>=30, top1>=0.99, cosine>=0.995)")
+                         "(e.g. sqnr>=30, top1>=0.99, cosine>=0.995, int8>=0.9)")
+    if budget.measure == SHARE and not 0.0 <= budget.threshold <= 1.0:
+        raise UsageError(f"--budget {text!r}: the int8 share is a fraction between 0 and 1 (e.g. int8>=0.9)")
     return budget
 
 
@@ -169,8 +178,7 @@ def int8_share(view: GraphView, plan: QuantPlan) -> dict[str, float]:
     """How many MAC-carrying ops (a weight input: Conv, MatMul, Gemm, ...) the plan makes int8 (every planned value
     they read or write int8) and how many 16x8 (some int16)."""
     quantized = {name for name, _ in plan.quantized}
-    weighted = {key for key, quantizer in OP_QUANTIZERS.items() if quantizer.weight is not None}
-    macs = [node for node in view.nodes if (node.domain, node.op_type) in weighted]
+    macs = [node for node in view.nodes if node.name in mac_ops(view)]
     wide = [node.name for node in macs if node.name in quantized and any(
         plan.grids[name].dtype == "int16" for name in (*node.inputs, *node.outputs) if name in plan.grids)]
     count = sum(1 for node in macs if node.name in quantized) - len(wide)
@@ -186,9 +194,10 @@ def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget
     measured before and after)."""
     if precision not in PRECISIONS:
         raise UsageError(f"unknown promotion {precision!r}; choose from {', '.join(PRECISIONS)}")
-    started = time.perf_counter()
     full_plan = make_plan(prepared.view, stats, options)
     trials = _trials(prepared, stats, options, full_plan, batches, segments, precision)
+    if budget.measure == SHARE:
+        return _plan_to_share(prepared, stats, options, budget, batches, full_plan, trials, precision, progress)
     full = score(trials.reference, trials.runner.outputs_of(trials.int8_cache), budget.metric)
     note = None
     if precision == "int16" and not budget.holds(full):
@@ -207,7 +216,7 @@ def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget
                         precision)
         promotions, spare, evaluations = list(choice.promotions), list(choice.remaining), choice.evaluations
         for _ in range(TOP_UPS + 1):  # the plan keeps readers float too: it may land just short; top it up
-            final, achieved = _replanned(prepared, stats, options, budget, promotions, batches, trials.reference)
+            final, achieved = _replanned(prepared, stats, options, budget, promotions, batches)
             evaluations += 1
             if budget.holds(achieved) or not spare:
                 break
@@ -216,10 +225,8 @@ def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget
         "budget": budget.text, "met": budget.holds(achieved), "precision": precision,
         **({"note": note} if note else {}), "samples": samples_in(prepared, batches),
         "full_int8": budget.value(full), "achieved": budget.value(achieved),
-        "promotions": [{"group": p.group, "precision": p.precision, "nodes": list(p.nodes), "recovered": p.recovered}
-                       for p in promotions],
-        "int8_share": int8_share(prepared.view, final), "evaluations": evaluations,
-        "seconds": round(time.perf_counter() - started, 3)}
+        "promotions": _promotion_records(promotions), "int8_share": int8_share(prepared.view, final),
+        "evaluations": evaluations}
 
 
 def _trials(prepared: Prepared, stats: dict, options: PlanOptions, full_plan: QuantPlan, batches: Sequence[Feeds],
@@ -230,7 +237,7 @@ def _trials(prepared: Prepared, stats: dict, options: PlanOptions, full_plan: Qu
 
 
 def _replanned(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget, promotions: list[Promotion],
-               batches: Sequence[Feeds], reference: Sequence[Feeds]) -> tuple[QuantPlan, Score]:
+               batches: Sequence[Feeds]) -> tuple[QuantPlan, Score]:
     """The plan with ``promotions`` made (int16 groups, or their nodes float), and the budget's measure of it (the
     onnx-qdq form's arithmetic)."""
     wide = tuple((p.group, f"promoted to int16 by --budget {budget.text}") for p in promotions
@@ -239,5 +246,60 @@ def _replanned(prepared: Prepared, stats: dict, options: PlanOptions, budget: Bu
     kept = {node: f"{why} (group {p.group})" for p in promotions if p.precision == "float" for node in p.nodes}
     plan = make_plan(prepared.view, stats, replace(options, float_nodes=tuple(sorted(kept.items())),
                                                    int16_values=options.int16_values + wide))
+    return plan, measure_plan(prepared, plan, batches, budget)
+
+
+def measure_plan(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds], budget: Budget) -> Score:
+    """The budget's measure of ``plan`` (the onnx-qdq form's arithmetic) on ``batches``."""
     trials = trials_for(prepared, plan, batches, segments=1)
-    return plan, score(reference, trials.runner.outputs_of(trials.int8_cache), budget.metric)
+    return score(trials.reference, trials.runner.outputs_of(trials.int8_cache), budget.metric)
+
+
+def mac_ops(view: GraphView) -> frozenset[str]:
+    """The MAC-carrying ops of ``view``: those whose quantizer has a weight input (Conv, MatMul, Gemm, ...)."""
+    weighted = {key for key, quantizer in OP_QUANTIZERS.items() if quantizer.weight is not None}
+    return frozenset(node.name for node in view.nodes if (node.domain, node.op_type) in weighted)
+
+
+def _mac_cost(group: TensorGroup, view: GraphView) -> frozenset[str]:
+    """The MAC-carrying ops a promotion of ``group`` takes out of int8 (they write or read its values)."""
+    return frozenset(float_nodes(group, view)) & mac_ops(view)
+
+
+def _plan_to_share(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget, batches: Sequence[Feeds],
+                   full_plan: QuantPlan, trials: Trials, precision: str,
+                   progress: bool) -> tuple[QuantPlan, dict[str, Any]]:
+    """``int8>=X``: promote the groups whose promotion recovers most SQNR, most first, while at least X of the MAC
+    ops stay int8 (a group that costs no MAC op costs nothing); only groups that recover more than MIN_GAIN_DB."""
+    full_share = int8_share(prepared.view, full_plan)
+    full = score(trials.reference, trials.runner.outputs_of(trials.int8_cache), None)
+    report = analyse(prepared, full_plan, batches, trials=trials, progress=progress, alternative=precision)
+    by_name = {group.name: group for group in trials.groups}
+    allowed = full_share["int8_mac_ops"] - budget.threshold * full_share["mac_ops"]
+    spent: set[str] = set()
+    chosen: list[Promotion] = []
+    for entry in report.groups:
+        cost = _mac_cost(by_name[entry.group], prepared.view)
+        if entry.recovered_db is None or entry.recovered_db <= MIN_GAIN_DB or len(spent | cost) > allowed:
+            continue
+        spent |= cost
+        wide = precision if by_name[entry.group].values else "float"
+        chosen.append(Promotion(entry.group, float_nodes(by_name[entry.group], prepared.view), entry.recovered_db,
+                                wide))
+    final, achieved = _replanned(prepared, stats, options, budget, chosen, batches)
+    evaluations = 1
+    while chosen and int8_share(prepared.view, final)["share"] < budget.threshold:  # a closure spread further
+        chosen.pop()
+        final, achieved = _replanned(prepared, stats, options, budget, chosen, batches)
+        evaluations += 1
+    share = int8_share(prepared.view, final)
+    return final, {
+        "budget": budget.text, "met": share["share"] >= budget.threshold, "precision": precision,
+        "output_sqnr_db": {"full_int8": full.sqnr_db, "achieved": achieved.sqnr_db},
+        "samples": samples_in(prepared, batches), "full_int8": full_share["share"], "achieved": share["share"],
+        "promotions": _promotion_records(chosen), "int8_share": share, "evaluations": evaluations}
+
+
+def _promotion_records(promotions: Sequence[Promotion]) -> list[dict[str, Any]]:
+    return [{"group": p.group, "precision": p.precision, "nodes": list(p.nodes), "recovered": p.recovered}
+            for p in promotions]

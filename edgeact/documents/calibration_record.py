@@ -216,6 +216,8 @@ class Options:
     float_tflite: bool = spec()
     int16: list[str] | None = spec("--int16: nodes, op types or activations run with int16 activations",
                                    optional=True)
+    bias_correction: bool | None = spec("whether quantized biases were corrected for the mean output error "
+                                        "(--no-bias-correction turns it off); absent in older records", optional=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,11 +243,18 @@ class Int8Share:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OutputSqnr:
+    full_int8: float = spec("worst output SQNR (dB) with every group int8", between=ANY_NUMBER)
+    achieved: float = spec("worst output SQNR (dB) of the plan written", between=ANY_NUMBER)
+
+
+@dataclass(frozen=True, kw_only=True)
 class BudgetRecord:
     """``quantize --budget``: the fewest, most sensitive tensor groups promoted (int16, or float) so that the budget
     holds."""
 
-    budget: str = spec("the budget, MEASURE>=NUMBER (sqnr in dB, or a task metric)")
+    budget: str = spec("the budget, MEASURE>=NUMBER (sqnr in dB, a task metric, or int8: the share of MAC ops "
+                       "left int8)")
     met: bool = spec("whether the plan written meets it on the budget's samples")
     precision: str = spec("what groups were promoted to: int16 (A16W8) or float")
     note: str | None = spec("why the promotion differs from the one asked for", optional=True)
@@ -254,9 +263,50 @@ class BudgetRecord:
     achieved: float = spec("the measure of the plan written (onnx-qdq arithmetic)",
                            between=ANY_NUMBER)
     promotions: list[BudgetPromotion] = spec("groups promoted, most sensitive first")
+    output_sqnr_db: OutputSqnr | None = spec("int8>=X budgets: the worst output SQNR before and after the "
+                                             "promotions", optional=True)
     int8_share: Int8Share = spec()
     evaluations: int = spec("mixes of int8 and float groups measured to choose")
-    seconds: float = spec("time the choice took (sensitivity trials included)")
+    seconds: float | None = spec("time the choice took; written by earlier versions only (a record is "
+                                 "byte-identical across runs)", optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorrectedBias:
+    """One bias moved by the mean int8-vs-float error of the layer(s) it feeds."""
+
+    constant: str = spec("the model's bias tensor")
+    nodes: list[str] = spec("the nodes it feeds (several for an unrolled recurrent layer's steps)")
+    level: int = spec("its correction pass: one more than the deepest corrected layer upstream")
+    max_shift: float = spec("largest change of one channel's bias (float units)", between=ANY_NUMBER)
+    rms_shift: float = spec("root mean square change over its channels", between=ANY_NUMBER)
+    output_rms: float = spec("root mean square of the float layer output, for scale", between=ANY_NUMBER)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkippedBias:
+    constant: str = spec()
+    why: str = spec()
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorstOutputSqnr:
+    before: float = spec("worst output SQNR (dB) of the onnx-qdq arithmetic before correction", between=ANY_NUMBER)
+    after: float = spec("the same after correction", between=ANY_NUMBER)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BiasCorrectionRecord:
+    """Empirical bias correction: each quantized bias minus its layer's mean int8-vs-float output error per channel
+    on calibration samples, corrected level by level so each layer sees the corrected layers before it."""
+
+    applied: bool = spec("whether the plan written carries corrected biases")
+    why: str | None = spec("why not, when not applied", optional=True)
+    samples: int | None = spec("calibration samples measured on", optional=True)
+    levels: int | None = spec("sequential correction passes", optional=True)
+    worst_output_sqnr_db: WorstOutputSqnr | None = spec(optional=True)
+    biases: list[CorrectedBias] | None = spec("biases corrected, in level order", optional=True)
+    skipped: list[SkippedBias] = spec("quantized biases left as they were, with why")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,3 +362,5 @@ class CalibrationRecordDocument(RecordCore):
     warnings: list[str] = spec()
     evaluation: Evaluation = spec()
     budget: BudgetRecord | None = spec("present when quantize ran with --budget", optional=True)
+    bias_correction: BiasCorrectionRecord | None = spec("the bias correction stage; absent in older records",
+                                                        optional=True)

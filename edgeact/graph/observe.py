@@ -46,6 +46,19 @@ def with_float_outputs(payload: bytes, names: list[str]) -> bytes:
     return proto.SerializeToString(deterministic=True)
 
 
+def with_fed_initializers(payload: bytes, names: list[str]) -> bytes:
+    """A serialised model whose initializers ``names`` are also graph inputs, so a feed overrides them (onnxruntime
+    then neither folds nor pre-packs them)."""
+    proto = onnx.load_model_from_string(payload)
+    initializers = {tensor.name: tensor for tensor in proto.graph.initializer}
+    present = {value.name for value in proto.graph.input}
+    for name in names:
+        if name in initializers and name not in present:
+            tensor = initializers[name]
+            proto.graph.input.append(onnx.helper.make_tensor_value_info(name, tensor.data_type, list(tensor.dims)))
+    return proto.SerializeToString(deterministic=True)
+
+
 def dequantized_tensors(payload: bytes) -> dict[str, float]:
     """Every per-tensor DequantizeLinear output of a serialised model and the scale it dequantizes with."""
     proto = onnx.load_model_from_string(payload)

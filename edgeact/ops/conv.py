@@ -126,6 +126,6 @@ BUILTINS = (
 )
 
 SPECS = (
-    OpSpec("Conv", OpQuantizer(Role.COMPUTE, weight=1, weight_axis=0, bias=2), lower_conv,
+    OpSpec("Conv", OpQuantizer(Role.COMPUTE, weight=1, weight_axis=0, bias=2, bias_axis=1), lower_conv,
            ("CONV_2D", "DEPTHWISE_CONV_2D", "PAD")),
 )

@@ -7,6 +7,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeact.domain import EDGEACT_DOMAIN
+from edgeact.numerics.exp_table import softmax_exp_table
+from edgeact.numerics.fixed_point import (
+    calculate_input_radius,
+    exp_on_negative_values,
+    get_reciprocal,
+    preprocess_softmax_scaling,
+    rescale,
+    rounding_divide_by_pots,
+    wrap_int32,
+)
+from edgeact.numerics.requantize import multiply_by_quantized_multiplier, saturating_rounding_doubling_high_mul
 from edgeact.numerics.rounding import round_half_away_from_zero
 from edgeact.ops._kernel import is_float, saturate_int8, scale_zp
 from edgeact.ops.spec import Builtin, OnnxEmission, OpQuantizer, OpSpec, Role
@@ -28,24 +39,59 @@ def lower_softmax(ctx: Lowering, node: NodeView, dtype: str) -> None:
 
 
 # ---- emulator kernels ---------------------------------------------------------------------------------------------
-def softmax(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+_SCALED_DIFF_INTEGER_BITS, _ACCUMULATION_INTEGER_BITS = 5, 12  # Q5.26 input differences, Q12.19 sum of exps
+
+
+def _float_softmax(op, x: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
     beta = np.float32(op.options.get("beta", 1.0))
-    floating = is_float(graph, op)
-    x = inputs[0].astype(np.float32)
-    if not floating:
-        si, zi = scale_zp(graph, op.inputs[0])
-        x = np.float32(si) * (x - np.float32(zi))
     shifted = beta * (x - x.max(axis=-1, keepdims=True))
     e = np.exp(shifted.astype(np.float64))
-    p = e / e.sum(axis=-1, keepdims=True)
-    if floating:
-        return [p.astype(np.float32)]
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def softmax(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    """TFLite's reference SOFTMAX (LiteRT's BUILTIN_REF, TFLite Micro): int8 in gemmlowp fixed point
+    (reference_ops::Softmax, with the parameters of PreprocessSoftmaxScaling and CalculateInputRadius), as the
+    double-rounding builds compute it (``rounding`` is not used). Input differences below diff_min give -128."""
+    if is_float(graph, op):
+        return [_float_softmax(op, inputs[0].astype(np.float32))]
+    multiplier, left_shift = preprocess_softmax_scaling(
+        float(np.float32(op.options.get("beta", 1.0))), float(np.float32(scale_zp(graph, op.inputs[0])[0])),
+        _SCALED_DIFF_INTEGER_BITS)
+    diff_min = -calculate_input_radius(_SCALED_DIFF_INTEGER_BITS, left_shift)
+    x = inputs[0].astype(np.int64)
+    diff = x - x.max(axis=-1, keepdims=True)
+    kept = diff >= diff_min
+    scaled = multiply_by_quantized_multiplier(np.where(kept, diff, 0), multiplier, left_shift)  # ...GreaterThanOne
+    exps = exp_on_negative_values(scaled, _SCALED_DIFF_INTEGER_BITS)  # Q0.31
+    terms = np.where(kept, rescale(exps, 0, _ACCUMULATION_INTEGER_BITS), 0)
+    reciprocal, bits_over_unit = get_reciprocal(wrap_int32(terms.sum(axis=-1, keepdims=True)),
+                                                _ACCUMULATION_INTEGER_BITS)
+    exponent = bits_over_unit + 31 - 8  # to the 8-bit output's unit, 1/256
+    codes = rounding_divide_by_pots(saturating_rounding_doubling_high_mul(reciprocal, exps), exponent)
+    return [np.where(kept, np.clip(codes - 128, -128, 127), -128).astype(np.int8)]
+
+
+def xnnpack_softmax(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    """LiteRT's default interpreter: XNNPACK takes only float SOFTMAX, so int8 runs LiteRT's optimized kernel, which
+    on x86-64 is a float32 table of expf (PopulateSoftmaxLookupTable, optimized_ops::Softmax)."""
+    if is_float(graph, op):
+        return [_float_softmax(op, inputs[0].astype(np.float32))]
+    si, _ = scale_zp(graph, op.inputs[0])
     so, zo = scale_zp(graph, op.outputs[0])
-    return [saturate_int8(round_half_away_from_zero(p / so) + zo)]
+    table = softmax_exp_table(float(si), float(op.options.get("beta", 1.0)))  # exp(-s * beta * d), d = 0..255
+    x = inputs[0].astype(np.int64)
+    exps = table[x.max(axis=-1, keepdims=True) - x]
+    total = np.zeros(exps.shape[:-1], dtype=np.float32)
+    for column in np.moveaxis(exps, -1, 0):  # the C loop's order: float32 sums do not reassociate
+        total = total + column
+    inverse = np.float32(1.0) / (total * np.float32(so))
+    probabilities = exps * inverse[..., None]
+    return [saturate_int8(round_half_away_from_zero(probabilities.astype(np.float64)) + zo)]
 
 
 # ---- the specs ----------------------------------------------------------------------------------------------------
-BUILTINS = (Builtin("SOFTMAX", softmax, ("SoftmaxOptions", {"beta": 1.0})),)
+BUILTINS = (Builtin("SOFTMAX", softmax, ("SoftmaxOptions", {"beta": 1.0}), arithmetic={"xnnpack": xnnpack_softmax}),)
 
 # Softmax's int8 grid is the one TFLite requires, (1/256, -128): one calibration gives the same scales in ONNX and
 # TFLite; an output of exactly 1.0 saturates to 255/256.

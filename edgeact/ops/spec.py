@@ -49,6 +49,7 @@ class OpQuantizer:
     weight: int | None = None  # per-channel int8 symmetric
     weight_axis: Callable[[NodeView], int] | int = 0
     bias: int | None = None  # int32 at s_in * s_w; when absent, an all-zero one (TFLite's kernels take a bias)
+    bias_axis: int = -1  # the output axis the bias adds along (one value per output channel)
     output_range: tuple[float, float] | None = None  # a range known without calibration
     reciprocal: int | None = None  # a constant divisor, planned as int8 codes of its reciprocal (TFLite: MUL)
     pad_fill: bool = False  # explicit pads hold the lowest int8 code (TFLite: PADV2 before MAX_POOL_2D)

@@ -30,6 +30,7 @@ class CalibrationRecord:
     static_shapes: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     budget: dict[str, Any] | None = None  # quantize --budget: what was kept float and why
+    bias_correction: dict[str, Any] | None = None  # the bias correction stage: what moved, before/after
     edgeact_version: str = __version__
 
     def as_dict(self) -> dict[str, Any]:
@@ -46,6 +47,8 @@ class CalibrationRecord:
             record["static_shapes"] = self.static_shapes
         if self.budget is not None:
             record["budget"] = self.budget
+        if self.bias_correction is not None:
+            record["bias_correction"] = self.bias_correction
         return record
 
     def document(self) -> CalibrationRecordDocument:

@@ -15,7 +15,8 @@ QDQ_SESSION_CONFIG = {"session.qdq_matmulnbits_accuracy_level": "1"}
 
 def ort_session(model: bytes, what: str = "model", spinning: bool = True):
     """An onnxruntime CPU session for serialised ``model``; a refusal names ``what``. ``spinning=False`` for one
-    of many sessions run in turn (idle threads of the others would otherwise spin on the same cores)."""
+    of many sessions run in turn: idle threads of the others would otherwise spin on the same cores, and each
+    session's memory arena would keep its peak allocation (many segments' arenas added up to a gigabyte)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - a dependency of edgeact
@@ -26,6 +27,7 @@ def ort_session(model: bytes, what: str = "model", spinning: bool = True):
     options.log_severity_level = 3
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.enable_cpu_mem_arena = False
     for key, value in QDQ_SESSION_CONFIG.items():
         options.add_session_config_entry(key, value)
     try:

@@ -3,8 +3,9 @@ module holds the kernels of the builtins it emits): int8 with TFLite reference a
 
 Requantization goes through :func:`edgeact.ops._kernel.requantized` (requantize -> + zero point -> clamp, with the
 caller's rounding mode: TFLite's double rounding for the reference kernels); activation builtins use the ``litert``
-table convention; CAST -> ADD -> GATHER tables are exact integer operations. Ops whose reference kernels compute in
-float (QUANTIZE, CONCATENATION with rescaling, SOFTMAX) are emulated in float32 and agree within one output step.
+table convention; CAST -> ADD -> GATHER tables are exact integer operations. SOFTMAX is TFLite's gemmlowp fixed-point
+reference (and, for the ``xnnpack`` arithmetic, LiteRT's optimized float32 expf table), bit for bit. Ops whose
+reference kernels compute in float (QUANTIZE, CONCATENATION with rescaling) are emulated in float32.
 """
 
 from __future__ import annotations
