@@ -153,6 +153,9 @@ def quantize(
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target,
                           int16=frozenset(int16))
     precision = promotion_precision(promote, formats, bool(options.int16))
+    if bias_samples < 1:
+        raise UsageError(f"bias_samples={bias_samples}: bias correction needs at least one sample "
+                         "(turn it off with bias_correction=False)")
     if calib is None and not stats:
         raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
     wanted = parse_budget(budget) if budget is not None else None
@@ -163,8 +166,8 @@ def quantize(
     total = statistics(prepared, prepared.data, stats, batch_size, progress)
     decided, budget_record = _planned(prepared, total, options, wanted, eval_data, budget_samples, batch_size,
                                       progress, precision)
-    decided, bias_record = _bias_corrected(prepared, decided, bias_correction and bias_samples, batch_size, progress,
-                                           (wanted, budget_record, eval_data, budget_samples))
+    decided, bias_record = _bias_corrected(prepared, decided, bias_samples if bias_correction else 0, batch_size,
+                                           progress, (wanted, budget_record, eval_data, budget_samples))
     artifacts, warnings = export_forms(prepared, decided, list(formats), target, float_tflite)
     warnings += loadable(artifacts, target)
     paths = {form: path for form, path in paths.items() if form in artifacts or form == "record"}
@@ -228,7 +231,7 @@ def _bias_corrected(prepared: Prepared, decided: QuantPlan, samples: int, batch_
         return corrected, record
     why = (f"left out: with it {budget.measure} measured {value:.4g}, below --budget {budget.text} (without it "
            f"{budget_record['achieved']:.4g})")
-    return decided, {**record, "applied": False, "why": why}
+    return decided, {"applied": False, "why": why, "samples": record["samples"], "skipped": record["skipped"]}
 
 
 def promotion_precision(promote: str, formats: Sequence[str], int16_requested: bool) -> str:

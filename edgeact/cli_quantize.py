@@ -211,7 +211,8 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         "eval_data": "" if budget else "it is the data --budget is measured on; add --budget",
         "budget_samples": "" if budget else "it applies to --budget",
         "promote": "" if budget else "it applies to --budget",
-        "bias_correction": "" if calib else "it measures on --calib samples; saved --stats hold none",
+        "bias_correction": "" if calib or not bias_correction else "it measures on --calib samples; saved --stats "
+                           "hold none",
         "bias_samples": "" if calib and bias_correction else "it applies to bias correction on --calib samples",
     })
     result = run_api(lambda: api.quantize(
@@ -268,15 +269,19 @@ def summary_text(record: CalibrationRecordDocument) -> str:
 
 def _bias_lines(record: CalibrationRecordDocument) -> list[str]:
     corrected = record.bias_correction
-    if corrected is None or (not corrected.applied and corrected.why and "turned off" in corrected.why):
+    if corrected is None or record.options.bias_correction is False:
         return []
     if not corrected.applied:
         return [f"  bias correction not applied: {corrected.why}"]
     sqnr = corrected.worst_output_sqnr_db
-    measured = (f", worst output SQNR {sqnr.before:.1f} -> {sqnr.after:.1f} dB (onnx-qdq arithmetic)"
-                if sqnr is not None else "")
-    return [f"  bias correction: {len(corrected.biases or [])} biases in {corrected.levels} levels on "
-            f"{corrected.samples} calibration samples{measured}"]
+    measured = (f", worst output SQNR {sqnr.before:.1f} -> {sqnr.after:.1f} dB (onnx-qdq arithmetic, on those "
+                "samples)" if sqnr is not None else "")
+    lines = [f"  bias correction: {len(corrected.biases or [])} biases in {corrected.levels} levels on "
+             f"{corrected.samples} calibration samples{measured}"]
+    if sqnr is not None and sqnr.after < sqnr.before:
+        lines.append("  warning bias correction lowered the worst output's SQNR; check your task metric (the zoo's "
+                     "OCR lost text agreement, its detectors gained) or rerun with --no-bias-correction")
+    return lines
 
 
 def _budget_lines(record: CalibrationRecordDocument) -> list[str]:
@@ -286,14 +291,16 @@ def _budget_lines(record: CalibrationRecordDocument) -> list[str]:
     share = budget.int8_share
     wide = f", 16x8 {share.int16_mac_ops}" if share.int16_mac_ops else ""
     kinds = sorted({p.precision for p in budget.promotions})
-    lines = [f"  budget {budget.budget}: {'met' if budget.met else 'NOT met'} ({budget.full_int8:.4g} with every group "
-             f"int8 -> {budget.achieved:.4g}; {budget.samples} samples), {len(budget.promotions)} group(s) promoted"
+    measure = "{:.0%}" if budget.budget.startswith("int8>=") else "{:.4g}"  # a share of MAC ops, or a measure
+    lines = [f"  budget {budget.budget}: {'met' if budget.met else 'NOT met'} ({measure.format(budget.full_int8)} "
+             f"with every group int8 -> {measure.format(budget.achieved)}; {budget.samples} samples), "
+             f"{len(budget.promotions)} group(s) promoted"
              f"{' to ' + '/'.join(kinds) if kinds else ''}; int8 MAC ops {share.int8_mac_ops}/{share.mac_ops} "
              f"({share.share:.0%}){wide}"]
     lines += [f"  budget note: {budget.note}"] if budget.note else []
     sqnr = budget.output_sqnr_db
-    lines += [f"  budget worst output SQNR {sqnr.full_int8:.1f} dB with every group int8 -> {sqnr.achieved:.1f} dB"
-              ] if sqnr else []
+    lines += [f"  budget worst output SQNR {sqnr.full_int8:.1f} dB with every group int8 -> {sqnr.achieved:.1f} dB "
+              "(before bias correction)"] if sqnr else []
     lines += [f"  budget {p.precision:<5} group {p.group} (recovers {p.recovered:.3g} alone): {', '.join(p.nodes[:4])}"
               + (f" +{len(p.nodes) - 4} more" if len(p.nodes) > 4 else "") for p in budget.promotions[:10]]
     if len(budget.promotions) > 10:

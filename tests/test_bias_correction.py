@@ -95,7 +95,7 @@ def test_segmented_levels_equal_one_whole_model_run(monkeypatch: pytest.MonkeyPa
     plan = make_plan(prepared.view, statistics(prepared, prepared.data, [], 8, False).tensors, PlanOptions())
     batches = first_batches(prepared.data, 32, 8, prepared)
     codes = {}
-    for segments, cache_bytes in ((1, 1 << 30), (3, 1 << 30), (16, 1 << 30), (16, 0), (16, 20_000)):
+    for segments, cache_bytes in ((1, 1 << 30), (3, 1 << 30), (16, 1 << 30), (16, 0), (16, 40_000), (16, 70_000)):
         monkeypatch.setattr(bias_correction, "SEGMENTS", segments)
         monkeypatch.setattr(bias_correction, "CACHE_BYTES", cache_bytes)  # 0: every batch reruns from its inputs
         corrected, record = bias_correction.correct_biases(prepared, plan, batches)
@@ -138,3 +138,51 @@ def test_helper_makes_initializers_overridable() -> None:
     assert run_ort(session, {"x": x, "c": np.full(2, 5.0, np.float32)})["y"].tolist() == [5.0, 5.0]
     assert TensorProto.FLOAT == onnx.load_model_from_string(with_fed_initializers(payload, ["c"])).graph.input[1] \
         .type.tensor_type.elem_type
+
+
+def _gemm(name: str, x: str, out: str, shape: tuple[int, int], rng: np.random.Generator) -> tuple:
+    weight = numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), f"{name}_w")
+    bias = numpy_helper.from_array(rng.normal(0, 0.3, shape[:1]).astype(np.float32), f"{name}_b")
+    return helper.make_node("Gemm", [x, weight.name, bias.name], [out], transB=1, name=name), [weight, bias]
+
+
+def test_an_early_graph_output_is_measured_and_corrected(tmp_path: Path) -> None:
+    """y1 leaves the graph in its first segment while y2 needs three levels: the final run must recompute y1."""
+    rng = np.random.default_rng(0)
+    parts = [_gemm("g1", "x", "y1", (4, 16), rng), _gemm("g2", "x", "h", (16, 16), rng),
+             _gemm("g3", "hr", "h3", (16, 16), rng), _gemm("g4", "h3r", "y2", (4, 16), rng)]
+    nodes = [parts[0][0], parts[1][0], helper.make_node("Relu", ["h"], ["hr"]), parts[2][0],
+             helper.make_node("Relu", ["h3"], ["h3r"]), parts[3][0]]
+    outputs = [tensor("y1", ["N", 4]), tensor("y2", ["N", 4])]
+    graph = helper.make_graph(nodes, "early", [tensor("x", ["N", 16])], outputs,
+                              [init for _, inits in parts for init in inits])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "early.onnx")
+    np.savez(tmp_path / "calib.npz", x=rng.uniform(-1, 1, (64, 16)).astype(np.float32))
+    result = edgeact.quantize(tmp_path / "early.onnx", tmp_path / "calib.npz", output_dir=tmp_path / "out")
+    record = result.record["bias_correction"]
+    assert record["applied"] and record["levels"] == 3 and len(record["biases"]) == 4
+    assert [entry["level"] for entry in record["biases"]] == sorted(entry["level"] for entry in record["biases"])
+
+
+def test_a_broadcast_bias_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    first, inits = _gemm("g1", "x", "h", (8, 16), rng)
+    second, more = _gemm("g2", "h", "y", (4, 8), rng)
+    one = numpy_helper.from_array(np.array([0.2], np.float32), "g1_b")  # one value for all 8 channels
+    graph = helper.make_graph([first, second], "bcast", [tensor("x", ["N", 16])], [tensor("y", ["N", 4])],
+                              [inits[0], one, *more])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "bcast.onnx")
+    np.savez(tmp_path / "calib.npz", x=rng.uniform(-1, 1, (64, 16)).astype(np.float32))
+    record = edgeact.quantize(tmp_path / "bcast.onnx", tmp_path / "calib.npz", output_dir=tmp_path / "out",
+                              per_tensor=True).record["bias_correction"]
+    assert record["skipped"] == [{"constant": "g1_b",
+                                  "why": "one value broadcast over every channel: no per-channel correction"}]
+    assert [entry["constant"] for entry in record["biases"]] == ["g2_b"] and record["levels"] == 1
+
+
+def test_bias_samples_below_one_is_a_usage_error(drifting: tuple[Path, Path], tmp_path: Path) -> None:
+    from edgeact.errors import UsageError
+
+    model, calib = drifting
+    with pytest.raises(UsageError, match="bias_samples=0"):
+        edgeact.quantize(model, calib, output_dir=tmp_path, bias_samples=0)

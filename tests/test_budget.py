@@ -102,6 +102,8 @@ def test_an_int8_share_budget_spends_its_allowance_on_the_most_sensitive_groups(
     assert spent > full + 1.0
     everything = edgeact.quantize(model, calib, output_dir=tmp_path / "all", budget="int8>=1", **common)
     assert everything.record["budget"]["int8_share"]["share"] == 1.0  # no MAC op to spare: only free groups
+    assert everything.record["budget"]["promotions"]  # ... and there are free ones (LayerNorm, Softmax groups)
+    assert all(p["precision"] == "int16" for p in everything.record["budget"]["promotions"])
 
 
 def test_cli_budget_summary_and_exit_codes(tmp_path: Path) -> None:
@@ -114,3 +116,28 @@ def test_cli_budget_summary_and_exit_codes(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "edgeact.cli", "quantize", str(model), "--calib", str(data),
                           "--budget", "accuracy>=1"], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 2 and "expected MEASURE>=NUMBER" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_bias_correction_that_breaks_the_budget_is_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under --budget the corrected plan is measured again: a correction that takes the measure below the budget is
+    dropped (the written model is the uncorrected one) and the record says why."""
+    from dataclasses import replace
+
+    from edgeact.pipeline import bias_correction
+
+    real = bias_correction.correct_biases
+
+    def ruinous(prepared, plan, batches, progress=False):  # type: ignore[no-untyped-def]
+        corrected, record = real(prepared, plan, batches, progress)
+        wrecked = [replace(c, codes=c.codes * 0 + 2**20) if c.role == "bias" else c for c in corrected.constants]
+        return replace(corrected, constants=wrecked), record
+
+    model, data = _outlier_model(tmp_path)
+    honest = edgeact.quantize(model, data, formats=["onnx-qdq"], output_dir=tmp_path / "a", budget="sqnr>=30",
+                              bias_correction=False)
+    monkeypatch.setattr(bias_correction, "correct_biases", ruinous)
+    guarded = edgeact.quantize(model, data, formats=["onnx-qdq"], output_dir=tmp_path / "b", budget="sqnr>=30")
+    record = guarded.record["bias_correction"]
+    assert not record["applied"] and record["why"].startswith("left out: with it sqnr measured")
+    assert "biases" not in record and guarded.record["budget"]["met"]
+    assert guarded.paths["onnx-qdq"].read_bytes() == honest.paths["onnx-qdq"].read_bytes()

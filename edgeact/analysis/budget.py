@@ -7,6 +7,7 @@ again in its own precision, and topped up when it lands short."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -177,8 +178,8 @@ def float_nodes(group: TensorGroup, view: GraphView) -> tuple[str, ...]:
 def int8_share(view: GraphView, plan: QuantPlan) -> dict[str, float]:
     """How many MAC-carrying ops (a weight input: Conv, MatMul, Gemm, ...) the plan makes int8 (every planned value
     they read or write int8) and how many 16x8 (some int16)."""
-    quantized = {name for name, _ in plan.quantized}
-    macs = [node for node in view.nodes if node.name in mac_ops(view)]
+    quantized, weighted = {name for name, _ in plan.quantized}, mac_ops(view)
+    macs = [node for node in view.nodes if node.name in weighted]
     wide = [node.name for node in macs if node.name in quantized and any(
         plan.grids[name].dtype == "int16" for name in (*node.inputs, *node.outputs) if name in plan.grids)]
     count = sum(1 for node in macs if node.name in quantized) - len(wide)
@@ -236,16 +237,21 @@ def _trials(prepared: Prepared, stats: dict, options: PlanOptions, full_plan: Qu
     return trials_for(prepared, full_plan, batches, segments, alternative=wide)
 
 
-def _replanned(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget, promotions: list[Promotion],
-               batches: Sequence[Feeds]) -> tuple[QuantPlan, Score]:
-    """The plan with ``promotions`` made (int16 groups, or their nodes float), and the budget's measure of it (the
-    onnx-qdq form's arithmetic)."""
+def _promoted_plan(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget,
+                   promotions: list[Promotion]) -> QuantPlan:
+    """The plan with ``promotions`` made: int16 groups, or their nodes float."""
     wide = tuple((p.group, f"promoted to int16 by --budget {budget.text}") for p in promotions
                  if p.precision == "int16")
     why = f"kept float by --budget {budget.text}"
     kept = {node: f"{why} (group {p.group})" for p in promotions if p.precision == "float" for node in p.nodes}
-    plan = make_plan(prepared.view, stats, replace(options, float_nodes=tuple(sorted(kept.items())),
+    return make_plan(prepared.view, stats, replace(options, float_nodes=tuple(sorted(kept.items())),
                                                    int16_values=options.int16_values + wide))
+
+
+def _replanned(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget, promotions: list[Promotion],
+               batches: Sequence[Feeds]) -> tuple[QuantPlan, Score]:
+    """The plan with ``promotions`` made, and the budget's measure of it (the onnx-qdq form's arithmetic)."""
+    plan = _promoted_plan(prepared, stats, options, budget, promotions)
     return plan, measure_plan(prepared, plan, batches, budget)
 
 
@@ -261,43 +267,46 @@ def mac_ops(view: GraphView) -> frozenset[str]:
     return frozenset(node.name for node in view.nodes if (node.domain, node.op_type) in weighted)
 
 
-def _mac_cost(group: TensorGroup, view: GraphView) -> frozenset[str]:
-    """The MAC-carrying ops a promotion of ``group`` takes out of int8 (they write or read its values)."""
-    return frozenset(float_nodes(group, view)) & mac_ops(view)
-
-
 def _plan_to_share(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget, batches: Sequence[Feeds],
                    full_plan: QuantPlan, trials: Trials, precision: str,
                    progress: bool) -> tuple[QuantPlan, dict[str, Any]]:
     """``int8>=X``: promote the groups whose promotion recovers most SQNR, most first, while at least X of the MAC
-    ops stay int8 (a group that costs no MAC op costs nothing); only groups that recover more than MIN_GAIN_DB."""
+    ops stay int8 (a group that costs no MAC op costs nothing); only groups that recover more than MIN_GAIN_DB.
+    ``output_sqnr_db`` is measured on the plan before bias correction."""
     full_share = int8_share(prepared.view, full_plan)
     full = score(trials.reference, trials.runner.outputs_of(trials.int8_cache), None)
     report = analyse(prepared, full_plan, batches, trials=trials, progress=progress, alternative=precision)
-    by_name = {group.name: group for group in trials.groups}
-    allowed = full_share["int8_mac_ops"] - budget.threshold * full_share["mac_ops"]
+    by_name, weighted = {group.name: group for group in trials.groups}, mac_ops(prepared.view)
+    floor = math.ceil(budget.threshold * full_share["mac_ops"] - 1e-9)  # MAC ops that must stay int8
+    allowed = max(full_share["int8_mac_ops"] - floor, 0)
     spent: set[str] = set()
-    chosen: list[Promotion] = []
+    chosen: list[tuple[Promotion, frozenset[str]]] = []
     for entry in report.groups:
-        cost = _mac_cost(by_name[entry.group], prepared.view)
+        cost = frozenset(float_nodes(by_name[entry.group], prepared.view)) & weighted
         if entry.recovered_db is None or entry.recovered_db <= MIN_GAIN_DB or len(spent | cost) > allowed:
             continue
         spent |= cost
         wide = precision if by_name[entry.group].values else "float"
-        chosen.append(Promotion(entry.group, float_nodes(by_name[entry.group], prepared.view), entry.recovered_db,
-                                wide))
-    final, achieved = _replanned(prepared, stats, options, budget, chosen, batches)
-    evaluations = 1
-    while chosen and int8_share(prepared.view, final)["share"] < budget.threshold:  # a closure spread further
-        chosen.pop()
-        final, achieved = _replanned(prepared, stats, options, budget, chosen, batches)
-        evaluations += 1
+        chosen.append((Promotion(entry.group, float_nodes(by_name[entry.group], prepared.view), entry.recovered_db,
+                                 wide), cost))
+    final = _promoted_plan(prepared, stats, options, budget, [p for p, _ in chosen])
+    while int8_share(prepared.view, final)["int8_mac_ops"] < min(floor, full_share["int8_mac_ops"]):
+        costly = [number for number, (_, cost) in enumerate(chosen) if cost]
+        if not costly:
+            break
+        del chosen[costly[-1]]  # an int16 closure spread further than its cost said: give the last one back
+        final = _promoted_plan(prepared, stats, options, budget, [p for p, _ in chosen])
     share = int8_share(prepared.view, final)
+    note = (f"the plan without promotions keeps only {full_share['share']:.1%} of MAC ops int8 (fallbacks, "
+            "--int16, --exclude): only promotions that cost none were made" if floor > full_share["int8_mac_ops"]
+            else None)
     return final, {
         "budget": budget.text, "met": share["share"] >= budget.threshold, "precision": precision,
-        "output_sqnr_db": {"full_int8": full.sqnr_db, "achieved": achieved.sqnr_db},
+        **({"note": note} if note else {}),
+        "output_sqnr_db": {"full_int8": full.sqnr_db, "achieved": measure_plan(prepared, final, batches,
+                                                                                budget).sqnr_db},
         "samples": samples_in(prepared, batches), "full_int8": full_share["share"], "achieved": share["share"],
-        "promotions": _promotion_records(chosen), "int8_share": share, "evaluations": evaluations}
+        "promotions": _promotion_records([p for p, _ in chosen]), "int8_share": share, "evaluations": 1}
 
 
 def _promotion_records(promotions: Sequence[Promotion]) -> list[dict[str, Any]]:

@@ -264,7 +264,7 @@ class BudgetRecord:
                            between=ANY_NUMBER)
     promotions: list[BudgetPromotion] = spec("groups promoted, most sensitive first")
     output_sqnr_db: OutputSqnr | None = spec("int8>=X budgets: the worst output SQNR before and after the "
-                                             "promotions", optional=True)
+                                             "promotions (before bias correction)", optional=True)
     int8_share: Int8Share = spec()
     evaluations: int = spec("mixes of int8 and float groups measured to choose")
     seconds: float | None = spec("time the choice took; written by earlier versions only (a record is "
@@ -305,7 +305,7 @@ class BiasCorrectionRecord:
     samples: int | None = spec("calibration samples measured on", optional=True)
     levels: int | None = spec("sequential correction passes", optional=True)
     worst_output_sqnr_db: WorstOutputSqnr | None = spec(optional=True)
-    biases: list[CorrectedBias] | None = spec("biases corrected, in level order", optional=True)
+    biases: list[CorrectedBias] | None = spec("biases corrected, by level", optional=True)
     skipped: list[SkippedBias] = spec("quantized biases left as they were, with why")
 
 

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from edgeact.errors import UsageError
+from edgeact.errors import QuantizationRangeError
 from edgeact.numerics.requantize import INT32_MAX, INT32_MIN, saturating_rounding_doubling_high_mul
 
 # Q0.31 constants of gemmlowp's exp_on_negative_values (exp(-2^k), k = -2..4) and its Taylor step around -1/8
@@ -123,7 +123,8 @@ def preprocess_softmax_scaling(beta: float, input_scale: float, input_integer_bi
     if shift < -31:  # flushed to zero
         return 0, 0
     if shift < 0:  # QuantizeMultiplierGreaterThanOne's TFLITE_CHECK: the runtime aborts
-        raise UsageError(f"softmax input scale {input_scale!r} * beta {beta!r} is too small for TFLite (< 2^-26)")
+        raise QuantizationRangeError(f"softmax input scale {input_scale!r} * beta {beta!r} is below 2^-27: TFLite's "
+                                     "int8 SOFTMAX refuses it (QuantizeMultiplierGreaterThanOne)")
     return q_fixed, shift
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeact.domain import EDGEACT_DOMAIN
+from edgeact.errors import EdgeactError
 from edgeact.numerics.exp_table import softmax_exp_table
 from edgeact.numerics.fixed_point import (
     calculate_input_radius,
@@ -55,6 +56,9 @@ def softmax(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     double-rounding builds compute it (``rounding`` is not used). Input differences below diff_min give -128."""
     if is_float(graph, op):
         return [_float_softmax(op, inputs[0].astype(np.float32))]
+    if scale_zp(graph, op.outputs[0]) != (1.0 / 256.0, -128):
+        raise EdgeactError(f"SOFTMAX {op.node!r}: int8 output grid {scale_zp(graph, op.outputs[0])}, but TFLite's "
+                           "kernel writes (1/256, -128) only")
     multiplier, left_shift = preprocess_softmax_scaling(
         float(np.float32(op.options.get("beta", 1.0))), float(np.float32(scale_zp(graph, op.inputs[0])[0])),
         _SCALED_DIFF_INTEGER_BITS)

@@ -68,16 +68,21 @@ def _biases(view: GraphView, plan: QuantPlan) -> tuple[dict[str, _Bias], list[di
     skipped: dict[str, str] = {}
     nodes = {node.name: node for node in view.nodes}
     for constant in plan.constants:
-        if constant.role != "bias" or not constant.constant or "onnx-qdq" not in constant.formats:
+        if constant.role != "bias" or not constant.constant:
             continue
         node, name = nodes[constant.node], constant.constant
         known = biases.get(name)
-        if known is not None and known.grid != constant.grid:
+        value = np.asarray(view.values[name].constant, np.float64)
+        if "onnx-qdq" not in constant.formats:
+            skipped[name] = "int32 in TFLite only (the ONNX forms keep it float): not measured"
+        elif value.size == 1:
+            skipped[name] = "one value broadcast over every channel: no per-channel correction"
+        elif known is not None and known.grid != constant.grid:
             skipped[name] = "the same bias constant is read on two grids"
+        if name in skipped:
             continue
         if known is None:
-            value = view.values[name].constant
-            known = biases[name] = _Bias(name, constant.grid, np.asarray(value, np.float64))
+            known = biases[name] = _Bias(name, constant.grid, value)
         quantizer = quantizer_for(node)
         known.nodes.append(node.name)
         known.outputs.append(node.outputs[0])
@@ -129,21 +134,22 @@ class _ChannelMeans:
 class _SegmentedRun:
     """The measuring model cut into segments. A level reruns only the segments from the first one reading a bias
     just corrected to the last one writing a value it measures; each batch keeps only the values crossing into the
-    segments later runs start from, within CACHE_BYTES in all (a batch past that reruns from its graph inputs), so
-    memory stays bounded however many samples are measured."""
+    segments later runs start from, within CACHE_BYTES in all (a batch past that reruns from its graph inputs): the
+    activations held between levels stay bounded however many samples are measured (the samples themselves and the
+    model's outputs on them are held, as ``--budget`` holds its samples)."""
 
     def __init__(self, payload: bytes, biases: list[str], measured: dict[str, int], batches: Sequence[Feeds],
                  count: int) -> None:
         self.segments = cut(payload, count)
         self.sessions = [ort_session(with_fed_initializers(s.payload, [b for b in biases if b in s.reads]),
-                                     f"int8 model segment {i} (bias correction)", spinning=False)
+                                     f"int8 model segment {i} (bias correction)", spinning=False, arena=False)
                          for i, s in enumerate(self.segments)]
         self.fed_names = {v.name for session in self.sessions
                           for v in (*session.get_inputs(), *session.get_overridable_initializers())}
         self.measured = measured
         self.made_by = {name: i for i, s in enumerate(self.segments) for name in s.outputs}
         self.batches = [dict(batch) for batch in batches]
-        self.cache: list[Feeds | None] = [None] * len(self.batches)
+        self.cache: list[tuple[int, Feeds] | None] = [None] * len(self.batches)  # (first segment it feeds, values)
 
     @property
     def last(self) -> int:
@@ -161,26 +167,31 @@ class _SegmentedRun:
         """Values segments from ``start`` on read that earlier segments write."""
         return {name for s in self.segments[start:] for name in s.inputs if self.made_by.get(name, start) < start}
 
-    def run(self, first: int, last: int, fed: Feeds, keep_from: int,
+    def run(self, first: int, last: int, fed: Feeds, keep_from: int, wanted: set[str],
             outputs: Sequence[str] = ()) -> tuple[_ChannelMeans, list[Feeds]]:
-        """Segments ``first``..``last`` over every batch (from its graph inputs when it has no cache): channel means
-        of the measured values they write, and the values ``outputs`` per batch. Afterwards each batch caches what
-        segments from ``keep_from`` (where the next run starts) read from earlier ones."""
+        """Segments ``first``..``last`` over every batch (from its graph inputs when its cache does not feed
+        ``first``): channel means of the ``wanted`` measured values, and the values ``outputs`` per batch.
+        Afterwards each batch caches what segments from ``keep_from`` (where the next run starts) read from earlier
+        ones. A segment returns only what is read later in the run, kept, measured or asked for."""
         means, results, kept, cached = _ChannelMeans(), [], self._crossing(keep_from), 0
         for index, batch in enumerate(self.batches):
             cache = self.cache[index]
-            start, values = (first, {**batch, **cache}) if cache is not None else (0, dict(batch))
-            for segment, session in zip(self.segments[start:last + 1], self.sessions[start:last + 1], strict=True):
+            start, values = (first, {**batch, **cache[1]}) if cache is not None and cache[0] == first \
+                else (0, dict(batch))
+            for number in range(start, last + 1):
+                segment = self.segments[number]
+                later = {name for s in self.segments[number + 1:last + 1] for name in s.inputs}
+                names = [n for n in segment.outputs if n in later or n in kept or n in wanted or n in outputs]
                 feeds = {name: values[name] for name in segment.inputs}
                 feeds.update({name: array for name, array in fed.items() if name in segment.reads})
-                made = run_ort(session, feeds, list(segment.outputs))
-                for name in [name for name in made if name in self.measured]:
+                made = run_ort(self.sessions[number], feeds, names)
+                for name in [name for name in made if name in wanted]:
                     means.add(name, made[name], self.measured[name])
-                values.update(made)
+                values.update({name: made[name] for name in made if name in later or name in kept or name in outputs})
             results.append({name: values[name] for name in outputs})
-            cache = {name: values[name] for name in kept if name in values} if kept <= values.keys() else None
-            size = sum(array.nbytes for array in cache.values()) if cache is not None else 0
-            self.cache[index] = cache if cache is not None and cached + size <= CACHE_BYTES else None
+            keep = {name: values[name] for name in kept if name in values} if kept <= values.keys() else None
+            size = sum(array.nbytes for array in keep.values()) if keep is not None else 0
+            self.cache[index] = (keep_from, keep) if keep is not None and cached + size <= CACHE_BYTES else None
             cached += size if self.cache[index] is not None else 0
         return means, results
 
@@ -192,7 +203,8 @@ def correct_biases(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds]
     before and after)."""
     biases, skipped = _biases(prepared.view, plan)
     if not biases or not batches:
-        why = "no quantized bias" if not biases else "no calibration samples (--stats only)"
+        why = ("no quantized bias to correct" + (" (see skipped)" if skipped else "") if not biases
+               else "no calibration samples (--stats only)")
         return plan, {"applied": False, "why": why, "skipped": skipped}
     measured = {out: axis for bias in biases.values() for out, axis in zip(bias.outputs, bias.axes, strict=True)}
     graph_outputs = [value.name for value in prepared.model.graph.outputs if value.dtype is not None
@@ -210,15 +222,16 @@ def correct_biases(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds]
 
     due = [[bias for bias in biases.values() if bias.level == level] for level in levels]
     starts = [0, *(runner.reading({b.constant for b in previous}) for previous in [[], *due])]  # each run's first
-    results = runner.run(0, runner.last, fed(), starts[1], graph_outputs)[1]
+    starts[-1] = min([starts[-1], *(runner.made_by.get(name, 0) for name in graph_outputs)])  # every output anew
+    results = runner.run(0, runner.last, fed(), starts[1], set(), graph_outputs)[1]
     before = _worst_sqnr(results, reference, graph_outputs)
     for number, start in enumerate(_progress(starts[1:-1], progress)):
         wanted = {out for bias in due[number] for out in bias.outputs}
-        means, _ = runner.run(start, runner.writing(wanted), fed(), starts[number + 2])
+        means, _ = runner.run(start, runner.writing(wanted), fed(), starts[number + 2], wanted)
         for bias in due[number]:
             error = np.mean([means.mean(out) - floats.mean(out) for out in bias.outputs], axis=0)
             bias.shift = error.reshape(bias.original.shape) if error.size == bias.original.size else None
-    results = runner.run(starts[-1], runner.last, fed(), len(runner.segments), graph_outputs)[1]
+    results = runner.run(starts[-1], runner.last, fed(), len(runner.segments), set(), graph_outputs)[1]
     after = _worst_sqnr(results, reference, graph_outputs)
     corrected = {bias.constant: bias for bias in biases.values() if bias.shift is not None}
     constants = [replace(c, codes=corrected[c.constant].codes()) if c.role == "bias" and c.constant in corrected
@@ -226,7 +239,8 @@ def correct_biases(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds]
     return replace(plan, constants=constants), {
         "applied": True, "samples": samples_in(prepared, batches), "levels": len(levels),
         **({"worst_output_sqnr_db": {"before": before, "after": after}} if before is not None else {}),
-        "biases": [_entry(bias, floats) for bias in corrected.values()], "skipped": skipped}
+        "biases": [_entry(bias, floats) for bias in sorted(corrected.values(), key=lambda b: b.level)],
+        "skipped": skipped}
 
 
 def _float_pass(prepared: Prepared, batches: Sequence[Feeds], measured: dict[str, int],

@@ -13,10 +13,11 @@ THREADS = 2
 QDQ_SESSION_CONFIG = {"session.qdq_matmulnbits_accuracy_level": "1"}
 
 
-def ort_session(model: bytes, what: str = "model", spinning: bool = True):
+def ort_session(model: bytes, what: str = "model", spinning: bool = True, arena: bool = True):
     """An onnxruntime CPU session for serialised ``model``; a refusal names ``what``. ``spinning=False`` for one
-    of many sessions run in turn: idle threads of the others would otherwise spin on the same cores, and each
-    session's memory arena would keep its peak allocation (many segments' arenas added up to a gigabyte)."""
+    of many sessions run in turn (idle threads of the others would otherwise spin on the same cores);
+    ``arena=False`` where many sessions stay alive at once (each arena keeps its peak allocation: sixteen segments'
+    arenas added up to a gigabyte on a detector)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - a dependency of edgeact
@@ -27,7 +28,7 @@ def ort_session(model: bytes, what: str = "model", spinning: bool = True):
     options.log_severity_level = 3
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.enable_cpu_mem_arena = False
+    options.enable_cpu_mem_arena = arena
     for key, value in QDQ_SESSION_CONFIG.items():
         options.add_session_config_entry(key, value)
     try:
