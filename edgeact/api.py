@@ -127,7 +127,7 @@ def quantize(
     budget_samples: int = SAMPLES,
     int16: Iterable[str] = (),
     promote: str = "auto",
-    bias_correction: bool = True,
+    bias_correction: bool = False,
     bias_samples: int = BIAS_SAMPLES,
 ) -> QuantizeResult:
     """Quantize a model to int8 and write the requested forms and the calibration record.
@@ -218,7 +218,7 @@ def _bias_corrected(prepared: Prepared, decided: QuantPlan, samples: int, batch_
     """Stage 3b: ``decided`` with its biases corrected on the first ``samples`` calibration samples (when there
     are samples). Under a budget the corrected plan is measured again, and kept only if the budget still holds."""
     if not samples:
-        return decided, {"applied": False, "why": "turned off (--no-bias-correction)", "skipped": []}
+        return decided, {"applied": False, "why": "off (--bias-correction turns it on)", "skipped": []}
     corrected, record = correct_biases(prepared, decided, samples, batch_size, progress)
     budget, budget_record, eval_data, budget_samples = budgeted
     if budget is None or budget_record is None or not record["applied"] or not budget.on_outputs:

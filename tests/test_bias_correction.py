@@ -75,7 +75,7 @@ def test_planted_drift_is_corrected_on_onnxruntime_and_litert(drifting: tuple[Pa
                               result.record["bias_correction"])
     drift = (1 / 127 - SMALL) * INPUTS * 0.5  # every small weight rounded up by (step - SMALL), times mean(x)
     plain_qdq, plain_litert, step, plain_record = results[False]
-    assert not plain_record["applied"] and "no-bias-correction" in plain_record["why"]
+    assert not plain_record["applied"] and "--bias-correction turns it on" in plain_record["why"]
     assert drift > 2 * step  # the planted drift is worth measuring at the output grid
     assert abs(plain_qdq[0] - drift) < 0.6 * step and abs(plain_litert[0] - drift) < 0.6 * step
     fixed_qdq, fixed_litert, step, record = results[True]
@@ -110,7 +110,8 @@ def test_without_samples_the_plan_is_unchanged_and_says_why(drifting: tuple[Path
     model, calib = drifting
     stats = edgeact.calibrate(model, calib, stats_out=tmp_path / "stats.json")
     assert stats.samples == 200
-    result = edgeact.quantize(model, stats=[tmp_path / "stats.json"], output_dir=tmp_path / "out", per_tensor=True)
+    result = edgeact.quantize(model, stats=[tmp_path / "stats.json"], output_dir=tmp_path / "out", per_tensor=True,
+                              bias_correction=True)
     record = result.record["bias_correction"]
     assert not record["applied"] and "no calibration samples" in record["why"]
 
@@ -119,7 +120,8 @@ def test_bias_record_fields_match_the_schema_and_summary(drifting: tuple[Path, P
     model, calib = drifting
     from edgeact.cli_quantize import summary_text
 
-    result = edgeact.quantize(model, calib, output_dir=tmp_path, per_tensor=True, bias_samples=16)
+    result = edgeact.quantize(model, calib, output_dir=tmp_path, per_tensor=True, bias_correction=True,
+                              bias_samples=16)
     assert result.document is not None and result.document.bias_correction.samples == 16
     assert "bias correction: 2 biases in 2 levels on 16 calibration samples" in summary_text(result.document)
     assert result.record["options"]["bias_correction"] is True
@@ -158,7 +160,8 @@ def test_an_early_graph_output_is_measured_and_corrected(tmp_path: Path) -> None
                               [init for _, inits in parts for init in inits])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "early.onnx")
     np.savez(tmp_path / "calib.npz", x=rng.uniform(-1, 1, (64, 16)).astype(np.float32))
-    result = edgeact.quantize(tmp_path / "early.onnx", tmp_path / "calib.npz", output_dir=tmp_path / "out")
+    result = edgeact.quantize(tmp_path / "early.onnx", tmp_path / "calib.npz", output_dir=tmp_path / "out",
+                              bias_correction=True)
     record = result.record["bias_correction"]
     assert record["applied"] and record["levels"] == 3 and len(record["biases"]) == 4
     assert [entry["level"] for entry in record["biases"]] == sorted(entry["level"] for entry in record["biases"])
@@ -174,7 +177,7 @@ def test_a_broadcast_bias_is_skipped_with_its_reason(tmp_path: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "bcast.onnx")
     np.savez(tmp_path / "calib.npz", x=rng.uniform(-1, 1, (64, 16)).astype(np.float32))
     record = edgeact.quantize(tmp_path / "bcast.onnx", tmp_path / "calib.npz", output_dir=tmp_path / "out",
-                              per_tensor=True).record["bias_correction"]
+                              per_tensor=True, bias_correction=True).record["bias_correction"]
     assert record["skipped"] == [{"constant": "g1_b",
                                   "why": "one value broadcast over every channel: no per-channel correction"}]
     assert [entry["constant"] for entry in record["biases"]] == ["g2_b"] and record["levels"] == 1
@@ -185,4 +188,4 @@ def test_bias_samples_below_one_is_a_usage_error(drifting: tuple[Path, Path], tm
 
     model, calib = drifting
     with pytest.raises(UsageError, match="bias_samples=0"):
-        edgeact.quantize(model, calib, output_dir=tmp_path, bias_samples=0)
+        edgeact.quantize(model, calib, output_dir=tmp_path, bias_correction=True, bias_samples=0)

@@ -136,7 +136,8 @@ def test_a_bias_correction_that_breaks_the_budget_is_left_out(tmp_path: Path, mo
     honest = edgeact.quantize(model, data, formats=["onnx-qdq"], output_dir=tmp_path / "a", budget="sqnr>=30",
                               bias_correction=False)
     monkeypatch.setattr(bias_correction, "correct_biases", ruinous)
-    guarded = edgeact.quantize(model, data, formats=["onnx-qdq"], output_dir=tmp_path / "b", budget="sqnr>=30")
+    guarded = edgeact.quantize(model, data, formats=["onnx-qdq"], output_dir=tmp_path / "b", budget="sqnr>=30",
+                               bias_correction=True)
     record = guarded.record["bias_correction"]
     assert not record["applied"] and record["why"].startswith("left out: with it sqnr measured")
     assert "biases" not in record and guarded.record["budget"]["met"]

@@ -22,7 +22,8 @@ def _sha(payload: bytes) -> str:
 
 
 def test_stages_by_hand_give_the_files_quantize_writes(tmp_path: Path) -> None:
-    written = edgeact.quantize(MODEL, CALIB, formats=["onnx-qdq", "tflite"], target="tflm", output_dir=tmp_path)
+    written = edgeact.quantize(MODEL, CALIB, formats=["onnx-qdq", "tflite"], target="tflm", output_dir=tmp_path,
+                               bias_correction=True)
     prepared = api.prepare(MODEL, CALIB, static=True)
     stats = api.statistics(prepared, prepared.data)
     decided = api.plan(prepared, stats, api.PlanOptions(target="tflm"))

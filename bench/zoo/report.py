@@ -154,13 +154,13 @@ README_BEGIN, README_END = "<!-- zoo table: written by make zoo -->", "<!-- end 
 def readme_table(header: dict[str, Any], results: list[dict[str, Any]]) -> list[str]:
     """The README's compact table (bench/zoo/results.md has every number)."""
     head = ("| model | task metric vs fp32 | edgeact qdq | edgeact table | edgeact tflite | edgeact TFLM | "
-            "best onnxruntime | edgeact qdq without bias correction | "
-            "worst-output SQNR dB, edgeact qdq / ORT best / without bias correction | quantize s, peak MB | "
+            "best onnxruntime | edgeact qdq with --bias-correction | "
+            "worst-output SQNR dB, edgeact qdq / ORT best / with --bias-correction | quantize s, peak MB | "
             "int8/fp32 time ORT (edgeact, ORT best) | int8/fp32 time LiteRT |")
     rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in results:
         forms, run, best = r.get("forms", {}), r.get("edgeact") or {}, _best(r)
-        plain = (r.get("no_bias_correction") or {}).get("forms", {}).get("onnx-qdq")
+        plain = (r.get("bias_correction") or {}).get("forms", {}).get("onnx-qdq")
         sqnr = f"{num((forms.get('onnx-qdq') or {}).get('sqnr_db', {}).get('min'))} / " \
                f"{num((best or {}).get('sqnr_db', {}).get('min'))} / {num((plain or {}).get('sqnr_db', {}).get('min'))}"
         cells = [r["name"], LABELS.get(r["headline"], r["headline"]),

@@ -353,12 +353,12 @@ def run_edgeact(model: ZooModel, cache: Path, fp32: Path, calib: Path, work: Pat
     result["edgeact"] = run or {}
     _note_failure(result["edgeact"], "edgeact quantize", record)
     result["forms"] = evaluate_forms(reference, work / "edgeact", record)
-    log("edgeact quantize --no-bias-correction (what the outlier passes add)")
-    out = work / "edgeact-no-bias-correction"
-    extra = ["--format", "onnx-qdq", "--no-bias-correction", *model.edgeact_args]
-    run = record("edgeact quantize --no-bias-correction", edgeact_quantize, source, calib, out, extra, weights) or {}
-    _note_failure(run, "edgeact quantize --no-bias-correction", record)
-    result["no_bias_correction"] = {"wall_s": run.get("wall_s"),
+    log("edgeact quantize --bias-correction (what the outlier pass adds)")
+    out = work / "edgeact-bias-correction"
+    extra = ["--format", "onnx-qdq", "--bias-correction", *model.edgeact_args]
+    run = record("edgeact quantize --bias-correction", edgeact_quantize, source, calib, out, extra, weights) or {}
+    _note_failure(run, "edgeact quantize --bias-correction", record)
+    result["bias_correction"] = {"wall_s": run.get("wall_s"),
                                     "forms": evaluate_forms(reference, out, record) if not run.get("returncode")
                                     else {}}
     log("edgeact sensitivity (and one calibration pass, for the ratio)")
