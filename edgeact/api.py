@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeact.analysis.budget import PRECISIONS, Budget, measure_plan, parse_budget, plan_to_budget
+from edgeact.analysis.budget import PRECISIONS, Budget, TargetCheck, measure_plan, parse_budget, plan_to_budget
 from edgeact.analysis.render import html_page, json_text
 from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS, Metric, analyse, int16_alternative, trials_for
 from edgeact.calibration.engine import CalibrationStats
@@ -36,13 +36,23 @@ from edgeact.pipeline import bias_correction
 from edgeact.pipeline.bias_correction import SAMPLES as BIAS_SAMPLES
 from edgeact.pipeline.calibrate import calibration_data, first_batches, merged_stats, statistics, stream
 from edgeact.pipeline.evaluate import EVAL_SAMPLES, evaluate, loadable
-from edgeact.pipeline.export import DEFAULT_FORMATS, FORMATS, SUFFIXES, Artifact, export, export_forms, tflite_record
+from edgeact.pipeline.export import (
+    DEFAULT_FORMATS,
+    FORMATS,
+    SUFFIXES,
+    Artifact,
+    export,
+    export_forms,
+    tflite_check,
+    tflite_record,
+)
 from edgeact.pipeline.prepare import ModelSource, Prepared, prepare, prepare_for_calibration, resolve_model
 from edgeact.pipeline.record import CalibrationRecord
 from edgeact.pipeline.shapes import StaticShapes, static_input_shapes, static_shapes
 from edgeact.pipeline.write import output_paths, user_files, write
 from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
 from edgeact.planning.record import plan_dict
+from edgeact.planning.target_forms import target_profile
 
 CanonicalModel = Prepared  # the name earlier releases used
 
@@ -144,15 +154,17 @@ def quantize(
     (default $EDGEACT_MAX_ARRAY_BYTES, else 4 GiB). ``budget`` (``sqnr>=30``, ``top1>=0.99``, ``cosine>=0.995``):
     leave float the fewest, most sensitive tensor groups that meet it, measured on ``budget_samples`` samples of
     ``eval_data`` (default: the calibration data); the record's ``budget`` says which and why. ``promote``: what a
-    budget promotes a group to — ``int16`` (A16W8: int16 grid, int8 weights; ONNX forms only), ``float``, or
-    ``auto`` (int16 unless a .tflite is written). ``int16``: node names, op types or activations whose values get
-    int16 grids (ONNX forms only). ``bias_correction``: fold each quantized layer's mean output error, measured
+    budget promotes a group to — ``int16`` (A16W8: int16 grid, int8 weights; a .tflite target runs it as 16x8 where
+    its profile lists the kernels, and a group it cannot run goes float), ``float``, or ``auto`` (int16, but float for
+    a .tflite target that runs no 16x8 op or whose fast path takes none, as LiteRT's XNNPACK delegate). ``int16``:
+    node names, op types or activations whose values get int16 grids.
+    ``bias_correction``: fold each quantized layer's mean output error, measured
     level by level on the first ``bias_samples`` calibration samples, into its bias (the record's
     ``bias_correction`` says what moved and the SQNR before/after).
     """
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target,
                           int16=frozenset(int16))
-    precision = promotion_precision(promote, formats, bool(options.int16))
+    precision = promotion_precision(promote, formats, bool(options.int16), target)
     if bias_samples < 1:
         raise UsageError(f"bias_samples={bias_samples}: bias correction needs at least one sample "
                          "(turn it off with bias_correction=False)")
@@ -164,8 +176,9 @@ def quantize(
     prepared = prepare(source, calib, input_shapes=input_shapes, static="tflite" in formats or float_tflite,
                        skip_bad_samples=skip_bad_samples, max_array_bytes=max_array_bytes)
     total = statistics(prepared, prepared.data, stats, batch_size, progress)
+    check = tflite_check(prepared, target) if "tflite" in formats else None
     decided, budget_record = _planned(prepared, total, options, wanted, eval_data, budget_samples, batch_size,
-                                      progress, precision)
+                                      progress, precision, check)
     decided, bias_record = _bias_corrected(prepared, decided, bias_samples if bias_correction else 0, batch_size,
                                            progress, (wanted, budget_record, eval_data, budget_samples))
     artifacts, warnings = export_forms(prepared, decided, list(formats), target, float_tflite)
@@ -192,16 +205,18 @@ def quantize(
 
 def _planned(prepared: Prepared, stats: CalibrationStats, options: PlanOptions, budget: Budget | None,
              eval_data: str | Path | None, samples: int, batch_size: int,
-             progress: bool, precision: str) -> tuple[QuantPlan, dict[str, Any] | None]:
+             progress: bool, precision: str, check: TargetCheck | None = None
+             ) -> tuple[QuantPlan, dict[str, Any] | None]:
     """Stage 3, with ``budget``: the plan with the fewest groups promoted to ``precision`` that meet it (and the
-    record of why)."""
+    record of why); ``check``: an int16 promotion the target cannot run goes float."""
     if budget is None:
         return plan(prepared, stats, options), None
     data = calibration_data(prepared, eval_data) if eval_data is not None else prepared.data
     if data is None:
         raise UsageError("--budget needs samples to measure on: give --eval (or --calib) data")
     batches = first_batches(data, samples, batch_size, prepared)
-    return plan_to_budget(prepared, stats.tensors, options, budget, batches, precision=precision, progress=progress)
+    return plan_to_budget(prepared, stats.tensors, options, budget, batches, precision=precision, progress=progress,
+                          target_check=check)
 
 
 def correct_biases(prepared: Prepared, decided: QuantPlan, samples: int = BIAS_SAMPLES, batch_size: int = 8,
@@ -234,18 +249,21 @@ def _bias_corrected(prepared: Prepared, decided: QuantPlan, samples: int, batch_
     return decided, {"applied": False, "why": why, "samples": record["samples"], "skipped": record["skipped"]}
 
 
-def promotion_precision(promote: str, formats: Sequence[str], int16_requested: bool) -> str:
-    """What ``--budget`` promotes to: ``int16`` where every form written carries int16 grids (the ONNX forms; 16x8
-    .tflite is not written yet), else ``float``. A request no form can carry is a usage error, before any work."""
+def promotion_precision(promote: str, formats: Sequence[str], int16_requested: bool, target: str = "litert") -> str:
+    """What ``--budget`` promotes to: ``auto`` is ``int16`` unless a .tflite is written for a target that runs no
+    16x8 op (its profile's ``int16_ops``) or whose fast path takes none (``int16_activations`` false: LiteRT's
+    XNNPACK delegate), then ``float``. A request no form can carry is a usage error, before any work."""
     if promote not in ("auto", *PRECISIONS):
         raise UsageError(f"unknown promotion {promote!r}; choose from auto, {', '.join(PRECISIONS)}")
-    tflite = "tflite" in formats
+    profile = target_profile(target) if "tflite" in formats else None
+    tflite = profile is not None and not profile.int16_ops
     if tflite and (promote == "int16" or int16_requested):
         asked = "--promote int16" if promote == "int16" else "--int16"
-        raise UsageError(f"{asked} makes int16 grids, and edgeact does not write 16x8 .tflite models yet; write "
-                         "--format onnx-qdq,onnx-table (or promote to float: --promote float)")
-    if promote == "auto":
-        return "float" if tflite else "int16"
+        raise UsageError(f"{asked} makes int16 grids, and target {target} runs no 16x8 op (its profile lists no "
+                         "int16_ops); write --format onnx-qdq,onnx-table, pick a target that does (litert, tflm), "
+                         "or promote to float (--promote float)")
+    if promote == "auto":  # float where the .tflite target's fast path takes no int16 (XNNPACK) or none runs
+        return "float" if profile is not None and (tflite or not profile.int16_activations) else "int16"
     return promote
 
 

@@ -176,10 +176,12 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
               help="Samples --budget is measured on.")
 @click.option("--promote", type=click.Choice(["auto", "int16", "float"]), default="auto", show_default=True,
               help="What --budget promotes a group to: int16 (A16W8: int16 grid, int8 weights, every node still "
-                   "quantized; ONNX forms only), float, or auto (int16 unless --format includes tflite).")
+                   "quantized; a .tflite runs it as 16x8, and a group whose ops the target has no 16x8 kernel for "
+                   "goes float, saying why), float, or auto (int16; float for a .tflite target that runs no 16x8 op or "
+                   "whose fast path takes none, as LiteRT's default XNNPACK).")
 @click.option("--int16", "int16", cls=GreedyOption, multiple=True,
-              help="Node names, op types or activations to run with int16 activations (A16W8; ONNX forms only): "
-                   "every value they read or write gets an int16 grid; takes several.")
+              help="Node names, op types or activations to run with int16 activations (A16W8; TFLite: 16x8 "
+                   "kernels): every value they read or write gets an int16 grid; takes several.")
 @click.option("--bias-correction/--no-bias-correction", default=False, show_default=True,
               help="Fold each quantized Conv/Gemm's mean int8-vs-float output error, measured level by level on the "
                    "first --bias-samples calibration samples, into its bias (the record's bias_correction says what "
@@ -303,7 +305,9 @@ def _budget_lines(record: CalibrationRecordDocument) -> list[str]:
     lines += [f"  budget worst output SQNR {sqnr.full_int8:.1f} dB with every group int8 -> {sqnr.achieved:.1f} dB "
               "(before bias correction)"] if sqnr else []
     lines += [f"  budget {p.precision:<5} group {p.group} (recovers {p.recovered:.3g} alone): {', '.join(p.nodes[:4])}"
-              + (f" +{len(p.nodes) - 4} more" if len(p.nodes) > 4 else "") for p in budget.promotions[:10]]
+              + (f" +{len(p.nodes) - 4} more" if len(p.nodes) > 4 else "")
+              + (f" ({p.why})" if p.why else "")
+              for p in budget.promotions[:10]]
     if len(budget.promotions) > 10:
         lines.append(f"  budget ... {len(budget.promotions) - 10} more groups (see the record's budget)")
     return lines

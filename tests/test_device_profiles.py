@@ -59,6 +59,10 @@ def test_builtin_and_file_profiles_load(tmp_path: Path) -> None:
         (GOOD.replace("output_zero_point = 0", 'output_zero_point = "0"'), "activations.TANH.output_zero_point"),
         (GOOD.replace('kernel = "fixed_output"', 'kernel = "magic"'), "activations.TANH.kernel"),
         ("name = [", "not valid TOML"),
+        (GOOD.replace('dtypes = ["int8", "float32"]', 'dtypes = ["int8", "float32"]\nint16_ops = ["CONV_2D"]'),
+         "int16_ops names ['CONV_2D'], which its ops do not hold"),
+        (GOOD.replace('dtypes = ["int8", "float32"]', 'dtypes = ["int8", "float32"]\nint16_ops = ["TANH"]'),
+         "int16_ops needs dtypes ['int16', 'int64']"),
     ],
 )
 def test_bad_profiles_name_key_and_file(tmp_path: Path, text: str, message: str) -> None:
@@ -86,7 +90,9 @@ def test_the_emulator_rules_come_from_the_profile(tmp_path: Path) -> None:
     rules = rules_for(load_profile(write(tmp_path, text)))
     assert rules.rounding("CONV_2D") == RequantRounding.SINGLE and rules.rounding("MUL") == RequantRounding.FLOAT32_RNE
     assert rules.kernels is ARITHMETIC["xnnpack"] and rules.conventions == {"TANH": "ideal"}
-    assert rules_for(load_profile("tflm")).kernels == {} and rules_for(load_profile("tflm")).conventions == {}
+    tflm = rules_for(load_profile("tflm"))
+    assert tflm.kernels is ARITHMETIC["tflm"] and tflm.conventions == {}
+    assert rules_for(load_profile("litert-reference")).kernels == {}
 
 
 def test_profile_arithmetic_names_are_the_op_tables() -> None:
@@ -99,6 +105,7 @@ def test_profile_arithmetic_names_are_the_op_tables() -> None:
     assert sorted(NAMES) == sorted(ARITHMETIC)
     assert sorted(ARITHMETIC["xnnpack"]) == ["ADD", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "MUL",
                                              "QUANTIZE", "SOFTMAX", "SUB"]
+    assert sorted(ARITHMETIC["tflm"]) == ["FULLY_CONNECTED", "MUL", "PRELU", "SOFTMAX"]
 
 
 # Issue 13: profiles name op sets (edgeact/device_profiles/op_sets.toml) instead of repeating one op list.

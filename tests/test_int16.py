@@ -1,8 +1,10 @@
 """int16 activations (A16W8, issue 14 item 2, ONNX forms): ``--int16`` and ``--budget`` promotions give groups
 symmetric int16 grids that onnxruntime runs — as com.microsoft Q/DQ below opset 21, standard Q/DQ from 21 — with
 int8 weights; an int16 activation's onnx-table Gather agrees with onnxruntime's float op between int16 Q/DQ; the
-switchable model's int16 side is the onnx-qdq export of the all-int16 plan bit for bit; a .tflite cannot carry
-int16 yet and says so before any work."""
+switchable model's int16 side is the onnx-qdq export of the all-int16 plan bit for bit. The .tflite is 16x8 (int16
+activations, int8 weights, int64 bias) where the target's profile lists the kernels: it runs on LiteRT bit-exact with
+the emulator; a target with none says so before any work, and a budget promotion the target cannot run in 16x8 goes
+float, saying why (tests/test_tflite_op_cases.py checks every op case in 16x8)."""
 
 from __future__ import annotations
 
@@ -162,18 +164,61 @@ def test_budget_falls_back_to_float_where_int16_cannot_meet_it(tmp_path: Path) -
     assert {p["precision"] for p in budget["promotions"]} == {"float"}
 
 
-def test_int16_and_tflite_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
+def test_int16_for_a_target_without_16x8_kernels_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
     missing = tmp_path / "missing.onnx"
-    with pytest.raises(UsageError, match="16x8 .tflite"):
-        edgeact.quantize(missing, tmp_path / "x.npz", formats=["tflite"], int16=["Tanh"])
-    with pytest.raises(UsageError, match="16x8 .tflite"):
-        edgeact.quantize(missing, tmp_path / "x.npz", formats=["onnx-qdq", "tflite"], budget="sqnr>=30",
-                         promote="int16")
+    with pytest.raises(UsageError, match="runs no 16x8 op"):
+        edgeact.quantize(missing, tmp_path / "x.npz", formats=["tflite"], target="npu-table", int16=["Tanh"])
+    with pytest.raises(UsageError, match="runs no 16x8 op"):
+        edgeact.quantize(missing, tmp_path / "x.npz", formats=["onnx-qdq", "tflite"], target="npu-table",
+                         budget="sqnr>=30", promote="int16")
     run = subprocess.run([sys.executable, "-m", "edgeact.cli", "quantize", str(DIGITS / "mlp_tanh.onnx"), "--calib",
-                          str(DIGITS / "mlp_tanh.calib.npz"), "--format", "tflite", "--int16", "Tanh",
-                          "-o", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
-    assert run.returncode == 2 and "16x8 .tflite" in run.stderr and "Traceback" not in run.stderr
+                          str(DIGITS / "mlp_tanh.calib.npz"), "--format", "tflite", "--target", "npu-table",
+                          "--int16", "Tanh", "-o", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 2 and "runs no 16x8 op" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _profile(model: Path, device: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict]:  # type: ignore[type-arg]
+    report = tmp_path / f"{device}.json"
+    run = subprocess.run([sys.executable, "-m", "edgeact.cli", "profile-device", str(model), "--device", device,
+                          "--baseline", str(DIGITS / "mlp_tanh.onnx"), "--data", str(DIGITS / "mlp_tanh.calib.npz"),
+                          "--max-samples", "64", "--json", str(report)], capture_output=True, text=True, cwd=ROOT)
+    return run, json.loads(report.read_text()) if run.returncode == 0 else {}
+
+
+def test_16x8_tflite_runs_on_litert_bit_exact_and_tflm_refuses_its_int16_table(tmp_path: Path) -> None:
+    """--int16 Tanh --format tflite: the Gemms around each Tanh run 16x8, the tanh is an int16 GATHER table; LiteRT
+    runs it (reference kernels and the default interpreter) bit-exact with the emulator at the ONNX model's SQNR;
+    TFLite Micro has no int16 GATHER, and profile-device says so before running."""
+    run = subprocess.run([sys.executable, "-m", "edgeact.cli", "quantize", str(DIGITS / "mlp_tanh.onnx"), "--calib",
+                          str(DIGITS / "mlp_tanh.calib.npz"), "--format", "tflite,onnx-qdq", "--int16", "Tanh",
+                          "-o", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "op(s) run 16x8" in run.stdout + run.stderr  # XNNPACK (the default target) delegates none of them
+    model = tmp_path / "out" / "mlp_tanh.int8.tflite"
+    record = json.loads((tmp_path / "out" / "mlp_tanh.calibration.json").read_text())
+    tflite_db, onnx_db = (record["evaluation"][form]["logits"] for form in ("tflite", "onnx-qdq"))
+    assert abs(tflite_db - onnx_db) < 0.5 and tflite_db > 42.0
+    for device in ("litert-reference", "litert-xnnpack"):
+        run, report = _profile(model, device, tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert report["outputs"]["logits"]["emulator"]["equal_codes"] == 1.0
+    run, _ = _profile(model, "tflm", tmp_path)
+    assert run.returncode == 2 and "16x8 (int16) ops ['GATHER']" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_budget_promotion_the_target_cannot_run_in_16x8_goes_float(tmp_path: Path) -> None:
+    """On TFLite Micro an int16 tanh table cannot run (no int16 GATHER): the budget's int16 promotion of the Tanh's
+    group goes float, the record says why, and the .tflite written runs on TFLite Micro bit-exact."""
+    result = _quantize(tmp_path / "out", "mlp_tanh", formats=["tflite"], target="tflm", budget="sqnr>=46")
+    budget = result.record["budget"]
+    assert budget["met"] and budget["precision"] == "int16"
+    floated = [p for p in budget["promotions"] if p.get("why")]
+    assert floated and all(p["precision"] == "float" and "no 16x8 GATHER" in p["why"] for p in floated)
+    assert any(p["precision"] == "int16" for p in budget["promotions"])
+    run, report = _profile(result.paths["tflite"], "tflm", tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert report["outputs"]["logits"]["emulator"]["equal_codes"] == 1.0
 
 
 def test_an_int16_pattern_matching_nothing_is_a_hazard(tmp_path: Path) -> None:
@@ -200,3 +245,38 @@ def test_unknown_promotion_and_alternative_are_usage_errors_before_any_work(tmp_
         edgeact.quantize(tmp_path / "missing.onnx", tmp_path / "x.npz", budget="sqnr>=30", promote="int4")
     with pytest.raises(UsageError, match="unknown alternative 'int4'"):
         edgeact.sensitivity(tmp_path / "missing.onnx", tmp_path / "x.npz", alternative="int4")
+
+
+def test_int16_spread_past_a_promotion_to_a_node_the_target_cannot_run_goes_float(tmp_path: Path) -> None:
+    """Promoting a Tanh's input group makes its output group int16 too (one table): a DepthToSpace reading that
+    output has no 16x8 kernel on LiteRT, so the promotion that spread there goes float and the plan lowers."""
+    from edgeact.analysis.budget import Promotion, _fitted_plan, parse_budget
+    from edgeact.pipeline.calibrate import statistics
+    from edgeact.pipeline.export import tflite_check
+    from edgeact.pipeline.prepare import prepare
+    from tests.test_op_quantizers import case_model
+
+    case = {"op": "spread", "input": [8, 4, 4], "graph": [["h", "Conv", ["x", "w:8x8x1x1", "b:8"]],
+                                                          ["t", "Tanh", ["h"]],
+                                                          ["y", "DepthToSpace", ["t"], {"blocksize": 2}]]}
+    onnx.save(case_model(case), tmp_path / "m.onnx")
+    np.savez(tmp_path / "c.npz", x=np.random.default_rng(1).normal(0, 1.5, (32, 8, 4, 4)).astype(np.float32))
+    prepared = prepare(str(tmp_path / "m.onnx"), tmp_path / "c.npz", static=True)
+    stats = statistics(prepared, prepared.data).tensors
+    check = tflite_check(prepared, "litert-reference")
+    promotions = [Promotion("h", ("Conv_0", "Tanh_1"), 1.0, "int16")]
+    plan = _fitted_plan(prepared, stats, PlanOptions(target="litert-reference"), parse_budget("sqnr>=30"),
+                        promotions, check)
+    assert check(plan) is None and not plan.int16
+    assert promotions[0].precision == "float" and "DEPTH_TO_SPACE" in promotions[0].why
+
+
+def test_auto_promotion_follows_the_target_profile() -> None:
+    """int16 for ONNX forms and for .tflite targets whose fast path runs 16x8; float for LiteRT's XNNPACK (which
+    delegates no int16 op) and for a target that runs no 16x8 op at all."""
+    assert api.promotion_precision("auto", ["onnx-qdq"], False, "litert") == "int16"
+    assert api.promotion_precision("auto", ["onnx-qdq", "tflite"], False, "litert") == "float"
+    assert api.promotion_precision("auto", ["tflite"], False, "litert-reference") == "int16"
+    assert api.promotion_precision("auto", ["tflite"], False, "tflm") == "int16"
+    assert api.promotion_precision("auto", ["tflite"], False, "npu-table") == "float"
+    assert api.promotion_precision("int16", ["tflite"], False, "litert") == "int16"

@@ -169,8 +169,9 @@ def readme_table(header: dict[str, Any], results: list[dict[str, Any]]) -> list[
                  f"{latency_cell(r, LATENCY_COLUMNS[0])}, {latency_cell(r, LATENCY_COLUMNS[1])}",
                  latency_cell(r, LATENCY_COLUMNS[2])]
         rows.append("| " + " | ".join(cells) + " |")
-    rows += ["", "`edgeact quantize --budget` on the same models (the fewest, most sensitive tensor groups left float; "
-             "task metric on the evaluation set):", "", *budget_table(results)]
+    rows += ["", "`edgeact quantize --budget` on the same models (the fewest, most sensitive tensor groups promoted: "
+             "int16, 16x8 in the .tflite, or float where the target has no 16x8 kernel for them; task metric on the "
+             "evaluation set):", "", *budget_table(results)]
     rows += ["", "`edgeact sensitivity` against one calibration pass of the same model and data:", "",
              *sensitivity_table(results)]
     rows.append("")
@@ -275,9 +276,11 @@ def sensitivity_table(results: list[dict[str, Any]]) -> list[str]:
 
 
 def budget_table(results: list[dict[str, Any]]) -> list[str]:
-    """``quantize --budget`` per model: the task metric and output SQNR it reaches, what it kept float."""
+    """``quantize --budget`` per model: the task metric and output SQNR it reaches, the groups it promoted (int16,
+    float) and the MAC ops left int8 (and run 16x8)."""
     rows = ["| model | budget | task metric: full int8 qdq → budget qdq / tflite | output SQNR dB: full int8 → budget "
-            "qdq / tflite | groups kept float | int8 MAC ops | quantize s |", "|---|---|---|---|---|---|---|"]
+            "qdq / tflite | groups promoted: int16 / float | MAC ops int8 / 16x8 | quantize s |",
+            "|---|---|---|---|---|---|---|"]
     for r in results:
         budget = r.get("budget") or {}
         section, forms, full = budget.get("record") or {}, budget.get("forms") or {}, r.get("forms", {})
@@ -286,8 +289,11 @@ def budget_table(results: list[dict[str, Any]]) -> list[str]:
                   f"{headline(r, forms.get('tflite'))}")
         sqnr = " / ".join(num((forms.get(f) or {}).get("sqnr_db", {}).get("min")) for f in ("onnx-qdq", "tflite"))
         sqnr = f"{num((full.get('onnx-qdq') or {}).get('sqnr_db', {}).get('min'))} → {sqnr}"
-        kept = len(section.get("promotions", [])) if section else "—"
-        macs = f"{share.get('int8_mac_ops')}/{share.get('mac_ops')}" if share else "—"
+        promotions = section.get("promotions", []) if section else None
+        kept = (f"{sum(p.get('precision') == 'int16' for p in promotions)} / "
+                f"{sum(p.get('precision') == 'float' for p in promotions)}" if promotions is not None else "—")
+        macs = (f"{share.get('int8_mac_ops')}/{share.get('mac_ops')} / {share.get('int16_mac_ops', 0)}" if share
+                else "—")
         rows.append(f"| {r['name']} | {budget.get('budget', '—')}{'' if section.get('met', True) else ' (not met)'} | "
                     f"{metric} | {sqnr} | {kept} | {macs} | {num(budget.get('wall_s'))} |")
     return rows
@@ -311,8 +317,9 @@ def write_markdown(path: Path, header: dict[str, Any], results: list[dict[str, A
               *sensitivity_table(results), "",
               "## quantize --budget", "",
               "`edgeact quantize --budget sqnr>=30` (onnx-qdq and tflite): the fewest, most sensitive tensor groups "
-              "left float so that the output SQNR on 16 calibration samples reaches 30 dB; every form scored on the "
-              "evaluation set like the full int8 ones.", "", *budget_table(results), ""]
+              "promoted (int16, 16x8 in the .tflite; float where the target has no 16x8 kernel for them) so that the "
+              "output SQNR on 16 calibration samples reaches 30 dB; every form scored on the evaluation set like the "
+              "full int8 ones.", "", *budget_table(results), ""]
     failures = [(r["name"], e) for r in results for e in r["errors"]]
     lines += ["## Failures", ""] + ([f"- **{n}** — {e['step']}: `{_escape(e['error'])}`" for n, e in failures]
                                     or ["none"]) + [""]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -90,6 +90,12 @@ class Promotion:
     nodes: tuple[str, ...]  # the nodes writing or reading its values (float: they run float; int16: 16x8)
     recovered: float  # what leaving this group alone float recovered, in the budget's measure
     precision: str = "float"
+    why: str | None = None  # why it is float although int16 was asked for
+
+
+# A check of a plan against the device it is written for: None, or (node, why) for the first node the device
+# cannot run as planned (a 16x8 kernel it does not have). The API passes the TFLite lowering's.
+TargetCheck = Callable[[QuantPlan], tuple[str, str] | None]
 
 
 @dataclass(frozen=True)
@@ -189,16 +195,17 @@ def int8_share(view: GraphView, plan: QuantPlan) -> dict[str, float]:
 
 def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget,
                    batches: Sequence[Feeds], *, precision: str = "float", segments: int = SEGMENTS,
-                   progress: bool = False) -> tuple[QuantPlan, dict[str, Any]]:
+                   progress: bool = False, target_check: TargetCheck | None = None) -> tuple[QuantPlan, dict[str, Any]]:
     """The plan ``options`` give, with the fewest groups promoted to ``precision`` (int16 or float) that meet
     ``budget`` on ``batches``, and the record of the choice (every promotion with what it recovered, the budget
-    measured before and after)."""
+    measured before and after). ``target_check``: an int16 promotion the target device cannot run goes float."""
     if precision not in PRECISIONS:
         raise UsageError(f"unknown promotion {precision!r}; choose from {', '.join(PRECISIONS)}")
     full_plan = make_plan(prepared.view, stats, options)
     trials = _trials(prepared, stats, options, full_plan, batches, segments, precision)
     if budget.measure == SHARE:
-        return _plan_to_share(prepared, stats, options, budget, batches, full_plan, trials, precision, progress)
+        return _plan_to_share(prepared, stats, options, budget, batches, full_plan, trials, precision, progress,
+                              target_check)
     full = score(trials.reference, trials.runner.outputs_of(trials.int8_cache), budget.metric)
     note = None
     if precision == "int16" and not budget.holds(full):
@@ -217,7 +224,7 @@ def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget
                         precision)
         promotions, spare, evaluations = list(choice.promotions), list(choice.remaining), choice.evaluations
         for _ in range(TOP_UPS + 1):  # the plan keeps readers float too: it may land just short; top it up
-            final, achieved = _replanned(prepared, stats, options, budget, promotions, batches)
+            final, achieved = _replanned(prepared, stats, options, budget, promotions, batches, target_check)
             evaluations += 1
             if budget.holds(achieved) or not spare:
                 break
@@ -237,6 +244,38 @@ def _trials(prepared: Prepared, stats: dict, options: PlanOptions, full_plan: Qu
     return trials_for(prepared, full_plan, batches, segments, alternative=wide)
 
 
+def _fitted_plan(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget,
+                 promotions: list[Promotion], target_check: TargetCheck | None) -> QuantPlan:
+    """The plan with ``promotions`` made, each int16 promotion the target cannot run turned float (in place, with
+    why), until the target runs the plan."""
+    plan = _promoted_plan(prepared, stats, options, budget, promotions)
+    while target_check is not None and (failure := target_check(plan)) is not None:
+        node, why = failure
+        hit = [i for i, p in enumerate(promotions) if p.precision == "int16" and node in p.nodes] or [
+            i for i, p in enumerate(promotions) if p.precision == "int16" and _widens(prepared, stats, options, budget,
+                                                                                      p, node)]
+        if not hit:  # not a promotion's doing (--int16, or int8): the export says so itself
+            return plan
+        for i in hit:
+            promotions[i] = replace(promotions[i], precision="float", why=f"the target has {why}")
+        plan = _promoted_plan(prepared, stats, options, budget, promotions)
+        moot = [p for p in promotions if p.precision == "int16" and p.group not in plan.grids]
+        if moot:  # their nodes went float with another group: nothing left to widen
+            promotions[:] = [p for p in promotions if p not in moot]
+            plan = _promoted_plan(prepared, stats, options, budget, promotions)
+    return plan
+
+
+def _widens(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget, promotion: Promotion,
+            node: str) -> bool:
+    """Does ``promotion`` alone give ``node`` an int16 value (an activation's output group shares its input's
+    precision, so int16 spreads past the promoted group's own nodes)?"""
+    plan = _promoted_plan(prepared, stats, options, budget, [promotion])
+    names = next((n for n in prepared.view.nodes if n.name == node), None)
+    values = (*names.inputs, *names.outputs) if names is not None else ()
+    return any(name in plan.grids and plan.grids[name].dtype == "int16" for name in values)
+
+
 def _promoted_plan(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget,
                    promotions: list[Promotion]) -> QuantPlan:
     """The plan with ``promotions`` made: int16 groups, or their nodes float."""
@@ -249,9 +288,10 @@ def _promoted_plan(prepared: Prepared, stats: dict, options: PlanOptions, budget
 
 
 def _replanned(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget, promotions: list[Promotion],
-               batches: Sequence[Feeds]) -> tuple[QuantPlan, Score]:
-    """The plan with ``promotions`` made, and the budget's measure of it (the onnx-qdq form's arithmetic)."""
-    plan = _promoted_plan(prepared, stats, options, budget, promotions)
+               batches: Sequence[Feeds], target_check: TargetCheck | None) -> tuple[QuantPlan, Score]:
+    """The plan with ``promotions`` made (fitted to the target), and the budget's measure of it (the onnx-qdq
+    form's arithmetic)."""
+    plan = _fitted_plan(prepared, stats, options, budget, promotions, target_check)
     return plan, measure_plan(prepared, plan, batches, budget)
 
 
@@ -269,7 +309,7 @@ def mac_ops(view: GraphView) -> frozenset[str]:
 
 def _plan_to_share(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget, batches: Sequence[Feeds],
                    full_plan: QuantPlan, trials: Trials, precision: str,
-                   progress: bool) -> tuple[QuantPlan, dict[str, Any]]:
+                   progress: bool, target_check: TargetCheck | None) -> tuple[QuantPlan, dict[str, Any]]:
     """``int8>=X``: promote the groups whose promotion recovers most SQNR, most first, while at least X of the MAC
     ops stay int8 (a group that costs no MAC op costs nothing); only groups that recover more than MIN_GAIN_DB.
     ``output_sqnr_db`` is measured on the plan before bias correction."""
@@ -289,13 +329,13 @@ def _plan_to_share(prepared: Prepared, stats: dict, options: PlanOptions, budget
         wide = precision if by_name[entry.group].values else "float"
         chosen.append((Promotion(entry.group, float_nodes(by_name[entry.group], prepared.view), entry.recovered_db,
                                  wide), cost))
-    final = _promoted_plan(prepared, stats, options, budget, [p for p, _ in chosen])
+    final = _fitted_share(prepared, stats, options, budget, chosen, target_check)
     while int8_share(prepared.view, final)["int8_mac_ops"] < min(floor, full_share["int8_mac_ops"]):
         costly = [number for number, (_, cost) in enumerate(chosen) if cost]
         if not costly:
             break
         del chosen[costly[-1]]  # an int16 closure spread further than its cost said: give the last one back
-        final = _promoted_plan(prepared, stats, options, budget, [p for p, _ in chosen])
+        final = _fitted_share(prepared, stats, options, budget, chosen, target_check)
     share = int8_share(prepared.view, final)
     note = (f"the plan without promotions keeps only {full_share['share']:.1%} of MAC ops int8 (fallbacks, "
             "--int16, --exclude): only promotions that cost none were made" if floor > full_share["int8_mac_ops"]
@@ -309,6 +349,16 @@ def _plan_to_share(prepared: Prepared, stats: dict, options: PlanOptions, budget
         "promotions": _promotion_records([p for p, _ in chosen]), "int8_share": share, "evaluations": 1}
 
 
+def _fitted_share(prepared: Prepared, stats: dict, options: PlanOptions, budget: Budget,
+                  chosen: list[tuple[Promotion, frozenset[str]]], target_check: TargetCheck | None) -> QuantPlan:
+    """:func:`_fitted_plan` for ``int8>=X``'s (promotion, cost) pairs (a promotion turned float costs its nodes)."""
+    promotions = [p for p, _ in chosen]
+    plan = _fitted_plan(prepared, stats, options, budget, promotions, target_check)
+    costs = {p.group: cost for p, cost in chosen}  # a promotion turned float has the same nodes, the same cost
+    chosen[:] = [(p, costs[p.group]) for p in promotions]
+    return plan
+
+
 def _promotion_records(promotions: Sequence[Promotion]) -> list[dict[str, Any]]:
-    return [{"group": p.group, "precision": p.precision, "nodes": list(p.nodes), "recovered": p.recovered}
-            for p in promotions]
+    return [{"group": p.group, "precision": p.precision, "nodes": list(p.nodes), "recovered": p.recovered,
+             **({"why": p.why} if p.why else {})} for p in promotions]

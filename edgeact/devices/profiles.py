@@ -29,7 +29,7 @@ KERNELS = ("exact", "exact_at_output", "fixed_output", "fixed_point", "missing")
 # The classes these name are in edgeact.runtimes.backends.BACKENDS (a test keeps the two equal).
 BACKENDS = ("onnxruntime", "litert-xnnpack", "litert-builtin", "litert-reference", "tflm", "emulator")
 FORMATS = ("tflite", "onnx")
-ARITHMETIC = ("reference", "xnnpack")
+ARITHMETIC = ("reference", "xnnpack", "tflm")
 ROUNDINGS = {"double": "tflite_double", "single": "single", "float_rne": "float32_rne"}
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # a built-in profile's name (the file device_profiles/NAME.toml)
 REFUSALS = ("nothing", "zero_point")
@@ -57,6 +57,7 @@ _TOP_KEYS = {
     "arithmetic": _Field(str, choices=ARITHMETIC), "per_channel": _Field(bool), "int16_activations": _Field(bool),
     "threads": _Field(int, low=1, high=MAX_THREADS), "requantization": _Field(dict), "activations": _Field(dict),
     "sources": _Field(str, required=False), "ops": _Field(list, items=()), "dtypes": _Field(list, items=()),
+    "int16_ops": _Field(list, required=False, items=()),
 }
 _ACTIVATION_KEYS = {
     "kernel": _Field(str, choices=KERNELS),
@@ -90,15 +91,20 @@ class DeviceProfile:
     description: str
     backend: str
     model_format: str
-    arithmetic: str  # the emulator's kernels for this device: reference | xnnpack
+    arithmetic: str  # the emulator's kernels for this device: reference | xnnpack | tflm
     per_channel: bool
-    int16_activations: bool
+    int16_activations: bool  # its fast path (a delegate, the optimized kernels) takes int16 activations
     threads: int
     requantization: dict[str, str]  # op -> numerics RequantRounding value; "*" for every other op
     activations: dict[str, ActivationKernel]
     source: str
     ops: tuple[str, ...]  # builtin ops (TFLite) or op types (ONNX) the device runs
     dtypes: tuple[str, ...]  # tensor types it runs them on
+    int16_ops: tuple[str, ...] = ()  # TFLite builtins it runs on int16 activations (16x8), checked bit-exact
+
+    def runs_int16(self, op: str) -> bool:
+        """Whether the device runs TFLite builtin ``op`` on int16 activations (16x8)."""
+        return op in self.int16_ops
 
     @property
     def runtime(self) -> str:
@@ -251,12 +257,25 @@ def _parse(data: dict[str, Any], source: str) -> DeviceProfile:
         )
     _check_table(data, _TOP_KEYS, "", source)
     activations = {op: _activation(op, entry, source) for op, entry in data["activations"].items()}
+    ops = expand_ops(data["ops"], op_sets(), source)
+    int16_ops = _int16_ops(data, ops, source)
     return DeviceProfile(
         data["name"], data["description"], data["backend"], data["model_format"], data["arithmetic"],
         data["per_channel"], data["int16_activations"], data["threads"],
-        _requantization(data["requantization"], source), activations, source,
-        expand_ops(data["ops"], op_sets(), source), tuple(data["dtypes"]),
+        _requantization(data["requantization"], source), activations, source, ops, tuple(data["dtypes"]), int16_ops,
     )
+
+
+def _int16_ops(data: dict[str, Any], ops: tuple[str, ...], source: str) -> tuple[str, ...]:
+    """``int16_ops`` expanded: ops the device runs at all, with the int16 and int64 (bias) tensor types it needs."""
+    int16_ops = expand_ops(data.get("int16_ops", []), op_sets(), source)
+    foreign = [op for op in int16_ops if "*" not in ops and op not in ops]
+    if foreign:
+        raise DeviceProfileError(f"{source}: int16_ops names {foreign}, which its ops do not hold")
+    missing = [dtype for dtype in ("int16", "int64") if int16_ops and dtype not in data["dtypes"]]
+    if missing:
+        raise DeviceProfileError(f"{source}: int16_ops needs dtypes {missing} (int16 activations, int64 biases)")
+    return int16_ops
 
 
 def builtin_profiles() -> list[str]:

@@ -229,6 +229,8 @@ class BudgetPromotion:
     nodes: list[str] = spec("the nodes it affects: for float, those writing and reading its values, which run float")
     recovered: float = spec("what leaving this group alone float recovered, in the budget's measure",
                             between=ANY_NUMBER)
+    why: str | None = spec("why it went float although int16 was asked for (the target has no 16x8 kernel for "
+                           "one of its nodes)", optional=True)
 
 
 @dataclass(frozen=True, kw_only=True)

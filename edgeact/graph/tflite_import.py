@@ -33,7 +33,7 @@ def _quant(tensor, dtype: str, where: str):  # type: ignore[no-untyped-def]
             raise ModelFormatError(f"{where}: per-channel scales must be finite and > 0")
         return PerChannelQParams(tuple(scales), int(q.QuantizedDimension()), dtype)
     try:
-        return QParams(scales[0], zero_points[0], dtype if dtype in ("int8", "int16", "int32") else "int8")
+        return QParams(scales[0], zero_points[0], dtype if dtype in ("int8", "int16", "int32", "int64") else "int8")
     except UsageError as exc:  # a grid no runtime can use: the file is wrong, not the command line
         raise ModelFormatError(f"{where}: {exc}") from None
 

@@ -55,5 +55,22 @@ def float32_function(name: str, fallback: Callable[[np.ndarray], np.ndarray]) ->
     return evaluate
 
 
+def float64_function(name: str, fallback: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """Vectorised C ``<name>`` (e.g. ``"exp"``) on float64 arrays (numpy's own SIMD versions may differ by an ulp);
+    ``fallback`` where no C library loads."""
+    lib = _libm()
+    fn = getattr(lib, name, None) if lib is not None else None
+    if fn is not None:
+        fn.argtypes, fn.restype = [ctypes.c_double], ctypes.c_double
+
+    def evaluate(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if fn is None:
+            return np.asarray(fallback(x), dtype=np.float64)
+        return np.asarray([fn(float(v)) for v in x.ravel()], dtype=np.float64).reshape(x.shape)
+
+    return evaluate
+
+
 tanhf = float32_function("tanhf", np.tanh)
 expf = float32_function("expf", np.exp)

@@ -58,6 +58,12 @@ def saturating_rounding_doubling_high_mul(a: np.ndarray, b: int) -> np.ndarray:
     return np.where(overflow, INT32_MAX, high)
 
 
+def rounding_doubling_high_mul(a: np.ndarray, b: int) -> np.ndarray:
+    """NEON's vqrdmulh on int32 lanes: (2ab + 2^31) >> 32, rounding half up once, saturated (int64 arithmetic)."""
+    a = np.asarray(a, dtype=np.int64)
+    return np.clip((a * np.int64(b) + (1 << 30)) >> 31, INT32_MIN, INT32_MAX)
+
+
 def rounding_divide_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
     """gemmlowp's RoundingDivideByPOT: x / 2^exponent rounded half away from zero."""
     x = np.asarray(x, dtype=np.int64)
@@ -108,6 +114,29 @@ def multiply_by_quantized_multiplier(
         return (x * np.int64(q_multiplier) + (np.int64(1) << (total_shift - 1))) >> total_shift  # < 2^63: exact
     left, right = max(shift, 0), max(-shift, 0)
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x * (1 << left), q_multiplier), right)
+
+
+def multiply_by_quantized_multiplier_int64(x: np.ndarray, q_multiplier: int, shift: int) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier for int64 accumulators (the 16x8 convolutions): the Q31 multiplier
+    rounded to 15 bits ((M + 2^15) >> 16, at most 0x7FFF), one round-half-up shift by 15 - shift, the result
+    wrapped to int32 as the kernel's cast does."""
+    x = np.asarray(x, dtype=np.int64)
+    reduced = (q_multiplier + (1 << 15)) >> 16 if q_multiplier < 0x7FFF0000 else 0x7FFF
+    total_shift = 15 - shift
+    result = (x * np.int64(reduced) + (np.int64(1) << (total_shift - 1))) >> total_shift
+    return ((result - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
+
+
+def requantize_float64(acc: np.ndarray, multiplier: float) -> np.ndarray:
+    """``round(double(acc) * multiplier)``, half away from zero: TFLite's 16x8 FULLY_CONNECTED, which requantizes
+    in double from the float32 scales (int64, unclamped)."""
+    return round_half_away_from_zero(np.asarray(acc, dtype=np.int64).astype(np.float64) * float(multiplier)).astype(
+        np.int64)
+
+
+def requantize_int64(acc: np.ndarray, multiplier: float) -> np.ndarray:
+    """int64 accumulators scaled by ``multiplier`` the way TFLite's 16x8 convolutions do (int64, unclamped)."""
+    return multiply_by_quantized_multiplier_int64(acc, *quantize_multiplier(multiplier))
 
 
 def _requantize_tflite_double(acc: np.ndarray, multiplier: float) -> np.ndarray:

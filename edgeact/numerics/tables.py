@@ -15,6 +15,7 @@ by linear interpolation); they exist for ``ideal`` (float64) and ``litert`` (flo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -98,9 +99,17 @@ def _int8_xnnpack(act: Activation, in_q: QParams, out_q: QParams) -> np.ndarray:
 def _int16_knots(act: Activation, in_q: QParams, out_q: QParams, real: type) -> np.ndarray:
     """TFLite's LUTPopulateInt16 in ``real`` precision (float32 for LiteRT, float64 for ideal)."""
     evaluate = act.float32 if real is np.float32 else act
-    lo, hi = real(in_q.scale) * real(in_q.qmin - in_q.zero_point), real(in_q.scale) * real(in_q.qmax - in_q.zero_point)
-    out_lo = real(out_q.scale) * real(out_q.qmin - out_q.zero_point)
-    out_hi = real(out_q.scale) * real(out_q.qmax - out_q.zero_point)
+    return lut_populate_int16(evaluate, in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, real)
+
+
+def lut_populate_int16(evaluate: Callable[[np.ndarray], np.ndarray], in_scale: float, in_zero_point: int,
+                       out_scale: float, out_zero_point: int, real: type) -> np.ndarray:
+    """TFLite's LUTPopulateInt16<real>: the 513 interpolation knots of ``evaluate`` from an int16 grid to an int16
+    grid, each step's knot biased by half its midpoint error (``real``: np.float32 or np.float64, the C++
+    FloatT)."""
+    lo, hi = real(in_scale) * real(-32768 - in_zero_point), real(in_scale) * real(32767 - in_zero_point)
+    out_lo = real(out_scale) * real(-32768 - out_zero_point)
+    out_hi = real(out_scale) * real(32767 - out_zero_point)
     step = (hi - lo) / real(INT16_TABLE_STEPS)
     half_step = step / real(2)
     inv = real(65536) / (out_hi - out_lo)

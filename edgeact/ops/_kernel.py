@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeact.numerics import PerChannelQParams, QParams
-from edgeact.numerics.requantize import RequantRounding, requantize_to_grid
+from edgeact.numerics.qparams import integer_range
+from edgeact.numerics.requantize import RequantRounding, requantize_float64, requantize_int64, requantize_to_grid
 from edgeact.numerics.rounding import round_half_to_even
 
 if TYPE_CHECKING:
     from edgeact.tflite.graph import LoweredGraph, LoweredOp
 
 Arrays = list[np.ndarray | None]
-INT8_MIN, INT8_MAX = -128, 127
 
 
 def quant_of(graph: LoweredGraph, index: int) -> QParams | PerChannelQParams | None:
@@ -37,6 +37,22 @@ def saturate_int8(values: np.ndarray) -> np.ndarray:
     return np.clip(values, -128, 127).astype(np.int8)
 
 
+def saturate(values: np.ndarray, dtype: str) -> np.ndarray:
+    """``values`` clamped to the range of the integer ``dtype`` (int8, int16) and held in it."""
+    low, high = integer_range(dtype)
+    return np.clip(values, low, high).astype(dtype)
+
+
+def out_dtype(graph: LoweredGraph, op: LoweredOp) -> str:
+    """The dtype of the op's first output (int8, int16 or float32)."""
+    return graph.tensors[op.outputs[0]].dtype
+
+
+def is_int16(graph: LoweredGraph, op: LoweredOp) -> bool:
+    """A 16x8 op: it writes int16 (XNNPACK delegates none of them; LiteRT runs its builtin kernels)."""
+    return out_dtype(graph, op) == "int16"
+
+
 def channel_multipliers(graph: LoweredGraph, x: int, w: int, y: int) -> list[float]:
     """TFLite's real multipliers s_x * s_w[c] / s_y, in double from the float32 scales."""
     sx, _ = scale_zp(graph, x)
@@ -51,17 +67,32 @@ def output_zp(graph: LoweredGraph, op: LoweredOp) -> int:
 
 
 def requantized(acc: np.ndarray, multiplier: float | list[float], zero_point: int,
-                rounding: RequantRounding) -> np.ndarray:
-    """int8 codes of int32 accumulators: requantize by ``multiplier`` (one, or one per channel of the last axis),
-    add ``zero_point``, saturate."""
+                rounding: RequantRounding, dtype: str = "int8") -> np.ndarray:
+    """``dtype`` codes of int32 accumulators: requantize by ``multiplier`` (one, or one per channel of the last
+    axis), add ``zero_point``, saturate."""
     if not isinstance(multiplier, list):
-        return requantize_to_grid(acc, multiplier, zero_point, INT8_MIN, INT8_MAX, rounding).astype(np.int8)
+        low, high = integer_range(dtype)
+        return requantize_to_grid(acc, multiplier, zero_point, low, high, rounding).astype(dtype)
     if len(multiplier) == 1:
-        return requantized(acc, multiplier[0], zero_point, rounding)
+        return requantized(acc, multiplier[0], zero_point, rounding, dtype)
     acc = np.asarray(acc, dtype=np.int64)
-    out = np.empty(acc.shape, dtype=np.int8)
+    out = np.empty(acc.shape, dtype=dtype)
     for channel, value in enumerate(multiplier):
-        out[..., channel] = requantized(acc[..., channel], value, zero_point, rounding)
+        out[..., channel] = requantized(acc[..., channel], value, zero_point, rounding, dtype)
+    return out
+
+
+def requantized_int64(acc: np.ndarray, multipliers: list[float], zero_point: int, in_double: bool = False
+                      ) -> np.ndarray:
+    """int16 codes of the int64 accumulators of a 16x8 op (one multiplier, or one per channel of the last axis):
+    TFLite's int64 requantization (``in_double``: FULLY_CONNECTED's, in double), + ``zero_point``, saturated."""
+    acc = np.asarray(acc, dtype=np.int64)
+    scale = requantize_float64 if in_double else requantize_int64
+    if len(multipliers) == 1:
+        return saturate(scale(acc, multipliers[0]) + zero_point, "int16")
+    out = np.empty(acc.shape, dtype=np.int16)
+    for channel, value in enumerate(multipliers):
+        out[..., channel] = saturate(scale(acc[..., channel], value) + zero_point, "int16")
     return out
 
 
@@ -86,7 +117,7 @@ def float_requant_gemm(accumulate, reference):  # type: ignore[no-untyped-def]
     XNNPACK's float32 requantization; float ops run ``reference``."""
 
     def kernel(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
-        if is_float(graph, op):
+        if is_float(graph, op) or is_int16(graph, op):
             return reference(graph, op, inputs, rounding)
         result = float_requant(accumulate(graph, op, inputs), float32_channel_scales(graph, op),
                                output_zp(graph, op))

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeact.numerics import PerChannelQParams
-from edgeact.ops.layout import FLOAT, INT8, TO_NHWC
+from edgeact.numerics import PerChannelQParams, QParams
+from edgeact.ops.layout import FLOAT, INT16, TO_NHWC, WIDENING
 
 if TYPE_CHECKING:
     from edgeact.exporters.tflite.lower import Lowering
@@ -37,7 +37,8 @@ def weight_constant(ctx: Lowering, node: NodeView, index: int, dtype: str, arran
 
 
 def bias_constant(ctx: Lowering, node: NodeView, index: int, dtype: str) -> int:
-    """The bias (LiteRT's kernels want one: a zero one where the model has none), float32 or the planned int32."""
+    """The bias (LiteRT's kernels want one: a zero one where the model has none), float32 or the planned int32
+    (int64 for a 16x8 op)."""
     absent = index >= len(node.inputs) or not node.inputs[index]
     name = f"{node.name}/zero_bias" if absent else node.inputs[index]
     if dtype == FLOAT:
@@ -49,6 +50,11 @@ def bias_constant(ctx: Lowering, node: NodeView, index: int, dtype: str) -> int:
     plan = ctx.constant_plan(node, index)
     if plan is None:
         raise ctx.unsupported(node, f"bias {name!r} has no int32 plan")
+    if dtype == INT16:  # 16x8 kernels take an int64 bias; a widened int8 input scales its codes by 128 (exact)
+        widening = round(ctx.grid(node.inputs[0]).scale / ctx.grid_as(node.inputs[0], INT16).scale)
+        codes = plan.codes.astype(np.int64).reshape(-1) * widening
+        grid = PerChannelQParams(tuple(s / widening for s in plan.grid.scales), plan.grid.axis, "int64")
+        return ctx.graph.constant(name if absent else f"{name}/int64", codes, grid)
     return ctx.graph.constant(name if absent else f"{name}/int32", plan.codes.astype(np.int32).reshape(-1),
                               plan.grid)
 
@@ -57,14 +63,28 @@ def operand_constant(ctx: Lowering, node: NodeView, index: int, dtype: str, shap
     """A constant operand of an elementwise op, broadcast to ``shape``'s rank and laid out like the data."""
     name = node.inputs[index]
     values = ctx.constant(name)
-    plan = ctx.constant_plan(node, index) if dtype == INT8 else None
-    if dtype == INT8 and plan is None:
+    plan = ctx.constant_plan(node, index) if dtype != FLOAT else None
+    if dtype != FLOAT and plan is None:
         raise ctx.unsupported(node, f"constant {name!r} has no int8 plan")
-    data = plan.codes.astype(np.int8) if plan is not None else values.astype(np.float32)
+    if plan is not None:
+        grid, data = codes_as(plan.grid, plan.codes, dtype)
+    else:
+        grid, data = None, values.astype(np.float32)
     data = data.reshape((1,) * (len(shape) - data.ndim) + data.shape)
     if layout == "nhwc":
         data = np.transpose(data, TO_NHWC)
-    return ctx.graph.constant(f"{name}/{node.name}", data, plan.grid if plan is not None else None)
+    return ctx.graph.constant(f"{name}/{node.name}", data, grid)
+
+
+def codes_as(grid: QParams, codes: np.ndarray, dtype: str) -> tuple[QParams, np.ndarray]:
+    """Planned codes in a ``dtype`` tensor: as planned, or int8 codes widened to int16 without loss ((q - zp) * 128
+    on scale s / 128, zero point 0) for a 16x8 op."""
+    if grid.dtype == dtype:
+        return grid, codes.astype(dtype)
+    if dtype == INT16 and isinstance(grid, QParams) and grid.dtype == "int8":
+        widened = (codes.astype(np.int32) - grid.zero_point) * WIDENING
+        return QParams(grid.scale / WIDENING, 0, INT16), widened.astype(np.int16)
+    raise ValueError(f"cannot hold {grid.dtype} codes in a {dtype} tensor")
 
 
 def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -123,11 +143,11 @@ def layout_for(ctx: Lowering, names: list[str]) -> str:
 
 
 def requantized_onto(ctx: Lowering, node: NodeView, source: int, grid) -> int:  # type: ignore[no-untyped-def]
-    """``source`` moved onto ``grid`` by an int8 -> int8 QUANTIZE (itself when it is already there)."""
+    """``source`` moved onto ``grid`` (int8 or int16) by a requantizing QUANTIZE (itself when it is already there)."""
     tensor = ctx.graph.tensors[source]
     if tensor.quant == grid:
         return source
-    moved = ctx.graph.like(source, f"{tensor.name}/requantized", quant=grid)
+    moved = ctx.graph.like(source, f"{tensor.name}/requantized", grid.dtype, quant=grid)
     ctx.graph.op("QUANTIZE", [source], [moved], node.name)
     return moved
 
@@ -135,11 +155,11 @@ def requantized_onto(ctx: Lowering, node: NodeView, source: int, grid) -> int:  
 def table_lookup(graph: LoweredGraph, source: int, out: int, table: Table, prefix: str, node: str) -> None:
     """``out = table[source]`` as CAST(int8 -> int32) -> ADD(-qmin) -> GATHER(256-entry int8 table): exact on LiteRT
     and TFLite Micro, for any function and any grids (the one builder of this lowering; ``prefix`` names the new
-    tensors, ``node`` is the ONNX node the ops lower)."""
+    tensors, ``node`` is the ONNX node the ops lower). An int16 table gathers from all 65,536 codes its knots give."""
     wide = graph.like(source, f"{prefix}/codes_int32", "int32")
     index = graph.like(source, f"{prefix}/table_index", "int32")
     graph.op("CAST", [source], [wide], node, table=True)
     offset = graph.constant(f"{prefix}/offset", np.int32(-table.in_q.qmin))  # table index = code - qmin
     graph.op("ADD", [wide, offset], [index], node, table=True)
-    values = graph.constant(f"{prefix}/table", table.values.astype(np.int8), table.out_q)
+    values = graph.constant(f"{prefix}/table", table.output_codes().astype(table.out_q.dtype), table.out_q)
     graph.op("GATHER", [values, index], [out], node, table=True, axis=0)

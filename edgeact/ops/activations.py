@@ -16,7 +16,7 @@ from edgeact.numerics import lut_for
 from edgeact.ops._kernel import is_float, quant_of
 from edgeact.ops._lowering import layout_for, table_lookup
 from edgeact.ops.float_unary import FLOAT_UNARY
-from edgeact.ops.layout import FLOAT, INT8
+from edgeact.ops.layout import FLOAT
 from edgeact.ops.spec import Builtin, FormKind
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 # ---- TFLite lowering -------------------------------------------------------------------------------------------------
 def lower_activation(ctx: Lowering, node: NodeView, dtype: str) -> None:
-    """int8: the planned form (the exact builtin, or the GATHER table); float: the float op(s)."""
+    """int8 or int16: the planned form (the exact builtin, or the GATHER table); float: the float op(s)."""
     x, y = node.inputs[0], node.outputs[0]
     layout = layout_for(ctx, [x])
     if dtype == FLOAT:
@@ -35,9 +35,9 @@ def lower_activation(ctx: Lowering, node: NodeView, dtype: str) -> None:
     plan = ctx.activation_plan(node)
     form = plan.forms.get("tflite")
     if form is None or form.kind not in (FormKind.BUILTIN, FormKind.TABLE):
-        raise ctx.unsupported(node, f"the plan (target {ctx.plan.target}) holds no int8 TFLite form for it")
-    source = ctx.get(x, INT8, layout, node.name)
-    out = ctx.output(node, y, INT8, layout)
+        raise ctx.unsupported(node, f"the plan (target {ctx.plan.target}) holds no {dtype} TFLite form for it")
+    source = ctx.get(x, dtype, layout, node.name)
+    out = ctx.output(node, y, dtype, layout)
     if form.kind == FormKind.BUILTIN:
         ctx.graph.op(form.op, [source], [out], node.name, **dict(form.options))
         ctx.builtin_ops.append(node.name)

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeact.ops._kernel import channel_multipliers, float_requant_gemm, is_float, output_zp, requantized, scale_zp
+from edgeact.ops._kernel import (
+    channel_multipliers,
+    float_requant_gemm,
+    is_float,
+    is_int16,
+    output_zp,
+    requantized,
+    requantized_int64,
+    scale_zp,
+)
 from edgeact.ops._lowering import SAME, bias_constant, pad_input, padding_of, weight_constant
 from edgeact.ops.spec import Builtin, OpQuantizer, OpSpec, Role
 
@@ -102,6 +111,8 @@ def conv(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
         return [conv_acc(graph, op, inputs, floating=True).astype(np.float32)]
     acc = conv_acc(graph, op, inputs)
     multipliers = channel_multipliers(graph, op.inputs[0], op.inputs[1], op.outputs[0])
+    if is_int16(graph, op):  # 16x8: int64 accumulators and bias, TFLite's int64 requantization
+        return [requantized_int64(acc, multipliers, output_zp(graph, op))]
     return [requantized(acc, multipliers, output_zp(graph, op), rounding)]
 
 

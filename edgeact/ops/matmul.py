@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeact.domain import EDGEACT_DOMAIN
-from edgeact.ops._kernel import channel_multipliers, float_requant_gemm, is_float, output_zp, requantized, scale_zp
+from edgeact.ops._kernel import (
+    channel_multipliers,
+    float_requant_gemm,
+    is_float,
+    is_int16,
+    output_zp,
+    requantized,
+    requantized_int64,
+    scale_zp,
+)
 from edgeact.ops._lowering import bias_constant, weight_constant
 from edgeact.ops.spec import Builtin, OnnxEmission, OpQuantizer, OpSpec, Role
 
@@ -60,7 +69,9 @@ def fully_connected_acc(graph: LoweredGraph, op: LoweredOp, inputs: Arrays) -> n
     return acc + (b.astype(np.int64) if b is not None else 0)
 
 
-def fully_connected(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+def fully_connected(graph, op, inputs, rounding, int16_in_double: bool = True):  # type: ignore[no-untyped-def]
+    """TFLite's FULLY_CONNECTED; 16x8 requantizes in double from the float32 scales (LiteRT) or, as TFLite Micro
+    does (``int16_in_double`` false), by the int64 fixed-point multiplier."""
     x, w, b = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None
     out_shape = graph.tensors[op.outputs[0]].shape
     if is_float(graph, op):
@@ -68,6 +79,9 @@ def fully_connected(graph, op, inputs, rounding):  # type: ignore[no-untyped-def
         return [(y + (b if b is not None else 0)).astype(np.float32).reshape(out_shape)]
     acc = fully_connected_acc(graph, op, inputs)
     multipliers = channel_multipliers(graph, op.inputs[0], op.inputs[1], op.outputs[0])
+    if is_int16(graph, op):  # 16x8 (int64 bias): requantized in double from the float32 scales
+        return [requantized_int64(acc, multipliers, output_zp(graph, op), in_double=int16_in_double).reshape(
+            out_shape)]
     return [requantized(acc, multipliers, output_zp(graph, op), rounding).reshape(out_shape)]
 
 
@@ -77,7 +91,9 @@ def batch_matmul(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
         return [np.matmul(a.astype(np.float32), b.astype(np.float32))]
     (sa, za), (sb, zb), (so, zo) = (scale_zp(graph, i) for i in (*op.inputs, op.outputs[0]))
     acc = np.matmul(a.astype(np.int64) - za, b.astype(np.int64) - zb)
-    multiplier = float(np.float32(sa)) * float(np.float32(sb)) / float(np.float32(so))
+    multiplier = float(np.float32(sa) * np.float32(sb)) / float(np.float32(so))  # TFLite: float32 product of scales
+    if is_int16(graph, op):  # int64 accumulators, TFLite's int64 requantization
+        return [requantized_int64(acc, [multiplier], zo)]
     return [requantized(acc, multiplier, zo, rounding)]
 
 
@@ -86,10 +102,15 @@ def _gemm_axis(node: NodeView) -> int:
     return 0 if node.attributes.get("transB", 0) else 1
 
 
+def tflm_fully_connected(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    return fully_connected(graph, op, inputs, rounding, int16_in_double=False)
+
+
 BUILTINS = (
     Builtin("FULLY_CONNECTED", fully_connected, ("FullyConnectedOptions", {
         "fusedActivationFunction": 0, "weightsFormat": 0, "keepNumDims": False, "asymmetricQuantizeInputs": False}),
-        arithmetic={"xnnpack": float_requant_gemm(fully_connected_acc, fully_connected)}),
+        arithmetic={"xnnpack": float_requant_gemm(fully_connected_acc, fully_connected),
+                    "tflm": tflm_fully_connected}),
     Builtin("BATCH_MATMUL", batch_matmul, ("BatchMatMulOptions", {"adjX": False, "adjY": False,
                                                                  "asymmetricQuantizeInputs": False})),
 )

@@ -10,7 +10,7 @@ import numpy as np
 
 from edgeact.graph.view import NodeView
 from edgeact.numerics.requantize import multiply_by_quantized_multiplier, quantize_multiplier
-from edgeact.ops._kernel import float_requant, is_float, saturate_int8, scale_zp
+from edgeact.ops._kernel import float_requant, is_float, is_int16, out_dtype, saturate, scale_zp
 from edgeact.ops._lowering import SAME, pad_input, padding_of
 from edgeact.ops.conv import windows
 from edgeact.ops.layout import TO_NHWC
@@ -99,7 +99,7 @@ def pool(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
         return [(total / count).astype(np.float32)]
     half = count // 2
     rounded = np.where(total > 0, (total + half) // count, -((-total + half) // count))  # C++ truncation
-    return [saturate_int8(rounded)]
+    return [saturate(rounded, out_dtype(graph, op))]
 
 
 def mean(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
@@ -115,15 +115,17 @@ def mean(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     multiplier, shift = quantize_multiplier(float(np.float32(si)) / float(np.float32(so)))
     extra = min(count.bit_length() - 1, 32, 31 + shift)
     multiplier, shift = (multiplier << extra) // count, shift - extra
-    return [saturate_int8(multiply_by_quantized_multiplier(total, multiplier, shift, rounding) + zo)]
+    scaled = multiply_by_quantized_multiplier(total, multiplier, shift, rounding)
+    return [saturate(scaled + zo, out_dtype(graph, op))]
 
 
 # ---- the specs ----------------------------------------------------------------------------------------------------
 POOL_OPTIONS = {"padding": 1, "strideW": 1, "strideH": 1, "filterWidth": 1, "filterHeight": 1,
                 "fusedActivationFunction": 0}
 def xnnpack_mean(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
-    """XNNPACK's qs8 mean: the zero-point-corrected sum times s_in / (s_out * count) in float32, ties to even."""
-    if is_float(graph, op):
+    """XNNPACK's qs8 mean: the zero-point-corrected sum times s_in / (s_out * count) in float32, ties to even (int16:
+    not delegated, LiteRT's reference)."""
+    if is_float(graph, op) or is_int16(graph, op):
         return mean(graph, op, inputs, rounding)
     x, axes = inputs
     axes = tuple(int(a) % x.ndim for a in np.asarray(axes).reshape(-1))

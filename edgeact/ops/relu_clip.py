@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeact.numerics.rounding import round_half_away_from_zero
-from edgeact.ops._kernel import is_float, saturate_int8, scale_zp
+from edgeact.ops._kernel import is_float, out_dtype, saturate, scale_zp
 from edgeact.ops._lowering import layout_for
-from edgeact.ops.layout import INT8
+from edgeact.ops.layout import FLOAT
 from edgeact.ops.spec import Builtin, OpQuantizer, OpSpec, Role
 
 if TYPE_CHECKING:
@@ -29,18 +29,18 @@ def _clip_bounds(ctx: Lowering, node: NodeView) -> tuple[float | None, float | N
 
 def lower_relu_clip(ctx: Lowering, node: NodeView, dtype: str) -> None:
     x, y = node.inputs[0], node.outputs[0]
-    if dtype == INT8 and ctx.grid(x) == ctx.grid(y):
+    low, high = _clip_bounds(ctx, node)
+    if dtype != FLOAT and ctx.grid(x) == ctx.grid(y) and _clamps(ctx.grid(x), low, high):
         ctx.aliases[y] = x  # folded: the producer's grid already clamps to the Relu/Clip range
         return
-    low, high = _clip_bounds(ctx, node)
     layout = layout_for(ctx, [x])
     source = ctx.get(x, dtype, layout, node.name)
     out = ctx.output(node, y, dtype, layout)
     if (low, high) in ((0.0, None), (0.0, 6.0)):
         ctx.graph.op("RELU" if high is None else "RELU6", [source], [out], node.name)
         return
-    if dtype == INT8:
-        raise ctx.unsupported(node, f"int8 Clip to [{low}, {high}] that is not folded")
+    if dtype != FLOAT:
+        raise ctx.unsupported(node, f"{dtype} Clip to [{low}, {high}] that is not folded")
     current = source
     for op, bound in (("MAXIMUM", low), ("MINIMUM", high)):
         if bound is None:
@@ -51,6 +51,14 @@ def lower_relu_clip(ctx: Lowering, node: NodeView, dtype: str) -> None:
         current = target
 
 
+def _clamps(grid, low: float | None, high: float | None) -> bool:  # type: ignore[no-untyped-def]
+    """Does ``grid`` itself hold values to [low, high], to within one step? A grid planned from the Relu/Clip's
+    range reaches at most half a step past it (and a symmetric int16 one, one code below -high); a symmetric int16
+    grid under a Relu reaches far below 0 and needs the RELU op."""
+    lowest, highest = grid.real_range
+    return (low is None or lowest >= low - grid.scale) and (high is None or highest <= high + grid.scale)
+
+
 # ---- emulator kernels ---------------------------------------------------------------------------------------------
 def relu(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     high = None if op.op == "RELU" else 6.0
@@ -58,7 +66,7 @@ def relu(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
         return [np.clip(inputs[0], 0.0, high).astype(np.float32)]
     (si, zi), (so, zo) = scale_zp(graph, op.inputs[0]), scale_zp(graph, op.outputs[0])
     real = np.clip(np.float32(si) * (inputs[0].astype(np.float32) - np.float32(zi)), 0.0, high)
-    return [saturate_int8(round_half_away_from_zero(real / np.float32(so)) + zo)]
+    return [saturate(round_half_away_from_zero(real / np.float32(so)) + zo, out_dtype(graph, op))]
 
 
 # ---- the specs ----------------------------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeact.numerics.rounding import round_half_away_from_zero
-from edgeact.ops._kernel import is_float, saturate_int8, scale_zp
-from edgeact.ops._lowering import layout_for, requantized_onto
-from edgeact.ops.layout import INT8, TO_NHWC
+from edgeact.ops._kernel import is_float, out_dtype, saturate, scale_zp
+from edgeact.ops._lowering import codes_as, layout_for, requantized_onto
+from edgeact.ops.layout import FLOAT, TO_NHWC
 from edgeact.ops.spec import SHARED, Builtin, OpQuantizer, OpSpec, Role
 
 if TYPE_CHECKING:
@@ -25,9 +25,13 @@ def lower_concat(ctx: Lowering, node: NodeView, dtype: str) -> None:
     layout = layout_for(ctx, list(node.inputs))
     if layout == "nhwc":
         axis = TO_NHWC.index(axis)
-    inputs = [ctx.get(name, dtype, layout, node.name) for name in node.inputs]
+    if dtype != FLOAT:  # data movement: each input in its own precision, requantized once onto the output's grid
+        dtype = ctx.grid(node.outputs[0]).dtype
+        inputs = [ctx.get(name, ctx.grid(name).dtype, layout, node.name) for name in node.inputs]
+    else:
+        inputs = [ctx.get(name, dtype, layout, node.name) for name in node.inputs]
     out = ctx.output(node, node.outputs[0], dtype, layout)
-    if dtype == INT8:  # XNNPACK and TFLite Micro take int8 CONCATENATION only on one shared grid
+    if dtype != FLOAT:  # XNNPACK and TFLite Micro take int8 CONCATENATION only on one shared grid
         inputs = [requantized_onto(ctx, node, source, ctx.graph.tensors[out].quant) for source in inputs]
     ctx.graph.op("CONCATENATION", inputs, [out], node.name, axis=axis)
 
@@ -52,9 +56,10 @@ def lower_transpose(ctx: Lowering, node: NodeView, dtype: str) -> None:
 def lower_gather(ctx: Lowering, node: NodeView, dtype: str) -> None:
     data, indices = node.inputs
     if ctx.constant(data) is not None:
-        plan = ctx.constant_plan(node, 0) if dtype == INT8 else None
-        values = plan.codes.astype(np.int8) if plan is not None else ctx.constant(data).astype(np.float32)
-        source = ctx.graph.constant(f"{data}/{dtype}", values, plan.grid if plan is not None else None)
+        plan = ctx.constant_plan(node, 0) if dtype != FLOAT else None
+        grid, values = codes_as(plan.grid, plan.codes, dtype) if plan is not None else (
+            None, ctx.constant(data).astype(np.float32))
+        source = ctx.graph.constant(f"{data}/{dtype}", values, grid)
     else:
         source = ctx.get(data, dtype, "nchw", node.name)
     axis = int(node.attributes.get("axis", 0)) % ctx.rank(data)
@@ -159,7 +164,7 @@ def concatenation(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
             continue
         scale = np.float32(si) / np.float32(so)
         rescaled = value.astype(np.float32) * scale + (np.float32(-zi) * scale)
-        parts.append(saturate_int8(round_half_away_from_zero(rescaled) + zo))
+        parts.append(saturate(round_half_away_from_zero(rescaled) + zo, out_dtype(graph, op)))
     return [np.concatenate(parts, axis=axis)]
 
 

@@ -20,7 +20,8 @@ from edgeact.numerics.fixed_point import (
 )
 from edgeact.numerics.requantize import multiply_by_quantized_multiplier, saturating_rounding_doubling_high_mul
 from edgeact.numerics.rounding import round_half_away_from_zero
-from edgeact.ops._kernel import is_float, saturate_int8, scale_zp
+from edgeact.numerics.softmax16 import OUTPUT_SCALE, softmax_int16
+from edgeact.ops._kernel import is_float, is_int16, saturate_int8, scale_zp
 from edgeact.ops.spec import Builtin, OnnxEmission, OpQuantizer, OpSpec, Role
 
 if TYPE_CHECKING:
@@ -50,12 +51,29 @@ def _float_softmax(op, x: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
+def _softmax_int16(graph, op, x: np.ndarray, real: type) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """TFLite's int16 SOFTMAX (tables in double on LiteRT, float32 on TFLite Micro); output grid (1/32768, 0)."""
+    if scale_zp(graph, op.outputs[0]) != (OUTPUT_SCALE, 0):
+        raise EdgeactError(f"SOFTMAX {op.node!r}: int16 output grid {scale_zp(graph, op.outputs[0])}, but TFLite's "
+                           "int16 kernel writes (1/32768, 0)")
+    return softmax_int16(x, scale_zp(graph, op.inputs[0])[0], float(op.options.get("beta", 1.0)), real)
+
+
+def tflm_softmax(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    """TFLite Micro: the reference kernels, its int16 tables built in float32."""
+    if is_int16(graph, op):
+        return [_softmax_int16(graph, op, inputs[0], np.float32)]
+    return softmax(graph, op, inputs, rounding)
+
+
 def softmax(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     """TFLite's reference SOFTMAX (LiteRT's BUILTIN_REF, TFLite Micro): int8 in gemmlowp fixed point
     (reference_ops::Softmax, with the parameters of PreprocessSoftmaxScaling and CalculateInputRadius), as the
     double-rounding builds compute it (``rounding`` is not used). Input differences below diff_min give -128."""
     if is_float(graph, op):
         return [_float_softmax(op, inputs[0].astype(np.float32))]
+    if is_int16(graph, op):
+        return [_softmax_int16(graph, op, inputs[0], np.float64)]
     if scale_zp(graph, op.outputs[0]) != (1.0 / 256.0, -128):
         raise EdgeactError(f"SOFTMAX {op.node!r}: int8 output grid {scale_zp(graph, op.outputs[0])}, but TFLite's "
                            "kernel writes (1/256, -128) only")
@@ -79,8 +97,8 @@ def softmax(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
 def xnnpack_softmax(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     """LiteRT's default interpreter: XNNPACK takes only float SOFTMAX, so int8 runs LiteRT's optimized kernel, which
     on x86-64 is a float32 table of expf (PopulateSoftmaxLookupTable, optimized_ops::Softmax)."""
-    if is_float(graph, op):
-        return [_float_softmax(op, inputs[0].astype(np.float32))]
+    if is_float(graph, op) or is_int16(graph, op):  # int16: LiteRT's reference SoftmaxInt16 in both resolvers
+        return softmax(graph, op, inputs, rounding)
     si, _ = scale_zp(graph, op.inputs[0])
     so, zo = scale_zp(graph, op.outputs[0])
     table = softmax_exp_table(float(si), float(op.options.get("beta", 1.0)))  # exp(-s * beta * d), d = 0..255
@@ -95,11 +113,12 @@ def xnnpack_softmax(graph, op, inputs, rounding):  # type: ignore[no-untyped-def
 
 
 # ---- the specs ----------------------------------------------------------------------------------------------------
-BUILTINS = (Builtin("SOFTMAX", softmax, ("SoftmaxOptions", {"beta": 1.0}), arithmetic={"xnnpack": xnnpack_softmax}),)
+BUILTINS = (Builtin("SOFTMAX", softmax, ("SoftmaxOptions", {"beta": 1.0}),
+                    arithmetic={"xnnpack": xnnpack_softmax, "tflm": tflm_softmax}),)
 
-# Softmax's int8 grid is the one TFLite requires, (1/256, -128): one calibration gives the same scales in ONNX and
-# TFLite; an output of exactly 1.0 saturates to 255/256.
-_SOFTMAX = OpQuantizer(Role.COMPUTE, output_range=(0.0, 255.0 / 256.0))
+# Softmax's grids are the ones TFLite requires, int8 (1/256, -128) and int16 (1/32768, 0): one calibration gives the
+# same scales in ONNX and TFLite; an output of exactly 1.0 saturates to 255/256 (32767/32768).
+_SOFTMAX = OpQuantizer(Role.COMPUTE, output_range=(0.0, 255.0 / 256.0), output_range_int16=(0.0, 32767.0 / 32768.0))
 SPECS = (
     OpSpec("Softmax", _SOFTMAX, lower_softmax, ("SOFTMAX",)),
     OpSpec("Softmax", _SOFTMAX, lower_softmax, ("SOFTMAX",), domain=EDGEACT_DOMAIN, onnx=OnnxEmission.INLINE),

@@ -51,6 +51,7 @@ class OpQuantizer:
     bias: int | None = None  # int32 at s_in * s_w; when absent, an all-zero one (TFLite's kernels take a bias)
     bias_axis: int = -1  # the output axis the bias adds along (one value per output channel)
     output_range: tuple[float, float] | None = None  # a range known without calibration
+    output_range_int16: tuple[float, float] | None = None  # that range on an int16 grid (default: output_range)
     reciprocal: int | None = None  # a constant divisor, planned as int8 codes of its reciprocal (TFLite: MUL)
     pad_fill: bool = False  # explicit pads hold the lowest int8 code (TFLite: PADV2 before MAX_POOL_2D)
 

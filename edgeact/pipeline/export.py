@@ -6,14 +6,17 @@ target device profile, on the model fixed to its static shapes) and ``fp32-tflit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgeact.errors import EdgeactError, UsageError
 from edgeact.exporters.onnx import FORMATS as ONNX_FORMATS
 from edgeact.exporters.onnx import export_onnx
+from edgeact.exporters.tflite.lower import UnsupportedOpError
 from edgeact.exporters.tflite.model import TFLiteLowering, lower_tflite
 from edgeact.pipeline.prepare import Prepared
 from edgeact.planning.plan import QuantPlan
+from edgeact.planning.target_forms import target_profile
 
 FORMATS = (*ONNX_FORMATS, "tflite")
 DEFAULT_FORMATS = ONNX_FORMATS
@@ -40,10 +43,6 @@ def export(prepared: Prepared, plan: QuantPlan | None, form: str, target: str = 
     """Stage 4: ``plan`` as ``form`` (``fp32-tflite`` needs no plan). ``target``: the TFLite device profile."""
     if form in ONNX_FORMATS:
         return Artifact(form, export_onnx(prepared.model, plan, form))
-    if form == "tflite" and plan is not None and plan.int16:
-        raise UsageError(f"tflite: the plan gives {len(plan.int16)} tensor group(s) int16 grids (first: "
-                         f"{next(iter(plan.int16))!r}) and edgeact does not write 16x8 .tflite models yet; write "
-                         "onnx-qdq / onnx-table, or let --budget promote to float (--promote float)")
     if form in ("tflite", "fp32-tflite"):
         view, shapes = prepared.static
         lowering = lower_tflite(view, plan if form == "tflite" else None, shapes, target)
@@ -51,17 +50,49 @@ def export(prepared: Prepared, plan: QuantPlan | None, form: str, target: str = 
     raise UsageError(f"unknown format {form!r}; choose from {', '.join((*FORMATS, 'fp32-tflite'))}")
 
 
+def tflite_check(prepared: Prepared, target: str) -> Callable[[QuantPlan], tuple[str, str] | None]:
+    """A plan check for ``target``: (node, why) of the first node its .tflite lowering refuses, or None."""
+
+    def check(plan: QuantPlan) -> tuple[str, str] | None:
+        view, shapes = prepared.static
+        try:
+            lower_tflite(view, plan, shapes, target)
+        except UnsupportedOpError as exc:
+            return (exc.node, f"{exc.reason} for {exc.node}") if exc.node is not None else None
+        return None
+
+    return check
+
+
 def export_forms(prepared: Prepared, plan: QuantPlan, formats: list[str], target: str,
                  float_tflite: bool) -> tuple[dict[str, Artifact], list[str]]:
     """Every requested form; a float32 .tflite that cannot be built is a warning, not a failure."""
     artifacts = {form: export(prepared, plan, form, target) for form in formats}
-    warnings = []
+    warnings = slow_16x8(artifacts.get("tflite"), target)
     if float_tflite:
         try:
             artifacts["fp32-tflite"] = export(prepared, None, "fp32-tflite", target)
         except EdgeactError as exc:
             warnings.append(f"float32 .tflite not written: {exc}")
     return artifacts, warnings
+
+
+def slow_16x8(artifact: Artifact | None, target: str) -> list[str]:
+    """A warning when the .tflite runs 16x8 ops the target's fast path does not take (LiteRT's XNNPACK delegate takes
+    no int16 op: they run on LiteRT's own kernels, outside it, and split its partitions)."""
+    lowered = artifact.lowering if artifact is not None else None
+    profile = target_profile(target)
+    if lowered is None or profile.int16_activations:
+        return []
+    graph = lowered.graph
+    wide = [op for op in graph.ops if op.op not in ("QUANTIZE", "DEQUANTIZE") and any(
+        graph.tensors[i].dtype == "int16" for i in (*op.inputs, *op.outputs) if i >= 0)]
+    if not wide:
+        return []
+    return [f"tflite: {len(wide)} op(s) run 16x8 (int16 activations), which {profile.name}'s fast path does not take "
+            f"(its profile: int16_activations = false): they run on the runtime's own kernels, slower than int8, and "
+            f"split the delegate's partitions (first: {wide[0].op} of node {wide[0].node!r}); --promote float keeps "
+            "budget promotions out of int16"]
 
 
 def tflite_record(artifacts: dict[str, Artifact]) -> dict[str, object]:

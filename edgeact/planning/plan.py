@@ -454,7 +454,11 @@ class _Planner:
         if producer is None:
             return None
         quantizer = self.roles.get(producer.name)
-        return quantizer.output_range if quantizer else self.fixed_ranges.get(producer.name)
+        if quantizer is None:
+            return self.fixed_ranges.get(producer.name)
+        if quantizer.output_range_int16 is not None and root in self.plan.int16:
+            return quantizer.output_range_int16
+        return quantizer.output_range
 
     # -- constants ------------------------------------------------------------------------------------------------
     def plan_constants(self) -> None:

@@ -34,6 +34,8 @@ ONNX_QDQ_REASON = ("onnx-qdq keeps the standard op between DequantizeLinear and 
 ONNX_TABLE_REASON = "onnx-table writes every planned activation as Cast -> Gather on its exact int8 table"
 ONNX_TABLE16_REASON = ("onnx-table writes an int16 activation as Cast -> Gather on its 513-knot table read at every "
                        "one of the 65,536 codes (TFLite's interpolation, code for code)")
+TFLITE_TABLE16_REASON = ("16x8: the 513-knot table read at every one of the 65,536 int16 codes, as CAST -> ADD -> "
+                         "GATHER (exact on any grids; TFLite's int16 TANH/LOGISTIC builtins fix the output grid)")
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,9 @@ def activation_forms(profile: DeviceProfile, act: Activation, table: Table) -> d
     """The activation's form in every output format (``tflite`` only when the target runs .tflite models)."""
     table_reason = ONNX_TABLE_REASON if table.bits == 8 else ONNX_TABLE16_REASON
     forms = {"onnx-qdq": ActivationForm(FLOAT, ONNX_QDQ_REASON), "onnx-table": ActivationForm(TABLE, table_reason)}
-    if profile.model_format == "tflite" and table.bits == 8:  # no 16x8 .tflite yet: its export refuses int16 plans
-        forms["tflite"] = tflite_form(profile, act, table)
+    if profile.model_format == "tflite":
+        forms["tflite"] = tflite_form(profile, act, table) if table.bits == 8 else ActivationForm(
+            TABLE, TFLITE_TABLE16_REASON)
     return forms
 
 

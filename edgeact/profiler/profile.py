@@ -122,11 +122,12 @@ def _check_runnable(profile: DeviceProfile, graph: LoweredGraph | None, path: Pa
         return
     ops = sorted({op.op for op in graph.ops} - set(profile.ops))
     dtypes = sorted({t.dtype for t in graph.tensors} - set(profile.dtypes))
-    if ops or dtypes:
-        raise UsageError(
-            f"device {profile.name} cannot run {path}: " + "; ".join(
-                part for part in (f"ops {ops}" if ops else "", f"tensor types {dtypes}" if dtypes else "") if part)
-        )
+    wide = sorted({op.op for op in graph.ops if not profile.runs_int16(op.op) and any(
+        graph.tensors[i].dtype == "int16" for i in (*op.inputs, *op.outputs) if i >= 0)})
+    if ops or dtypes or wide:
+        parts = (f"ops {ops}" if ops else "", f"tensor types {dtypes}" if dtypes else "",
+                 f"16x8 (int16) ops {wide} (not in its profile's int16_ops)" if wide else "")
+        raise UsageError(f"device {profile.name} cannot run {path}: " + "; ".join(part for part in parts if part))
 
 
 def _tflite_metadata(payload: bytes, path: Path) -> dict[str, str]:
@@ -388,7 +389,7 @@ def _op_agreement(graph: LoweredGraph, tensors: list[dict[int, np.ndarray]], rul
     agreement: dict[int, dict] = {}
     for op in graph.ops:
         index = op.outputs[0]
-        if graph.tensors[index].dtype != "int8":
+        if graph.tensors[index].dtype not in ("int8", "int16"):
             continue
         device, mine = [], []
         for values in tensors:

@@ -20,14 +20,19 @@ from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import EdgeactError
 from edgeact.graph.view import GraphView, NodeView, ValueView
 from edgeact.numerics import QParams
-from edgeact.ops.layout import FLOAT, INT8, TO_NCHW, TO_NHWC
+from edgeact.ops.layout import FLOAT, INT8, INT16, QUANTIZED, TO_NCHW, TO_NHWC, WIDENING
 from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan
 from edgeact.planning.registry import activation_of
 from edgeact.tflite.graph import LoweredGraph
 
 
 class UnsupportedOpError(EdgeactError):
-    """An op (or an attribute of it) that the TFLite target cannot run."""
+    """An op (or an attribute of it) that the TFLite target cannot run (``node``: the ONNX node, when known;
+    ``reason``: why, without the node and target)."""
+
+    def __init__(self, message: str, node: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.node, self.reason = node, reason
 
 
 def to_layout(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
@@ -61,6 +66,22 @@ class Lowering:
 
     def grid(self, name: str) -> QParams | None:
         return self.plan.grids.get(self.resolve(name)) if self.plan is not None else None
+
+    def grid_as(self, name: str, dtype: str) -> QParams | None:
+        """The grid of ``name``'s ``dtype`` form: its planned grid, or, for the int16 form of an int8 value (a 16x8
+        op reads or writes it), the int8 grid widened without loss: scale s / 128, zero point 0."""
+        grid = self.grid(name)
+        if grid is None or grid.dtype == dtype:
+            return grid
+        if dtype == INT16 and grid.dtype == INT8:
+            return QParams(grid.scale / WIDENING, 0, INT16)
+        return None
+
+    def node_dtype(self, node: NodeView) -> str:
+        """The dtype a quantized node runs in: int16 (16x8) when the plan gives any value it reads or writes an
+        int16 grid, else int8."""
+        names = [name for name in (*node.inputs, *node.outputs) if name]
+        return INT16 if any((g := self.grid(name)) is not None and g.dtype == INT16 for name in names) else INT8
 
     def shape(self, name: str) -> tuple[int, ...]:
         name = self.resolve(name)
@@ -108,13 +129,14 @@ class Lowering:
         return index
 
     def output(self, node: NodeView, name: str, dtype: str, layout: str = "nchw", shape: tuple | None = None) -> int:
-        """A new tensor for ONNX value ``name`` (int8 on its planned grid, or float32), registered as that form."""
+        """A new tensor for ONNX value ``name`` (int8 or int16 on its grid, :meth:`grid_as`, or float32), registered
+        as that form."""
         shape = shape if shape is not None else to_layout(self.shape(name), layout)
-        quant = self.grid(name) if dtype == INT8 else None
-        if dtype == INT8 and quant is None:
-            raise EdgeactError(f"node {node.name!r}: value {name!r} has no int8 grid")
-        suffixes = {(INT8, "nchw"): "/int8", (INT8, "nhwc"): "/int8_nhwc", (FLOAT, "nhwc"): "/nhwc"}
-        suffix = suffixes.get((dtype, layout), "")
+        quant = self.grid_as(name, dtype) if dtype in QUANTIZED else None
+        if dtype in QUANTIZED and quant is None:
+            raise EdgeactError(f"node {node.name!r}: value {name!r} has no {dtype} grid")
+        suffix = (f"/{dtype}" if dtype in QUANTIZED else "/") + ("_nhwc" if layout == "nhwc" else "")
+        suffix = {"/": "", "/_nhwc": "/nhwc"}.get(suffix, suffix)
         tensor = self.graph.tensor(self.resolve(name) + suffix, shape, dtype, quant, source=self.resolve(name),
                                    layout=layout)
         return self.put(name, tensor, dtype, layout)
@@ -134,12 +156,23 @@ class Lowering:
         other_layout = "nhwc" if layout == "nchw" else "nchw"
         if (name, dtype, other_layout) in self.forms:
             return self._transpose(name, dtype, layout, node)
-        other_dtype = FLOAT if dtype == INT8 else INT8
-        for source_layout in (layout, other_layout):
-            if (name, other_dtype, source_layout) in self.forms:
-                self._convert(name, other_dtype, dtype, source_layout, node)
-                return self.get(name, dtype, layout, node)
+        planned = self.grid(name)
+        if dtype == INT16 and planned is not None and planned.dtype == INT8:  # its planned int8 codes, widened
+            self.get(name, INT8, layout, node)
+            self._convert(name, INT8, INT16, layout, node)
+            return self.forms[key]
+        for other_dtype in self._sources_for(dtype):  # another integer width first: a requantization, not a round trip
+            for source_layout in (layout, other_layout):
+                if (name, other_dtype, source_layout) in self.forms:
+                    self._convert(name, other_dtype, dtype, source_layout, node)
+                    return self.get(name, dtype, layout, node)
         raise EdgeactError(f"value {name!r} is used before it is computed (node {node!r})")
+
+    @staticmethod
+    def _sources_for(dtype: str) -> tuple[str, ...]:
+        if dtype == FLOAT:
+            return INT8, INT16
+        return (INT16 if dtype == INT8 else INT8), FLOAT
 
     def _transpose(self, name: str, dtype: str, layout: str, node: str) -> int:
         source_layout = "nhwc" if layout == "nchw" else "nchw"
@@ -149,11 +182,25 @@ class Lowering:
         self.graph.op("TRANSPOSE", [source, self.graph.constant(f"{name}/perm_{layout}", perm)], [target], node)
         return target
 
+    def settle(self, node: NodeView) -> None:
+        """A value the plan keeps int8 that a 16x8 op wrote in int16 (on the widened grid) is requantized onto its
+        int8 grid at once, and its readers read that: every value carries the codes the plan gives it."""
+        for name in node.outputs:
+            grid = self.grid(name) if name else None
+            if grid is None or grid.dtype != INT8:
+                continue
+            for layout in ("nchw", "nhwc"):
+                key = (self.resolve(name), INT16, layout)
+                if key in self.forms and not self.has(name, INT8, layout):
+                    self._convert(self.resolve(name), INT16, INT8, layout, node.name)
+                    wide = self.graph.tensors[self.forms.pop(key)]  # int16 readers widen the int8 codes (exact)
+                    wide.name, wide.source = f"{wide.name}_unrounded", None  # not the value the plan gives
+
     def _convert(self, name: str, source_dtype: str, dtype: str, layout: str, node: str) -> None:
         source = self.forms[(name, source_dtype, layout)]
         target = self.output(NodeView(node, "", "", (), ()), name, dtype, layout,
                              shape=self.graph.tensors[source].shape)
-        self.graph.op("QUANTIZE" if dtype == INT8 else "DEQUANTIZE", [source], [target], node)
+        self.graph.op("DEQUANTIZE" if dtype == FLOAT else "QUANTIZE", [source], [target], node)
 
     def raw(self, name: str) -> int:
         """Any registered form of ``name`` (integer graph inputs such as token ids)."""
@@ -172,4 +219,5 @@ class Lowering:
         return "*" in self.target.ops or op in self.target.ops
 
     def unsupported(self, node: NodeView, why: str) -> UnsupportedOpError:
-        return UnsupportedOpError(f"node {node.name!r} ({node.op_type}): {why} on target {self.target.name}")
+        return UnsupportedOpError(f"node {node.name!r} ({node.op_type}): {why} on target {self.target.name}",
+                                  node.name, why)

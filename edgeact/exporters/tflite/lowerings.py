@@ -3,15 +3,17 @@ op specs (:mod:`edgeact.ops`); activations lower by :func:`edgeact.ops.activatio
 planned form (builtin or GATHER table).
 
 ``dtype`` is ``int8`` when the plan quantized the node (the plan then holds a grid for every float value it reads
-and writes, else the export stops), else ``float32`` (then the context inserts DEQUANTIZE before and QUANTIZE after,
-where neighbours are int8). A float activation lowers to its registry entry's float form (``float_tflite``).
+and writes, else the export stops), ``int16`` when one of those grids is int16 (the node runs TFLite's 16x8 kernel;
+an int8 value it reads or writes is widened exactly, ``Lowering.grid_as``), else ``float32`` (then the context
+inserts DEQUANTIZE before and QUANTIZE after, where neighbours are quantized).
+A float activation lowers to its registry entry's float form (``float_tflite``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from edgeact.exporters.tflite.lower import FLOAT, INT8, Lowering, UnsupportedOpError
+from edgeact.exporters.tflite.lower import FLOAT, Lowering, UnsupportedOpError
 from edgeact.graph.view import GraphView, NodeView
 from edgeact.ops.activations import lower_activation
 from edgeact.ops.table import SPECS
@@ -41,6 +43,18 @@ def _check_int8(ctx: Lowering, node: NodeView) -> None:
         raise ctx.unsupported(node, f"the plan made it int8 but holds no int8 grid for {missing[0]!r}")
 
 
+def _check_int16(ctx: Lowering, node: NodeView, ops: list) -> None:  # type: ignore[type-arg]
+    """Every op a node lowered to that reads or writes int16 is one the target runs 16x8 (its profile's
+    ``int16_ops``): a 16x8 model the device cannot run is never written."""
+    for op in ops:
+        tensors = [ctx.graph.tensors[i] for i in (*op.inputs, *op.outputs) if i >= 0]
+        if any(t.dtype == "int16" for t in tensors) and not ctx.target.runs_int16(op.op):
+            missing = f"no 16x8 {op.op} kernel (its profile's int16_ops)"
+            raise UnsupportedOpError(f"node {node.name!r} ({node.op_type}): target {ctx.target.name} has {missing} "
+                                     "for its int16 values; keep them int8 (or float), or export ONNX",
+                                     node.name, missing)
+
+
 def lower_graph(ctx: Lowering) -> Lowering:
     """Lower every node of ``ctx.view`` in order; graph inputs and outputs stay float32/int, in ONNX order."""
     quantized = {name for name, _ in ctx.plan.quantized} if ctx.plan is not None else set()
@@ -57,9 +71,16 @@ def lower_graph(ctx: Lowering) -> Lowering:
             )
         if node.name in quantized:
             _check_int8(ctx, node)
-        lowering(ctx, node, INT8 if node.name in quantized else FLOAT)
+        emitted = len(ctx.graph.ops)
+        lowering(ctx, node, ctx.node_dtype(node) if node.name in quantized else FLOAT)
+        ctx.settle(node)
+        _check_int16(ctx, node, ctx.graph.ops[emitted:])
     for name in ctx.view.outputs:
+        emitted = len(ctx.graph.ops)
         index = ctx.get(name, FLOAT, "nchw", "outputs")
+        producer = ctx.view.producer(ctx.resolve(name))
+        if producer is not None:
+            _check_int16(ctx, producer, ctx.graph.ops[emitted:])
         ctx.graph.tensors[index].name = _free_name(ctx, name, index)
         ctx.graph.outputs.append(index)
     return ctx
