@@ -92,7 +92,10 @@ class ActivationMap:
     saturation_rate: float | None = spec("share of calibration inputs beyond the saturation bounds", between=SHARE)
     input_grid: Grid = spec()
     output_grid: Grid = spec()
-    table: list[int] = spec("the output code for each input code, from the lowest")
+    table: list[int] = spec("the output code for each input code, from the lowest (int16: 513 knots read by "
+                            "interpolation, or, when table_sampled, every 128th code of an exact table and the last)")
+    table_sampled: bool | None = spec("an exact int16 table (one output code per input code, 65,536 in the model) "
+                                      "shown by 513 samples", optional=True)
     expression: str | None = spec("a fused chain's formula", optional=True)
     reference: list[float] | None = spec("a fused chain's f at every input code", optional=True)
 

@@ -89,7 +89,7 @@ def table_error(act: Activation, table: Table, within: tuple[float, float] | Non
     slopes = np.abs(act.slope(x))
     clamp_error = _outside(f_x, out_lo, out_hi)
     max_slope = float(slopes.max())
-    interpolation = _interpolation_bound(act, max_slope, table) if table.bits == 16 else 0.0
+    interpolation = _interpolation_bound(act, max_slope, table) if table.interpolated else 0.0
     evaluation = 0.0
     if table.convention is not Convention.IDEAL:  # f, x and the scaling are rounded to float32
         evaluation = FLOAT32_ULPS * float(np.max(np.abs(f_x)) + max_slope * max(abs(lo), abs(hi)))

@@ -51,22 +51,42 @@ class Table:
     convention: Convention
     in_q: QParams
     out_q: QParams
-    values: np.ndarray  # int8: 256 output codes; int16: 513 interpolation knots
+    values: np.ndarray  # int8: 256 output codes; int16: 513 interpolation knots, or all 65,536 codes (exact)
 
     @property
     def bits(self) -> int:
         return 16 if self.in_q.dtype == "int16" else 8
 
+    @property
+    def interpolated(self) -> bool:
+        """TFLite's int16 scheme: 513 knots, read by interpolation (else one output code per input code)."""
+        return self.values.size == INT16_TABLE_STEPS + 1
+
     def lookup(self, codes: np.ndarray) -> np.ndarray:
         """Output codes for input codes, as the runtime reads the table."""
         codes = np.asarray(codes, dtype=np.int64)
-        if self.bits == 8:
+        if not self.interpolated:
             return self.values[codes - self.in_q.qmin]
         return int16_interpolate(self.values, codes)
+
+    def samples(self) -> np.ndarray:
+        """The table as 256 codes (int8) or 513 int16 values: the knots, or an exact table's code at each knot's
+        position (every 128th input code, and the last)."""
+        if self.bits == 8 or self.interpolated:
+            return self.values
+        return np.concatenate([self.values[::128], self.values[-1:]])
 
     def output_codes(self) -> np.ndarray:
         """The output code of every input code of the grid (256 or 65536 values)."""
         return self.lookup(self.in_q.codes)
+
+
+def exact_table(act: Activation, in_q: QParams, out_q: QParams) -> Table:
+    """The exact table: f at every input code in float64, rounded half away from zero onto the output grid (256 codes
+    for int8, all 65,536 for int16: no interpolation error, as a GATHER reads it)."""
+    if in_q.dtype != out_q.dtype:
+        raise UnsupportedConventionError(f"tables map one integer type to itself, not {in_q.dtype} -> {out_q.dtype}")
+    return Table(act.name, Convention.IDEAL, in_q, out_q, _int8_ideal(act, in_q, out_q).astype(np.int64))
 
 
 def _int8_ideal(act: Activation, in_q: QParams, out_q: QParams) -> np.ndarray:

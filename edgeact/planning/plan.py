@@ -29,6 +29,7 @@ from edgeact.numerics import (
     qparams_from_range,
     table_error,
 )
+from edgeact.numerics.tables import exact_table
 from edgeact.planning import constants as codes_of
 from edgeact.planning.registry import OpQuantizer, Role, activation_of, quantizer_for
 from edgeact.planning.target_forms import ActivationForm, activation_forms, float_forms, target_profile
@@ -409,7 +410,7 @@ class _Planner:
                 # the grid holds the whole group (a Split's other parts, a folded Relu's range), not only this input
                 grid_values = self.fold_source.get(root, root)
                 degenerate = self.stats[grid_values].min == self.stats[grid_values].max
-                if root in self.plan.int16 and not degenerate:  # clipped where f saturates: 513 knots span it
+                if root in self.plan.int16 and not degenerate:  # clipped where f saturates: no codes wasted there
                     chosen = joint_aware(self._readers(root), "int16")
                 elif self.options.method == "auto" and not degenerate:
                     chosen = joint_aware(self._readers(root))
@@ -427,7 +428,7 @@ class _Planner:
                 why = f"covers {act.name} over its input range"
                 self.plan.ranges[out_root] = ChosenRange(*out_q.real_range, "table", why)
                 self._assign(out_root, out_q)
-            table = lut_for(act, in_q, out_q)
+            table = exact_table(act, in_q, out_q) if in_q.dtype == "int16" else lut_for(act, in_q, out_q)
             bounds = act.saturation_bounds(out_q.scale)
             saturation = None if bounds == (None, None) else self.stats[source].fraction_outside(*bounds)
             forms = activation_forms(self.profile, act, table)

@@ -32,7 +32,8 @@ def activation_dict(plan: ActivationPlan) -> dict[str, Any]:
         "output_grid": grid_dict(plan.table.out_q),
         "saturation_rate": plan.saturation_rate,
         "error": plan.error.as_dict(),
-        "table": plan.table.values.tolist(),
+        "table": plan.table.samples().tolist(),
+        **({"table_sampled": True} if plan.table.bits == 16 and not plan.table.interpolated else {}),
         "form": forms_dict(plan.forms),
         **_unregistered(plan),
     }

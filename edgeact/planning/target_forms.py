@@ -32,10 +32,10 @@ TABLE_KERNELS = ("exact", "exact_at_output")  # profile kernels that compute a t
 ONNX_QDQ_REASON = ("onnx-qdq keeps the standard op between DequantizeLinear and QuantizeLinear; the runtime "
                    "computes it (onnxruntime CPU: in float32, Sigmoid fused into QLinearSigmoid)")
 ONNX_TABLE_REASON = "onnx-table writes every planned activation as Cast -> Gather on its exact int8 table"
-ONNX_TABLE16_REASON = ("onnx-table writes an int16 activation as Cast -> Gather on its 513-knot table read at every "
-                       "one of the 65,536 codes (TFLite's interpolation, code for code)")
-TFLITE_TABLE16_REASON = ("16x8: the 513-knot table read at every one of the 65,536 int16 codes, as CAST -> ADD -> "
-                         "GATHER (exact on any grids; TFLite's int16 TANH/LOGISTIC builtins fix the output grid)")
+ONNX_TABLE16_REASON = "onnx-table writes an int16 activation as Cast -> Gather on its exact table (65,536 codes)"
+TFLITE_TABLE16_REASON = ("16x8: the exact table, f rounded at every one of the 65,536 int16 codes, as CAST -> ADD -> "
+                         "GATHER (TFLite's int16 builtins interpolate 513 knots, and TANH/LOGISTIC fix the output "
+                         "grid)")
 
 
 @dataclass(frozen=True)

@@ -150,8 +150,8 @@ def _png_closed(figure) -> str:  # type: ignore[no-untyped-def]
 
 
 def _transfer_png(act: ActivationReport) -> str:
-    """f(x) in float64 against the table the model carries (int8: one code per input code; int16: its 513 knots),
-    over the table's input grid."""
+    """f(x) in float64 against the table the model carries (int8: one code per input code; int16: its 513 knots, or
+    513 samples of an exact table), over the table's input grid."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -171,7 +171,8 @@ def _transfer_png(act: ActivationReport) -> str:
         function = activation(act.function, **act.params)
         axis.plot(dense, function(dense), color="black", lw=1.2, label=f"{act.function} (float64)")
     axis.step(knots, y, where="mid", color="tab:orange", lw=1.0,
-              label="int16 table (513 knots)" if wide else "int8 table")
+              label=("int16 table (513 samples of 65,536 codes)" if act.table_sampled else "int16 table (513 knots)")
+              if wide else "int8 table")
     axis.set_xlabel("input")
     axis.legend(loc="best", fontsize=8)
     axis.set_title(f"{act.node}: fp32 vs int8 transfer")
