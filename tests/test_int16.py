@@ -282,3 +282,12 @@ def test_auto_promotion_follows_the_target_profile() -> None:
     assert api.promotion_precision("auto", ["tflite"], False, "tflm") == "int16"
     assert api.promotion_precision("auto", ["tflite"], False, "npu-table") == "float"
     assert api.promotion_precision("int16", ["tflite"], False, "litert") == "int16"
+
+
+def test_int16_table_on_a_target_without_int16_gather_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "edgeact.cli", "quantize", str(DIGITS / "mlp_tanh.onnx"), "--calib",
+                          str(DIGITS / "mlp_tanh.calib.npz"), "--format", "tflite", "--target", "tflm", "--int16",
+                          "Tanh", "-o", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "/net/net.1/Tanh" in run.stderr and "no 16x8 GATHER kernel" in run.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
