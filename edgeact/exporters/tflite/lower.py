@@ -135,8 +135,9 @@ class Lowering:
         quant = self.grid_as(name, dtype) if dtype in QUANTIZED else None
         if dtype in QUANTIZED and quant is None:
             raise EdgeactError(f"node {node.name!r}: value {name!r} has no {dtype} grid")
-        suffix = (f"/{dtype}" if dtype in QUANTIZED else "/") + ("_nhwc" if layout == "nhwc" else "")
-        suffix = {"/": "", "/_nhwc": "/nhwc"}.get(suffix, suffix)
+        suffix = f"/{dtype}" if dtype in QUANTIZED else ""
+        if layout == "nhwc":  # "/int8_nhwc", "/int16_nhwc", "/nhwc"
+            suffix += "_nhwc" if suffix else "/nhwc"
         tensor = self.graph.tensor(self.resolve(name) + suffix, shape, dtype, quant, source=self.resolve(name),
                                    layout=layout)
         return self.put(name, tensor, dtype, layout)
