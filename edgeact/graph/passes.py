@@ -80,7 +80,9 @@ class ScalarConstants(EdgeactPass):
                     continue
                 if value.name not in scalars:
                     array = value.const_value.numpy().reshape(())
-                    scalars[value.name] = ir.Value(name=f"{value.name}_scalar", const_value=ir.tensor(array))
+                    scalars[value.name] = ir.Value(name=f"{value.name}_scalar", shape=ir.Shape([]),
+                                                   type=ir.TensorType(value.const_value.dtype),
+                                                   const_value=ir.tensor(array))
                     model.graph.register_initializer(scalars[value.name])
                 node.replace_input_with(index, scalars[value.name])
                 modified = True

@@ -479,7 +479,7 @@ class _Planner:
                     self._bias_plan(node, index, name, constant, weight_grid)
                 elif index == quantizer.reciprocal:
                     self._reciprocal_plan(node, index, name, constant)
-                elif index in data and np.ptp(constant) + np.abs(constant).max() > 0:
+                elif index in data:
                     self._operand_plan(node, index, name, constant, quantizer)
             self._implicit_constants(node, quantizer, weight_grid)
 
@@ -527,6 +527,8 @@ class _Planner:
     def _operand_plan(self, node: NodeView, index: int, name: str, constant: np.ndarray, q: OpQuantizer) -> None:
         shared = q.role is Role.SHARED and node.outputs[0] in self.plan.grids
         grid = self.plan.grids[node.outputs[0]] if shared else None
+        if grid is None and not np.any(constant):  # all zero (an exporter's Add(x, 0) "assign"): no range of its
+            grid = next((self.plan.grids[n] for n in node.inputs if n in self.plan.grids), None)  # own; a reader's
         coded = codes_of.operand_codes(constant, grid, name)
         self._add(node, index, name, "operand", self._shared((name, "operand", coded[0]), lambda: coded))
 
