@@ -25,13 +25,13 @@ import numpy as np
 
 from edgeact.analysis.budget import PRECISIONS, Budget, TargetCheck, measure_plan, parse_budget, plan_to_budget
 from edgeact.analysis.render import html_page, json_text
-from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS, Metric, analyse, int16_alternative, trials_for
+from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS, analyse, int16_alternative, trials_for
 from edgeact.calibration.engine import CalibrationStats
 from edgeact.documents.calibration_record import CalibrationRecordDocument
 from edgeact.documents.sensitivity_report import SensitivityReport
 from edgeact.errors import QuantizationRangeError, UsageError
 from edgeact.io import OutputSet, check_outputs, check_writable
-from edgeact.metrics import TASK_METRICS
+from edgeact.metrics import Metric, resolve_metric
 from edgeact.pipeline import bias_correction
 from edgeact.pipeline.bias_correction import SAMPLES as BIAS_SAMPLES
 from edgeact.pipeline.calibrate import calibration_data, first_batches, merged_stats, statistics, stream
@@ -139,6 +139,7 @@ def quantize(
     promote: str = "auto",
     bias_correction: bool = False,
     bias_samples: int = BIAS_SAMPLES,
+    metric: str | Metric | None = None,
 ) -> QuantizeResult:
     """Quantize a model to int8 and write the requested forms and the calibration record.
 
@@ -157,7 +158,10 @@ def quantize(
     budget promotes a group to — ``int16`` (A16W8: int16 grid, int8 weights; a .tflite target runs it as 16x8 where
     its profile lists the kernels, and a group it cannot run goes float), ``float``, or ``auto`` (int16, but float for
     a .tflite target that runs no 16x8 op or whose fast path takes none, as LiteRT's XNNPACK delegate). ``int16``:
-    node names, op types or activations whose values get int16 grids.
+    node names, op types or activations whose values get int16 grids. ``metric``: the task metric a ``budget``
+    NAME>=X measures when NAME is its name (or ``metric``): a callable ``f(reference, result) -> float``, higher is
+    better, each a dict of output name -> that output of the samples concatenated on axis 0, or
+    ``path/to/file.py:function`` / ``package.module:function`` naming one.
     ``bias_correction``: fold each quantized layer's mean output error, measured
     level by level on the first ``bias_samples`` calibration samples, into its bias (the record's
     ``bias_correction`` says what moved and the SQNR before/after).
@@ -170,7 +174,7 @@ def quantize(
                          "(turn it off with bias_correction=False)")
     if calib is None and not stats:
         raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
-    wanted = parse_budget(budget) if budget is not None else None
+    wanted = parse_budget(budget, *_metric_of(metric)) if budget is not None else None
     source = resolve_model(model, calib, example_inputs, input_shapes, max_array_bytes)
     paths = output_paths(source, output_dir, list(formats), float_tflite, user_files(model, calib, *stats))
     prepared = prepare(source, calib, input_shapes=input_shapes, static="tflite" in formats or float_tflite,
@@ -268,11 +272,9 @@ def promotion_precision(promote: str, formats: Sequence[str], int16_requested: b
 
 
 def _metric_of(metric: str | Metric | None) -> tuple[Metric | None, str | None]:
-    if metric is None or callable(metric):
-        return metric, getattr(metric, "__name__", None) if metric is not None else None
-    if metric not in TASK_METRICS:
-        raise UsageError(f"unknown metric {metric!r}; known: {', '.join(TASK_METRICS)} (or a callable)")
-    return TASK_METRICS[metric], metric
+    if metric is None:
+        return None, None
+    return resolve_metric(metric)
 
 
 def sensitivity(

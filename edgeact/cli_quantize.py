@@ -86,6 +86,7 @@ Examples:
   edgeact quantize det.onnx --calib feeds/ --format tflite --input-shape images=1x3x416x416  # dynamic H/W
   edgeact quantize model.onnx --calib calib.npz --budget sqnr>=30     # fewest int16/float groups for 30 dB
   edgeact quantize clf.onnx --calib calib.npz --eval eval.npz --budget top1>=0.99
+  edgeact quantize ocr.onnx --calib c/ --eval e/ --budget-samples 100 --metric my_metrics.py:text --budget text>=0.98
   edgeact quantize model.onnx --calib calib.npz --budget int8>=0.9    # 90% of MAC ops int8, the rest where it pays
   edgeact quantize model.onnx --calib calib.npz --int16 LayerNormalization Softmax   # A16W8 for those ops
 
@@ -170,10 +171,16 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
                    "sqnr>=30 (output SQNR, dB), top1>=0.99, cosine>=0.995 (see 'edgeact sensitivity'); or "
                    "int8>=0.9: keep at least that share of MAC ops int8 and promote the most sensitive groups "
                    "within the rest.")
+@click.option("--metric", metavar="NAME|FILE.py:FUNC",
+              help="The task metric --budget NAME>=X measures: top1, cosine, or your Python function as "
+                   "path/to/file.py:function or package.module:function (imported and run): f(reference, result) -> "
+                   "float, higher is better, each a dict of output name -> that output of every sample stacked on "
+                   "axis 0; --budget then names the function (or 'metric'), e.g. --budget text>=0.98.")
 @click.option("--eval", "eval_data", type=click.Path(path_type=Path),
               help="Data --budget is measured on (default: the calibration data).")
 @click.option("--budget-samples", default=SAMPLES, show_default=True, type=click.IntRange(min=1),
-              help="Samples --budget is measured on.")
+              help="Samples --budget is measured on (groups are ranked by trials on the first 16 of them; give a "
+                   "task metric that needs many samples to resolve, like 98% text agreement, 64 or more).")
 @click.option("--promote", type=click.Choice(["auto", "int16", "float"]), default="auto", show_default=True,
               help="What --budget promotes a group to: int16 (A16W8: int16 grid, int8 weights, every node still "
                    "quantized; a .tflite runs it as 16x8, and a group whose ops the target has no 16x8 kernel for "
@@ -196,7 +203,7 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
              target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path,
              batch_size: int, skip_bad_samples: bool, plots: bool, as_json: bool, budget: str | None,
              eval_data: Path | None, budget_samples: int, promote: str, int16: tuple[str, ...],
-             bias_correction: bool, bias_samples: int, max_array_bytes: int | None) -> None:
+             bias_correction: bool, bias_samples: int, max_array_bytes: int | None, metric: str | None) -> None:
     """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record.
 
     MODEL is an .onnx file, a TorchScript .pt / ExportedProgram .pt2, or a PyTorch factory path/to/file.py:factory
@@ -214,6 +221,7 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         "eval_data": "" if budget else "it is the data --budget is measured on; add --budget",
         "budget_samples": "" if budget else "it applies to --budget",
         "promote": "" if budget else "it applies to --budget",
+        "metric": "" if budget else "it is what --budget measures; add --budget",
         "bias_correction": "" if calib or not bias_correction else "it measures on --calib samples; saved --stats "
                            "hold none",
         "bias_samples": "" if calib and bias_correction else "it applies to bias correction on --calib samples",
@@ -224,7 +232,7 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         output_dir=output_dir, batch_size=batch_size, skip_bad_samples=skip_bad_samples, plots=plots,
         input_shapes=dict(input_shapes) or None, max_array_bytes=max_array_bytes, budget=budget,
         eval_data=eval_data, budget_samples=budget_samples, promote=promote, int16=int16,
-        bias_correction=bias_correction, bias_samples=bias_samples, progress=not as_json))
+        bias_correction=bias_correction, bias_samples=bias_samples, metric=metric, progress=not as_json))
     if as_json:
         click.echo(json.dumps(summary_dict(result.document), sort_keys=True))
         return

@@ -27,7 +27,7 @@ groups (the values sharing one grid, with the weights and biases of the nodes wr
 Groups are ranked by what leaving them float recovers (by --metric when given). Trials use the onnx-qdq form's
 arithmetic on onnxruntime, reuse cached activations and rerun only the graph downstream of their group.
 Metrics (higher is better): top1 (arg-max agreement of the first output, 0..1), cosine (mean cosine similarity of
-the first output); the Python API takes any callable.
+the first output); or your own function: --metric path/to/file.py:function (the Python API takes any callable).
 """
 
 
@@ -40,7 +40,10 @@ the first output); the Python API takes any callable.
               help="Data the trials run on (default: the calibration data).")
 @click.option("--samples", default=SAMPLES, show_default=True, type=click.IntRange(min=1),
               help="Samples every trial runs.")
-@click.option("--metric", type=click.Choice(sorted(TASK_METRICS)), help="Task metric to rank by, besides SQNR.")
+@click.option("--metric", metavar="NAME|FILE.py:FUNC",
+              help=f"Task metric to rank by, besides SQNR: {', '.join(sorted(TASK_METRICS))}, or your Python function "
+                   "as path/to/file.py:function or package.module:function (imported and run), f(reference, result) "
+                   "-> float, higher is better.")
 @click.option("--method", type=click.Choice(list(METHODS)), default="auto", show_default=True,
               help="Calibration method of the plan (as for quantize).")
 @click.option("--target", type=TargetName(), default="litert", show_default=True,

@@ -50,3 +50,8 @@ class GateInputError(EdgeactError):
 class DocumentError(EdgeactError):
     """A JSON document (a profile-device report, a calibration record) that does not follow its schema; the message
     names the field (``outputs.y.sqnr_db is a string, expected a number``)."""
+
+
+class UserCodeError(EdgeactError):
+    """The user's Python code named by reference (a model factory, a metric) that cannot be imported, is not what
+    was asked for, or raised: the message names the reference and the exception."""

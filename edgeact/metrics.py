@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
+
+from edgeact.errors import UsageError, UserCodeError
+from edgeact.user_code import split_reference, user_attribute
 
 
 def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
@@ -36,3 +40,21 @@ def mean_cosine(reference: dict[str, np.ndarray], result: dict[str, np.ndarray])
 
 # task metrics by name (higher is better): outputs of every sample, concatenated on axis 0, by output name
 TASK_METRICS = {"top1": top1_agreement, "cosine": mean_cosine}
+Metric = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], float]
+
+
+def resolve_metric(metric: str | Metric) -> tuple[Metric, str]:
+    """(the metric, its name) for a built-in name (top1, cosine), a callable, or the user's
+    ``path/to/file.py:function`` / ``package.module:function``: ``f(reference, result) -> float``, higher is
+    better, each a dict of output name -> that output of every sample, concatenated on axis 0."""
+    if callable(metric):
+        return metric, getattr(metric, "__name__", type(metric).__name__)
+    if metric in TASK_METRICS:
+        return TASK_METRICS[metric], metric
+    if ":" not in metric:
+        raise UsageError(f"unknown metric {metric!r} (--metric); known: {', '.join(TASK_METRICS)}, or a Python "
+                         "function as path/to/file.py:function or package.module:function")
+    found, _ = user_attribute(metric, "metric")
+    if not callable(found):
+        raise UserCodeError(f"{metric!r}: a {type(found).__name__}, not a callable f(reference, result) -> float")
+    return found, split_reference(metric, "metric")[1]

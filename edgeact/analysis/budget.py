@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from edgeact.analysis.sensitivity import (
+    SAMPLES,
     SEGMENTS,
-    Metric,
     Trials,
     analyse,
     int16_alternative,
@@ -27,7 +27,7 @@ from edgeact.analysis.trials import Feeds, TrialRunner
 from edgeact.documents.sensitivity_report import Score, SensitivityReport
 from edgeact.errors import UsageError
 from edgeact.graph.view import GraphView
-from edgeact.metrics import TASK_METRICS
+from edgeact.metrics import TASK_METRICS, Metric
 from edgeact.pipeline.prepare import Prepared
 from edgeact.planning.groups import TensorGroup
 from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
@@ -48,6 +48,7 @@ class Budget:
 
     measure: str
     threshold: float
+    custom: Metric | None = field(default=None, compare=False)  # the user's metric the measure names
 
     @property
     def text(self) -> str:
@@ -60,7 +61,7 @@ class Budget:
 
     @property
     def metric(self) -> Metric | None:
-        return TASK_METRICS.get(self.measure)
+        return self.custom or TASK_METRICS.get(self.measure)
 
     def value(self, measured: Score) -> float:
         return measured.sqnr_db if self.measure == "sqnr" else float(measured.metric)
@@ -69,16 +70,25 @@ class Budget:
         return self.value(measured) >= self.threshold
 
 
-def parse_budget(text: str) -> Budget:
-    """``sqnr>=30``, ``top1>=0.99``, ``cosine>=0.995``, ``int8>=0.9``: a usage error names what is accepted."""
+def parse_budget(text: str, metric: Metric | None = None, metric_name: str | None = None) -> Budget:
+    """``sqnr>=30``, ``top1>=0.99``, ``cosine>=0.995``, ``int8>=0.9``; with the user's ``metric`` (named
+    ``metric_name``), ``NAME>=X`` where NAME is that name or ``metric``. A usage error names what is accepted."""
     found = _SPEC.match(text)
     try:
         budget = Budget(found.group(1), float(found.group(2))) if found else None
     except ValueError:
         budget = None
+    custom = metric is not None and metric is not TASK_METRICS.get(metric_name or "")
+    names = {metric_name or "metric", "metric"} if custom else set()
+    if budget is not None and budget.measure in names:
+        return replace(budget, custom=metric)
     if budget is None or budget.measure not in MEASURES:
-        raise UsageError(f"--budget {text!r}: expected MEASURE>=NUMBER with MEASURE one of {', '.join(MEASURES)} "
-                         "(e.g. sqnr>=30, top1>=0.99, cosine>=0.995, int8>=0.9)")
+        also = f", or {' / '.join(sorted(names))} (the --metric given)" if names else ""
+        raise UsageError(f"--budget {text!r}: expected MEASURE>=NUMBER with MEASURE one of {', '.join(MEASURES)}"
+                         f"{also} (e.g. sqnr>=30, top1>=0.99, cosine>=0.995, int8>=0.9)")
+    if custom:
+        raise UsageError(f"--budget {text!r} does not measure the --metric given ({metric_name}): name it, e.g. "
+                         f"--budget {metric_name}>={budget.threshold:g}")
     if budget.measure == SHARE and not 0.0 <= budget.threshold <= 1.0:
         raise UsageError(f"--budget {text!r}: the int8 share is a fraction between 0 and 1 (e.g. int8>=0.9)")
     return budget
@@ -216,13 +226,14 @@ def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget
             precision = "float"
             trials = _trials(prepared, stats, options, full_plan, batches, segments, precision)
     promotions: list[Promotion] = []
-    evaluations, final, achieved = 1, full_plan, full
+    evaluations, final, achieved, ranked = 1, full_plan, full, None
     if not budget.holds(full):
         report = analyse(prepared, full_plan, batches, metric=budget.metric, metric_name=budget.measure,
-                         trials=trials, progress=progress, alternative=precision)
+                         trials=trials, progress=progress, alternative=precision, samples=SAMPLES)
         choice = choose(trials.runner, trials.reference, trials.groups, prepared.view, report, budget, full,
                         precision)
         promotions, spare, evaluations = list(choice.promotions), list(choice.remaining), choice.evaluations
+        ranked = report.samples
         for _ in range(TOP_UPS + 1):  # the plan keeps readers float too: it may land just short; top it up
             final, achieved = _replanned(prepared, stats, options, budget, promotions, batches, target_check)
             evaluations += 1
@@ -232,6 +243,7 @@ def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget
     return final, {
         "budget": budget.text, "met": budget.holds(achieved), "precision": precision,
         **({"note": note} if note else {}), "samples": samples_in(prepared, batches),
+        **({"ranked_samples": ranked} if ranked is not None else {}),
         "full_int8": budget.value(full), "achieved": budget.value(achieved),
         "promotions": _promotion_records(promotions), "int8_share": int8_share(prepared.view, final),
         "evaluations": evaluations}
@@ -315,7 +327,8 @@ def _plan_to_share(prepared: Prepared, stats: dict, options: PlanOptions, budget
     ``output_sqnr_db`` is measured on the plan before bias correction."""
     full_share = int8_share(prepared.view, full_plan)
     full = score(trials.reference, trials.runner.outputs_of(trials.int8_cache), None)
-    report = analyse(prepared, full_plan, batches, trials=trials, progress=progress, alternative=precision)
+    report = analyse(prepared, full_plan, batches, trials=trials, progress=progress, alternative=precision,
+                     samples=SAMPLES)
     by_name, weighted = {group.name: group for group in trials.groups}, mac_ops(prepared.view)
     floor = math.ceil(budget.threshold * full_share["mac_ops"] - 1e-9)  # MAC ops that must stay int8
     allowed = max(full_share["int8_mac_ops"] - floor, 0)
@@ -345,7 +358,8 @@ def _plan_to_share(prepared: Prepared, stats: dict, options: PlanOptions, budget
         **({"note": note} if note else {}),
         "output_sqnr_db": {"full_int8": full.sqnr_db, "achieved": measure_plan(prepared, final, batches,
                                                                                 budget).sqnr_db},
-        "samples": samples_in(prepared, batches), "full_int8": full_share["share"], "achieved": share["share"],
+        "samples": samples_in(prepared, batches), "ranked_samples": report.samples,
+        "full_int8": full_share["share"], "achieved": share["share"],
         "promotions": _promotion_records([p for p, _ in chosen]), "int8_share": share, "evaluations": 1}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -15,17 +15,18 @@ from edgeact.analysis.trials import Feeds, TrialRunner
 from edgeact.calibration.data import sample_count
 from edgeact.calibration.engine import input_specs
 from edgeact.documents.sensitivity_report import SENSITIVITY_SCHEMA, GroupSensitivity, Score, SensitivityReport
+from edgeact.errors import UserCodeError
 from edgeact.exporters.onnx.switchable import switchable_model
 from edgeact.graph.importer import model_bytes
 from edgeact.graph.segments import cut
 from edgeact.graph.view import GraphView
-from edgeact.metrics import sqnr_db
+from edgeact.metrics import Metric, sqnr_db
 from edgeact.pipeline.prepare import Prepared
 from edgeact.planning.groups import TensorGroup, tensor_groups
 from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
 from edgeact.runtimes.onnxruntime import ort_session, run_ort
+from edgeact.user_code import describe
 
-Metric = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], float]
 SEGMENTS = 12
 SAMPLES = 16  # samples a trial (and a --budget measurement) runs by default
 
@@ -39,8 +40,27 @@ def score(reference: Sequence[Feeds], results: Sequence[Feeds], metric: Metric |
     per_output = {name: sqnr_db(np.concatenate([r[name].reshape(-1) for r in reference]),
                                 np.concatenate([r[name].reshape(-1) for r in results]))
                   for name in reference[0]}
-    value = metric(_stacked(reference), _stacked(results)) if metric is not None else None
-    return Score(sqnr_db=min(per_output.values()), per_output_db=per_output, metric=value)
+    return Score(sqnr_db=min(per_output.values()), per_output_db=per_output, metric=_metric_value(
+        metric, reference, results))
+
+
+def _metric_value(metric: Metric | None, reference: Sequence[Feeds], results: Sequence[Feeds]) -> float | None:
+    """``metric`` on the outputs stacked over samples; what the user's function raises or returns other than a
+    finite number is a clear error naming it."""
+    if metric is None:
+        return None
+    name = getattr(metric, "__name__", type(metric).__name__)
+    try:
+        value = metric(_stacked(reference), _stacked(results))
+    except Exception as exc:
+        raise UserCodeError(f"the metric {name} raised {describe(exc)}") from exc
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise UserCodeError(f"the metric {name} returned {value!r}; expected a finite number (higher is better)")
+    return number
 
 
 def _gain(better: float | None, base: float | None) -> float | None:
@@ -107,29 +127,45 @@ def _float_outputs(prepared: Prepared, batches: Sequence[Feeds]) -> list[Feeds]:
 
 def analyse(prepared: Prepared, plan: QuantPlan, batches: Sequence[Feeds], *, metric: Metric | None = None,
             metric_name: str | None = None, segments: int = SEGMENTS, method: str = "auto",
-            progress: bool = False, trials: Trials | None = None, alternative: str = "float") -> SensitivityReport:
+            progress: bool = False, trials: Trials | None = None, alternative: str = "float",
+            samples: int | None = None) -> SensitivityReport:
     """Every group of ``plan`` tried both ways on ``batches`` (graph inputs), ranked by what promoting it recovers
     (the task ``metric`` when given, else the lowest output SQNR). ``trials``: already built ones (whose off side
-    is ``alternative``: float, or int16)."""
+    is ``alternative``: float, or int16). ``samples``: try on the leading batches holding that many samples only
+    (a budget ranks on a few and decides on all of its own)."""
     from tqdm import tqdm
 
     started = time.perf_counter()
     trials = trials or trials_for(prepared, plan, batches, segments)
-    runner, reference = trials.runner, trials.reference
-    full = score(reference, runner.outputs_of(trials.int8_cache), metric)
+    used = leading(prepared, batches, samples)
+    runner, reference = trials.runner, trials.reference[:used]
+    off, on = trials.float_cache[:used], trials.int8_cache[:used]
+    full = score(reference, runner.outputs_of(on), metric)
     entries = []
     bar = tqdm(list(enumerate(trials.groups)), desc="sensitivity", unit="group",
                disable=None if progress else True, leave=False)
     for index, group in bar:
-        only = score(reference, runner.trial(trials.float_cache, False, index), metric)
-        without = score(reference, runner.trial(trials.int8_cache, True, index), metric)
+        only = score(reference, runner.trial(off, False, index), metric)
+        without = score(reference, runner.trial(on, True, index), metric)
         entries.append(_group_entry(group, only, without, full))
     return SensitivityReport(
         schema_version=SENSITIVITY_SCHEMA, model=prepared.source, model_sha256=prepared.fingerprint,
-        target=plan.target, method=method, samples=samples_in(prepared, batches),
+        target=plan.target, method=method, samples=samples_in(prepared, batches[:used]),
         metric=metric_name, alternative=alternative, full_int8=full, groups=_ranked(entries, metric is not None),
         trials=runner.trials,
         segments=len(runner.segments), seconds=round(time.perf_counter() - started, 3))
+
+
+def leading(prepared: Prepared, batches: Sequence[Feeds], samples: int | None) -> int:
+    """How many leading ``batches`` hold at least ``samples`` samples (all of them when None or fewer)."""
+    if samples is None:
+        return len(batches)
+    specs, held = input_specs(prepared.view), 0
+    for count, batch in enumerate(batches, start=1):
+        held += sample_count(batch, specs)
+        if held >= samples:
+            return count
+    return len(batches)
 
 
 def samples_in(prepared: Prepared, batches: Sequence[Feeds]) -> int:

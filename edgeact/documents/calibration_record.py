@@ -264,6 +264,8 @@ class BudgetRecord:
     precision: str = spec("what groups were promoted to: int16 (A16W8) or float")
     note: str | None = spec("why the promotion differs from the one asked for", optional=True)
     samples: int = spec("samples the budget was measured on")
+    ranked_samples: int | None = spec("samples each group's sensitivity trial ran on (the ranking the budget "
+                                      "promotes in; at most the budget's samples)", optional=True)
     full_int8: float = spec("the measure with every group int8", between=ANY_NUMBER)
     achieved: float = spec("the measure of the plan written (onnx-qdq arithmetic)",
                            between=ANY_NUMBER)

@@ -8,23 +8,17 @@ ExportedPrograms or when the TorchScript exporter fails.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.util
 import inspect
 import io
-import sys
-import sysconfig
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from edgeact.errors import ModelFormatError, UsageError
+from edgeact.user_code import describe, qualified, user_attribute
 
 TORCH_HINT = "PyTorch models need torch: pip install 'edgeact[torch]'"
 TORCH_SUFFIXES = (".pt", ".pt2", ".pth")
@@ -58,21 +52,12 @@ def _factory(reference: str) -> Any:
     """Import ``file.py:factory`` / ``package.module:factory`` and call it: this runs the user's Python code, as the
     CLI help says. A stdlib or builtin callable, or anything but a function or an nn.Module class, is refused
     before it is called; what the factory raises or returns other than an nn.Module is a clear error."""
-    target, _, function = reference.rpartition(":")
-    if not target or not function.isidentifier():
-        raise UsageError(f"{reference!r}: expected path/to/file.py:factory or package.module:factory")
-    module = _file_module(reference, Path(target)) if target.endswith(".py") else _package_module(reference, target)
-    try:
-        factory = getattr(module, function, None)
-    except Exception as exc:
-        raise ModelFormatError(f"{reference!r}: reading {function!r} from {target} raised {_describe(exc)}") from exc
-    if factory is None:
-        raise ModelFormatError(f"{reference!r}: {target} has no callable {function!r}")
-    _check_factory(reference, factory, module)
+    factory, _ = user_attribute(reference, "factory")
+    _check_factory(reference, factory)
     try:
         result = factory()
     except (Exception, SystemExit) as exc:
-        raise ModelFormatError(f"{reference!r}: the factory raised {_describe(exc)}") from exc
+        raise ModelFormatError(f"{reference!r}: the factory raised {describe(exc)}") from exc
     if not isinstance(result, _torch().nn.Module):
         raise ModelFormatError(
             f"{reference!r}: the factory returned a {type(result).__module__}.{type(result).__qualname__}, "
@@ -81,112 +66,17 @@ def _factory(reference: str) -> Any:
     return result
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _file_module(reference: str, path: Path) -> ModuleType:
-    """Execute the user's ``file.py`` (never one of the standard library's) as a module."""
-    if not path.is_file():
-        raise ModelFormatError(f"{reference!r}: no such file {path}")
-    if _stdlib_file(str(path)):
-        raise ModelFormatError(f"{reference!r}: {path} is part of Python's standard library, not a model factory")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    if spec is None or spec.loader is None:
-        raise ModelFormatError(f"{reference!r}: {path} cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        with _on_sys_path(path.resolve().parent):  # as `python file.py`: its sibling modules import
-            spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:
-        raise ModelFormatError(f"{reference!r}: importing {path} failed: {_describe(exc)}") from exc
-    return module
-
-
-@contextlib.contextmanager
-def _on_sys_path(folder: Path) -> Iterator[None]:
-    """``folder`` first on ``sys.path`` for the duration of an import."""
-    entry = str(folder)
-    sys.path.insert(0, entry)
-    try:
-        yield
-    finally:
-        sys.path.remove(entry)
-
-
-def _package_module(reference: str, target: str) -> ModuleType:
-    """Import ``package.module`` (never a standard library or builtin module: refused before the import)."""
-    if not all(part.isidentifier() for part in target.split(".")):
-        raise UsageError(f"{reference!r}: expected path/to/file.py:factory or package.module:factory")
-    if _stdlib_name(target):
-        raise ModelFormatError(f"{reference!r}: {target} is a Python standard library module, not a model factory")
-    try:
-        with _on_sys_path(Path.cwd()):  # as `python -m`: modules in the current folder import
-            module = importlib.import_module(target)
-    except ImportError as exc:
-        raise ModelFormatError(f"{reference!r}: cannot import module {target!r} ({exc})") from exc
-    except (Exception, SystemExit) as exc:
-        raise ModelFormatError(f"{reference!r}: importing module {target!r} failed: {_describe(exc)}") from exc
-    if _stdlib_file(getattr(module, "__file__", None) or ""):
-        raise ModelFormatError(f"{reference!r}: {target} is a Python standard library module, not a model factory")
-    return module
-
-
-def _check_factory(reference: str, factory: Any, module: ModuleType) -> None:
-    """Refuse, before calling it, a callable from the stdlib/builtins or one that is not a function or an
-    nn.Module subclass."""
-    if _from_stdlib(factory, module):
-        raise ModelFormatError(
-            f"{reference!r}: {_qualified(factory)} comes from Python's standard library or builtins, not a model "
-            "factory; refused without calling it"
-        )
+def _check_factory(reference: str, factory: Any) -> None:
+    """Refuse, before calling it, a callable that is not a function or an nn.Module subclass."""
     if inspect.isclass(factory):
         if not issubclass(factory, _torch().nn.Module):
-            raise ModelFormatError(f"{reference!r}: class {_qualified(factory)} is not a torch.nn.Module subclass")
+            raise ModelFormatError(f"{reference!r}: class {qualified(factory)} is not a torch.nn.Module subclass")
     elif not inspect.isfunction(factory):
         what = "not callable" if not callable(factory) else "not a Python function"
         raise ModelFormatError(
             f"{reference!r}: an object of type {type(factory).__name__} ({what}); a model factory is a function "
             "returning an nn.Module, or an nn.Module subclass"
         )
-
-
-def _qualified(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', None) or '?'}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
-
-
-def _from_stdlib(obj: Any, module: ModuleType) -> bool:
-    """Whether ``obj`` was defined in the standard library or builtins (by its module's name and file)."""
-    name = getattr(obj, "__module__", None)
-    if not isinstance(name, str):
-        return False  # no home module: the function/class check refuses it unless it is one
-    own = name == module.__name__  # defined in the module the user named (its name may shadow a stdlib name)
-    if not own and _stdlib_name(name):
-        return True
-    files = [getattr(module if own else sys.modules.get(name), "__file__", None)]
-    if inspect.isfunction(obj):
-        files.append(obj.__code__.co_filename)
-    return any(_stdlib_file(file) for file in files if file)
-
-
-def _stdlib_name(name: str) -> bool:
-    top = name.partition(".")[0]
-    return top in sys.stdlib_module_names or top in sys.builtin_module_names
-
-
-def _stdlib_file(file: str) -> bool:
-    """Whether ``file`` is in Python's standard library folder (installed packages beside it do not count)."""
-    if file.startswith("<frozen "):
-        return True
-    if not file or file.startswith("<"):
-        return False
-    path = Path(file).resolve()
-    if {"site-packages", "dist-packages"} & set(path.parts):
-        return False
-    paths = sysconfig.get_paths()
-    roots = {Path(paths[key]).resolve() for key in ("stdlib", "platstdlib") if key in paths}
-    return any(path.is_relative_to(root) for root in roots)
 
 
 def _load(model: Any) -> tuple[Any, str, str]:

@@ -5,7 +5,7 @@ part of the graph downstream of a change in segment ``k``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -28,7 +28,7 @@ class Segment:
         return onnx.load_model_from_string(self.payload)
 
 
-def _reads(node: onnx.NodeProto) -> set[str]:
+def node_reads(node: onnx.NodeProto) -> set[str]:
     """Names a node reads, including outer-scope names its subgraphs (If/Loop/Scan bodies) use."""
     names = {name for name in node.input if name}
     for attribute in node.attribute:
@@ -36,13 +36,13 @@ def _reads(node: onnx.NodeProto) -> set[str]:
         for graph in graphs:
             inner = {name for n in graph.node for name in n.output} | {i.name for i in graph.input}
             inner |= {init.name for init in graph.initializer}
-            names |= {name for n in graph.node for name in _reads(n) if name not in inner}
+            names |= {name for n in graph.node for name in node_reads(n) if name not in inner}
     return names
 
 
 def _subgraph_reads(nodes: list[onnx.NodeProto]) -> set[str]:
     """Outer-scope names the subgraphs of ``nodes`` read."""
-    return {name for node in nodes for name in _reads(node) if name not in node.input}
+    return {name for node in nodes for name in node_reads(node) if name not in node.input}
 
 
 def _with_inputs(node: onnx.NodeProto, inputs: list[str]) -> onnx.NodeProto:
@@ -76,7 +76,7 @@ def cut(payload: bytes, count: int) -> list[Segment]:
     bounds = [round(i * len(nodes) / count) for i in range(count + 1)]
     initializers = {init.name: init for init in graph.initializer}
     types = _value_types(model)
-    reads = [_reads(node) for node in nodes]
+    reads = [node_reads(node) for node in nodes]
     graph_outputs = [o.name for o in graph.output]
     segments = []
     for start, stop in zip(bounds, bounds[1:], strict=False):
@@ -97,13 +97,15 @@ def cut(payload: bytes, count: int) -> list[Segment]:
     return segments
 
 
-def bake(segment: Segment, fixed: Mapping[str, bool]) -> Segment:
+def bake(segment: Segment, fixed: Mapping[str, bool], feed: Collection[str] | None = None) -> Segment:
     """``segment`` with every ``Where(switch, on_value, off_value)`` on a switch of ``fixed`` fixed to the side it
     names, those switch inputs dropped and whatever no longer feeds an output removed: a plain model onnxruntime
     optimises like any other. A value that picks a constant (a weight, dequantized or float) becomes an input fed
     with that constant (``fed``): the node reading it runs the kernel the onnx-qdq form runs, whose weight is a
     DequantizeLinear output; reading an initializer it would run a pre-packed kernel whose float32 sums round
-    differently and flip codes downstream (19 dB apart on the zoo's LSTM OCR model)."""
+    differently and flip codes downstream (19 dB apart on the zoo's LSTM OCR model). ``feed``: only those constants
+    are fed (the dequantized ones); any other constant a Where picks (the model's own float weight) stays an
+    initializer, pre-packed as in the float model and in a float node of the onnx-qdq form."""
     model = segment.proto
     graph = model.graph
     kept_names = {o.name for o in graph.output} | _subgraph_reads(graph.node)  # names that must still exist
@@ -117,7 +119,7 @@ def bake(segment: Segment, fixed: Mapping[str, bool]) -> Segment:
             chosen = chosen or (node.input[1] if fixed[node.input[0]] else node.input[2])
             if node.output[0] in kept_names:
                 nodes.append(onnx.helper.make_node("Identity", [chosen], list(node.output), name=node.name))
-            elif chosen in initializers:
+            elif chosen in initializers and (feed is None or chosen in feed):
                 fed[node.output[0]] = initializers[chosen]
             else:
                 renamed[node.output[0]] = chosen
@@ -139,7 +141,7 @@ def _pruned(segment: Segment, nodes: list[onnx.NodeProto], dropped: Mapping[str,
     for node in reversed(nodes):
         if any(name in needed for name in node.output):
             kept.append(node)
-            needed |= _reads(node)
+            needed |= node_reads(node)
     inputs = [i for i in graph.input if i.name in needed and i.name not in dropped]
     inputs += [onnx.helper.make_tensor_value_info(name, tensor.data_type, list(tensor.dims))
                for name, tensor in fed.items() if name in needed]
@@ -150,3 +152,31 @@ def _pruned(segment: Segment, nodes: list[onnx.NodeProto], dropped: Mapping[str,
     arrays = {name: onnx.numpy_helper.to_array(tensor) for name, tensor in fed.items() if name in needed}
     return Segment(proto.SerializeToString(deterministic=True), tuple(i.name for i in inputs), segment.outputs,
                    frozenset(needed), arrays)
+
+
+def narrow(segment: Segment, outputs: Sequence[str], known: Collection[str]) -> Segment:
+    """``segment`` computing only ``outputs`` (some of its own): a value in ``known`` (one a run already has, and
+    that does not change) is read as an input rather than computed again."""
+    graph = segment.proto.graph
+    needed, kept = set(outputs), []
+    for node in reversed(graph.node):
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed |= {name for name in node_reads(node) if name not in known}
+    kept.reverse()
+    made = {name for node in kept for name in node.output}
+    reads = set().union(*(node_reads(node) for node in kept)) if kept else set()
+    initializers = [init for init in graph.initializer if init.name in reads]
+    constant = {init.name for init in initializers}
+    inputs = sorted(name for name in reads if name not in made and name not in constant)
+    infos = {info.name: info for info in (*graph.input, *graph.output)}
+    named = [infos.get(name) or onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+             for name in inputs]
+    wanted = set(outputs)
+    narrowed = onnx.helper.make_graph(kept, graph.name, named, [o for o in graph.output if o.name in wanted],
+                                      initializers)
+    proto = onnx.helper.make_model(narrowed, opset_imports=segment.proto.opset_import,
+                                   ir_version=segment.proto.ir_version, functions=segment.proto.functions)
+    return Segment(proto.SerializeToString(deterministic=True), tuple(inputs),
+                   tuple(o.name for o in graph.output if o.name in wanted), frozenset(reads),
+                   {name: array for name, array in segment.fed.items() if name in inputs})

@@ -13,17 +13,18 @@ THREADS = 2
 QDQ_SESSION_CONFIG = {"session.qdq_matmulnbits_accuracy_level": "1"}
 
 
-def ort_session(model: bytes, what: str = "model", spinning: bool = True, arena: bool = True):
+def ort_session(model: bytes, what: str = "model", spinning: bool = True, arena: bool = True, threads: int = THREADS):
     """An onnxruntime CPU session for serialised ``model``; a refusal names ``what``. ``spinning=False`` for one
     of many sessions run in turn (idle threads of the others would otherwise spin on the same cores);
     ``arena=False`` where many sessions stay alive at once (each arena keeps its peak allocation: sixteen segments'
-    arenas added up to a gigabyte on a detector)."""
+    arenas added up to a gigabyte on a detector). ``threads=1`` for a session several callers run at once, one run
+    each per core."""
     try:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - a dependency of edgeact
         raise RuntimeUnavailableError("onnxruntime is not installed (pip install onnxruntime)") from exc
     options = ort.SessionOptions()
-    options.intra_op_num_threads = THREADS
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     if not spinning:

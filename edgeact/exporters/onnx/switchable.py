@@ -27,6 +27,7 @@ SWITCH_PREFIX = "edgeact_switch_"
 class SwitchableModel:
     payload: bytes
     switches: tuple[str, ...]  # the boolean input of each group, in group order
+    dequantized: frozenset[str] = frozenset()  # constants holding planned codes dequantized (not the model's own)
 
 
 def _scalar(graph: ir.Graph, name: str, array: np.ndarray) -> ir.Value:
@@ -79,9 +80,9 @@ def _fake_quantize(model: ir.Model, value: ir.Value, grid: QParams, switch: ir.V
 
 
 def _switch_constant(graph: ir.Graph, node: ir.Node, constant: ConstantPlan, switch: ir.Value, tag: str,
-                     alternative: ConstantPlan | None) -> None:
+                     alternative: ConstantPlan | None) -> list[str]:
     """The node's constant input becomes Where(switch, its planned codes dequantized, the float constant — or the
-    ``alternative`` plan's codes of it, dequantized)."""
+    ``alternative`` plan's codes of it, dequantized); returns the names of the dequantized constants it added."""
     original = node.inputs[constant.input_index]
     restored = _scalar(graph, f"{constant.constant}_{constant.role}_sw{tag}",
                        dequantize_codes(constant.codes, constant.grid))
@@ -93,6 +94,7 @@ def _switch_constant(graph: ir.Graph, node: ir.Node, constant: ConstantPlan, swi
     choose.outputs[0].type = ir.TensorType(ir.DataType.FLOAT)
     graph.insert_before(node, choose)
     node.replace_input_with(constant.input_index, choose.outputs[0])
+    return [restored.name] + ([original.name] if alternative is not None else [])
 
 
 def switchable_model(model: ir.Model, plan: QuantPlan, groups: Sequence[TensorGroup],
@@ -107,7 +109,7 @@ def switchable_model(model: ir.Model, plan: QuantPlan, groups: Sequence[TensorGr
     for node in graph:
         nodes[node.name] = node
         values.update({v.name: v for v in node.outputs})
-    switches = []
+    switches, dequantized = [], []
     for index, group in enumerate(groups):
         switch = ir.Value(name=f"{SWITCH_PREFIX}{index}", type=ir.TensorType(ir.DataType.BOOL), shape=ir.Shape([]))
         graph.inputs.append(switch)
@@ -117,7 +119,7 @@ def switchable_model(model: ir.Model, plan: QuantPlan, groups: Sequence[TensorGr
                            alternative.grids.get(name) if alternative is not None else None)
         for number in group.constants:
             constant = plan.constants[number]
-            _switch_constant(graph, nodes[constant.node], constant, switch, str(number),
-                             others.get((constant.node, constant.input_index)))
+            dequantized += _switch_constant(graph, nodes[constant.node], constant, switch, str(number),
+                                            others.get((constant.node, constant.input_index)))
     common.TopologicalSortPass()(copy)
-    return SwitchableModel(model_bytes(copy), tuple(switches))
+    return SwitchableModel(model_bytes(copy), tuple(switches), frozenset(dequantized))
