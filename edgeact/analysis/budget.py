@@ -38,7 +38,7 @@ SHARE = "int8"  # int8>=X: a floor on the int8 share of MAC ops, spent on the mo
 MIN_GAIN_DB = 0.05  # an int8>=X budget promotes only groups whose promotion recovers more than this (dB)
 PRECISIONS = ("int16", "float")  # what a promoted group becomes
 TOP_UPS = 8  # groups added after the search when the re-made plan lands just short of the budget
-_SPEC = re.compile(r"^\s*([a-z0-9]+)\s*>=\s*([-+0-9.eE]+)\s*$")
+_SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*>=\s*([-+0-9.eE]+)\s*$")
 
 
 @dataclass(frozen=True)
