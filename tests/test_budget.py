@@ -142,3 +142,25 @@ def test_a_bias_correction_that_breaks_the_budget_is_left_out(tmp_path: Path, mo
     assert not record["applied"] and record["why"].startswith("left out: with it sqnr measured")
     assert "biases" not in record and guarded.record["budget"]["met"]
     assert guarded.paths["onnx-qdq"].read_bytes() == honest.paths["onnx-qdq"].read_bytes()
+
+
+def test_give_back_returns_every_unneeded_group_in_few_measurements() -> None:
+    """Runs of promotions go back at once: of 64 promotions where only two are needed, exactly those two stay, in
+    far fewer measurements than one per promotion; with every promotion needed, none goes back."""
+    from edgeact.analysis.budget import _give_back
+
+    class Needs:
+        def __init__(self, needed: set[int]) -> None:
+            self.needed, self.measured = needed, 0
+
+        def holds(self, floats: frozenset[int]) -> bool:
+            self.measured += 1
+            return self.needed <= floats
+
+    chosen = list(range(64))
+    search = Needs({3, 41})
+    assert _give_back(search, chosen) == [3, 41]  # type: ignore[arg-type]
+    assert search.measured <= 36  # one per promotion: 64
+    everything = Needs(set(chosen))
+    assert _give_back(everything, chosen) == chosen  # type: ignore[arg-type]
+    assert everything.measured <= len(chosen) + 8
