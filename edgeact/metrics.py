@@ -13,12 +13,28 @@ from edgeact.user_code import split_reference, user_attribute
 
 def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
     """Signal-to-quantization-noise ratio in dB (inf when identical)."""
-    reference = np.asarray(reference, dtype=np.float64)
-    noise = float(np.sum((reference - np.asarray(test, dtype=np.float64)) ** 2))
-    signal = float(np.sum(reference**2))
-    if noise == 0.0:
-        return math.inf
-    return 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
+    return SqnrSum().add(reference, test).db
+
+
+class SqnrSum:
+    """SQNR over samples added one at a time: the sums of reference² and (reference − test)², in float64, so that
+    no sample is kept (an evaluation over a large output — an 18385-class head — holds one sample at a time)."""
+
+    def __init__(self) -> None:
+        self.signal = 0.0
+        self.noise = 0.0
+
+    def add(self, reference: np.ndarray, test: np.ndarray) -> SqnrSum:
+        reference = np.asarray(reference, dtype=np.float64)
+        self.noise += float(np.sum((reference - np.asarray(test, dtype=np.float64)) ** 2))
+        self.signal += float(np.sum(reference**2))
+        return self
+
+    @property
+    def db(self) -> float:
+        if self.noise == 0.0:
+            return math.inf
+        return 10.0 * math.log10(self.signal / self.noise) if self.signal > 0 else -math.inf
 
 
 def top1_agreement(reference: dict[str, np.ndarray], result: dict[str, np.ndarray]) -> float:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from edgeact.calibration.data import CalibrationData
 from edgeact.documents.calibration_record import Evaluation
 from edgeact.errors import EdgeactError
 from edgeact.exporters.tflite.targets import target as target_profile
 from edgeact.graph.importer import model_bytes
-from edgeact.metrics import sqnr_db
+from edgeact.metrics import SqnrSum
 from edgeact.pipeline.export import Artifact
 from edgeact.pipeline.prepare import Prepared
 from edgeact.runtimes.backends import OnnxRuntimeBackend, Runner, backend_for, check_runs, named_runner
@@ -69,18 +67,15 @@ def evaluate(prepared: Prepared, artifacts: dict[str, Artifact], data: Calibrati
         return Evaluation()
     runners = _runners(prepared, artifacts, target)
     reference = _ort_runner(model_bytes(prepared.model), f"float model {prepared.source}")
-    expected: dict[str, list] = {}
-    results: dict[str, dict[str, list]] = {form: {} for form in runners}
+    sums: dict[str, dict[str, SqnrSum]] = {form: {} for form in runners}
     seen = 0
-    for feeds in data.samples():
-        for name, value in reference(feeds).items():
-            expected.setdefault(name, []).append(value)
+    for feeds in data.samples():  # one sample at a time, nothing kept but the sums
+        expected = reference(feeds)
         for form, runner in runners.items():
             for name, value in runner(feeds).items():
-                results[form].setdefault(name, []).append(value)
+                sums[form].setdefault(name, SqnrSum()).add(expected[name], value)
         seen += 1
         if seen >= EVAL_SAMPLES:
             break
-    forms = {form: {name: sqnr_db(np.concatenate(expected[name]), np.concatenate(values))
-                    for name, values in outputs.items()} for form, outputs in results.items()}
+    forms = {form: {name: total.db for name, total in outputs.items()} for form, outputs in sums.items()}
     return Evaluation(samples=seen, forms=forms)
