@@ -1,7 +1,9 @@
 """Run a switchable model's segments: base passes (every segment with every group float, or every group int8; a
-cache of the values later segments read), then trials that flip one group and rerun only the segments from the
-first one that group acts in. Every segment a trial runs is baked (its switches fixed: ordinary constant weights
-onnxruntime pre-packs); the segments the flipped group acts in are baked for that trial."""
+cache of the values later segments read), then trials that flip one group and rerun, from the first segment that
+group acts in, only what the flip reaches: a later segment none of whose outputs it reaches is skipped, one some of
+whose outputs it reaches runs cut down to those, every other value read from the cache. Every segment a trial runs
+is baked (its switches fixed: float weights stay constants onnxruntime pre-packs, dequantized ones are fed); the
+segments the flipped group acts in are baked for that trial. A trial's batches run side by side, one per core."""
 
 from __future__ import annotations
 
@@ -99,10 +101,14 @@ class TrialRunner:
             runs = [(flipped[i], _session(flipped[i], f"sensitivity segment {i}")) if i in flipped
                     else (self.baked[base_on][i], self.sessions[base_on][i]) for i in range(start, len(self.segments))]
             return self._outputs(runs, cache)
-        reached = self.reached(group)
-        known = frozenset(cache[0]) - reached
-        runs = []
-        for i in range(acting[0], len(self.segments)):
+        return self._outputs(self._reaching(flipped, base_on, self.reached(group), frozenset(cache[0])), cache)
+
+    def _reaching(self, flipped: dict[int, Segment], base_on: bool, reached: frozenset[str],
+                  cached: frozenset[str]) -> list[tuple[Segment, object]]:
+        """The runs of a trial from its first ``flipped`` segment on: each segment cut down to the outputs the flip
+        ``reached`` (skipped when it reaches none), reading the unchanged ``cached`` values."""
+        known, runs = cached - reached, []
+        for i in range(min(flipped), len(self.segments)):
             segment = flipped.get(i, self.baked[base_on][i])
             outputs = tuple(name for name in segment.outputs if name in reached)
             self.shortcuts["skipped"] += not outputs
@@ -115,7 +121,7 @@ class TrialRunner:
                 runs.append((segment, _session(segment, f"sensitivity segment {i}")))
             else:
                 runs.append(self._narrowed(base_on, i, outputs, known))
-        return self._outputs(runs, cache)
+        return runs
 
     def reached(self, group: int) -> frozenset[str]:
         """Every value group ``group``'s switch reaches (through the switchable model's nodes)."""
