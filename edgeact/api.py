@@ -140,6 +140,7 @@ def quantize(
     bias_correction: bool = False,
     bias_samples: int = BIAS_SAMPLES,
     metric: str | Metric | None = None,
+    onnx_activations: str = "auto",
 ) -> QuantizeResult:
     """Quantize a model to int8 and write the requested forms and the calibration record.
 
@@ -164,10 +165,12 @@ def quantize(
     ``path/to/file.py:function`` / ``package.module:function`` naming one.
     ``bias_correction``: fold each quantized layer's mean output error, measured
     level by level on the first ``bias_samples`` calibration samples, into its bias (the record's
-    ``bias_correction`` says what moved and the SQNR before/after).
+    ``bias_correction`` says what moved and the SQNR before/after). ``onnx_activations``: the code type of 8-bit
+    activations in the ONNX forms — ``auto`` (what onnxruntime's CPU kernels run fast: uint8, with int8 weights),
+    ``int8`` (e.g. for TensorRT) or ``uint8``; the grids are the same either way.
     """
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target,
-                          int16=frozenset(int16))
+                          int16=frozenset(int16), onnx_activations=onnx_activations)
     precision = promotion_precision(promote, formats, bool(options.int16), target)
     if bias_samples < 1:
         raise UsageError(f"bias_samples={bias_samples}: bias correction needs at least one sample "
@@ -194,7 +197,7 @@ def quantize(
         options={"method": method, "formats": list(formats), "per_tensor": per_tensor,
                  "exclude": sorted(options.exclude), "batch_size": batch_size, "skip_bad_samples": skip_bad_samples,
                  "target": target, "float_tflite": float_tflite, "bias_correction": bias_correction,
-                 **({"int16": sorted(options.int16)} if options.int16 else {})},
+                 "onnx_activations": onnx_activations, **({"int16": sorted(options.int16)} if options.int16 else {})},
         calibration={"samples": total.samples, "bad_samples": total.bad_samples}, plan=plan_dict(decided),
         tflite=tflite_record(artifacts).get("tflite"),
         static_shapes=prepared.shapes.record() if prepared.shapes is not None else None, warnings=warnings,

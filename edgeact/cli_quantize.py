@@ -196,6 +196,11 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
                    "cost OCR text agreement: check your task metric.")
 @click.option("--bias-samples", default=BIAS_SAMPLES, show_default=True, type=click.IntRange(min=1),
               help="Calibration samples bias correction measures on (fewer: faster, noisier).")
+@click.option("--onnx-activations", type=click.Choice(["auto", "uint8", "int8"]), default="auto", show_default=True,
+              help="Integer type of 8-bit activation codes in the ONNX forms (the grids are the same: a uint8 code is "
+                   "the int8 code + 128). auto: what onnxruntime's CPU kernels run fast, uint8 activations with int8 "
+                   "weights (QLinearConv, QLinearMatMul, ...); with int8 most ops run dequantize -> float -> quantize. "
+                   "int8: for runtimes that want signed activations (TensorRT).")
 @max_array_bytes_option
 @click.pass_context
 def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None,
@@ -203,7 +208,8 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
              target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path,
              batch_size: int, skip_bad_samples: bool, plots: bool, as_json: bool, budget: str | None,
              eval_data: Path | None, budget_samples: int, promote: str, int16: tuple[str, ...],
-             bias_correction: bool, bias_samples: int, max_array_bytes: int | None, metric: str | None) -> None:
+             bias_correction: bool, bias_samples: int, onnx_activations: str, max_array_bytes: int | None,
+             metric: str | None) -> None:
     """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record.
 
     MODEL is an .onnx file, a TorchScript .pt / ExportedProgram .pt2, or a PyTorch factory path/to/file.py:factory
@@ -225,6 +231,7 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         "bias_correction": "" if calib or not bias_correction else "it measures on --calib samples; saved --stats "
                            "hold none",
         "bias_samples": "" if calib and bias_correction else "it applies to bias correction on --calib samples",
+        "onnx_activations": "" if any(f.startswith("onnx") for f in formats) else "it applies to the ONNX forms",
     })
     result = run_api(lambda: api.quantize(
         model, calib, stats=stats, method=method, formats=formats, target=target, float_tflite=float_tflite,
@@ -232,7 +239,8 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         output_dir=output_dir, batch_size=batch_size, skip_bad_samples=skip_bad_samples, plots=plots,
         input_shapes=dict(input_shapes) or None, max_array_bytes=max_array_bytes, budget=budget,
         eval_data=eval_data, budget_samples=budget_samples, promote=promote, int16=int16,
-        bias_correction=bias_correction, bias_samples=bias_samples, metric=metric, progress=not as_json))
+        bias_correction=bias_correction, bias_samples=bias_samples, metric=metric, onnx_activations=onnx_activations,
+        progress=not as_json))
     if as_json:
         click.echo(json.dumps(summary_dict(result.document), sort_keys=True))
         return

@@ -180,9 +180,17 @@ def _check_own_tflite_grids(payload: bytes, tensors: list, numbers: RecordNumber
 
 
 # ---- ONNX ------------------------------------------------------------------------------------------------------
-def check_onnx(payload: bytes, numbers: RecordNumbers, form: str) -> None:
+def _as_planned(values: np.ndarray, unsigned: bool) -> np.ndarray:
+    """Codes as the record holds them: uint8 activation codes (the record's ``onnx_codes``) are int8 codes + 128."""
+    if values.dtype == np.uint8:
+        assert unsigned, "uint8 codes in an ONNX form whose record says int8 activations"
+        return (values.astype(np.int16) - 128).astype(np.int8)
+    return values
+
+
+def check_onnx(payload: bytes, numbers: RecordNumbers, form: str, unsigned: bool = False) -> None:
     graph = onnx.load_from_string(payload).graph
-    init = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    init = {t.name: _as_planned(numpy_helper.to_array(t), unsigned) for t in graph.initializer}
     accounted: set[str] = set()
     tables = 0
     for node in graph.node:
@@ -197,7 +205,8 @@ def check_onnx(payload: bytes, numbers: RecordNumbers, form: str) -> None:
                 accounted.add(node.input[0])
         elif node.op_type == "Gather" and init.get(node.input[0], np.zeros(0)).dtype == np.int8:
             stored = init[node.input[0]]
-            table = stored[np.arange(-128, 128) % 256]  # Gather by the signed input code: negative codes wrap
+            # Gather by the signed input code (negative codes wrap), or by the uint8 code (in code order)
+            table = stored if unsigned else stored[np.arange(-128, 128) % 256]
             assert any(numbers.has_codes(g, [_sha(table)], form) for g in numbers.grids), \
                 f"{form} {node.name}: table {node.input[0]!r} is not in the record"
             accounted.add(node.input[0])
@@ -246,8 +255,10 @@ def test_every_quantized_tensor_is_in_the_record(name: str, target: str, tmp_pat
     assert result.record["plan_target"] == target
     numbers = RecordNumbers(result.record)
     check_tflite(result.paths["tflite"].read_bytes(), numbers)
+    unsigned = result.record["onnx_codes"]["activations"] == "uint8"
+    assert unsigned  # onnxruntime-cpu's profile asks for uint8 activations (its fused int8 kernels take them)
     for form in ("onnx-qdq", "onnx-table"):
-        check_onnx(result.paths[form].read_bytes(), numbers, form)
+        check_onnx(result.paths[form].read_bytes(), numbers, form, unsigned)
 
 
 def test_the_runs_cover_every_planned_kind_of_number(tmp_path: Path) -> None:
@@ -276,3 +287,14 @@ def test_an_activation_kept_float_is_float_in_the_record_and_in_the_tflite(tmp_p
     assert all(f["form"][form]["form"] == "float" for f in kept for form in FORMATS)
     tensors, ops = _tflite_tensors(result.paths["tflite"].read_bytes())
     assert [tensors[inputs[0]][0] for op, inputs in ops if op == "TANH"] == ["FLOAT32", "FLOAT32"]
+
+
+@pytest.mark.parametrize("name", ["transformer_erf", "digits/lstm", "case: MaxPool (explicit pads that are not SAME)"])
+def test_signed_onnx_activation_codes_are_the_record_numbers_too(name: str, tmp_path: Path) -> None:
+    """--onnx-activations int8 writes the planned int8 codes themselves (tables rolled to the signed index)."""
+    model, calib = _inputs(name, tmp_path)
+    result = edgeact.quantize(model, calib, formats=FORMATS, onnx_activations="int8", output_dir=tmp_path / "out")
+    assert result.record["onnx_codes"]["activations"] == "int8"
+    assert result.record["options"]["onnx_activations"] == "int8"
+    for form in ("onnx-qdq", "onnx-table"):
+        check_onnx(result.paths[form].read_bytes(), RecordNumbers(result.record), form, unsigned=False)

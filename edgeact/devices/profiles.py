@@ -33,6 +33,7 @@ ARITHMETIC = ("reference", "xnnpack", "tflm")
 ROUNDINGS = {"double": "tflite_double", "single": "single", "float_rne": "float32_rne"}
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # a built-in profile's name (the file device_profiles/NAME.toml)
 REFUSALS = ("nothing", "zero_point")
+ACTIVATION_CODES = ("int8", "uint8")  # the integer type of int8-grid activation codes (uint8: zero point + 128)
 CONVENTIONS = tuple(convention.value for convention in Convention)
 MAX_THREADS = 1024
 OP_SETS = "op_sets.toml"  # the named op sets profiles refer to as "@name" (not a profile itself)
@@ -58,6 +59,7 @@ _TOP_KEYS = {
     "threads": _Field(int, low=1, high=MAX_THREADS), "requantization": _Field(dict), "activations": _Field(dict),
     "sources": _Field(str, required=False), "ops": _Field(list, items=()), "dtypes": _Field(list, items=()),
     "int16_ops": _Field(list, required=False, items=()),
+    "activation_codes": _Field(str, required=False, choices=ACTIVATION_CODES),
 }
 _ACTIVATION_KEYS = {
     "kernel": _Field(str, choices=KERNELS),
@@ -101,6 +103,7 @@ class DeviceProfile:
     ops: tuple[str, ...]  # builtin ops (TFLite) or op types (ONNX) the device runs
     dtypes: tuple[str, ...]  # tensor types it runs them on
     int16_ops: tuple[str, ...] = ()  # TFLite builtins it runs on int16 activations (16x8), checked bit-exact
+    activation_codes: str = "int8"  # the code type its fast kernels take for 8-bit activations (ONNX: int8 | uint8)
 
     def runs_int16(self, op: str) -> bool:
         """Whether the device runs TFLite builtin ``op`` on int16 activations (16x8)."""
@@ -259,10 +262,17 @@ def _parse(data: dict[str, Any], source: str) -> DeviceProfile:
     activations = {op: _activation(op, entry, source) for op, entry in data["activations"].items()}
     ops = expand_ops(data["ops"], op_sets(), source)
     int16_ops = _int16_ops(data, ops, source)
+    codes = data.get("activation_codes", "int8")
+    if codes != "int8" and data["model_format"] != "onnx":
+        raise DeviceProfileError(f"{source}: activation_codes {codes!r} needs model_format \"onnx\" (TFLite's int8 "
+                                 "kernels take int8 activations)")
+    if codes not in data["dtypes"]:
+        raise DeviceProfileError(f"{source}: activation_codes {codes!r} is not one of its dtypes {data['dtypes']}")
     return DeviceProfile(
         data["name"], data["description"], data["backend"], data["model_format"], data["arithmetic"],
         data["per_channel"], data["int16_activations"], data["threads"],
         _requantization(data["requantization"], source), activations, source, ops, tuple(data["dtypes"]), int16_ops,
+        codes,
     )
 
 

@@ -221,6 +221,16 @@ class Options:
                                    optional=True)
     bias_correction: bool | None = spec("whether quantized biases were corrected for the mean output error "
                                         "(--no-bias-correction turns it off); absent in older records", optional=True)
+    onnx_activations: str | None = spec("--onnx-activations: auto (the ONNX device's profile decides), int8 or "
+                                        "uint8; absent in older records", optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnnxCodes:
+    """How the ONNX forms hold 8-bit activation codes (the grids are the plan's either way)."""
+
+    activations: str = spec("int8, or uint8: the same grid with zero point + 128 and every code + 128")
+    why: str = spec()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -359,6 +369,8 @@ class CalibrationRecordDocument(RecordCore):
     passes: list[str] = spec("canonicalisation passes that changed the model")
     calibration: Calibration = spec()
     plan_target: str = spec("the device profile the plan's activation forms were decided for")
+    onnx_codes: OnnxCodes | None = spec("the code type of 8-bit activations in the ONNX forms; absent in older "
+                                        "records (int8)", optional=True)
     tensors: dict[str, PlannedTensor] = spec()
     constants: list[TensorConstant | ChannelConstant] = spec()
     quantized_nodes: list[QuantizedNode] = spec()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import onnx
 import onnx_ir as ir
 
@@ -72,10 +73,11 @@ def dequantized_tensors(payload: bytes) -> dict[str, float]:
     return scales
 
 
-def layer_subgraphs(payload: bytes) -> dict[str, tuple[bytes, list[str], float, int]]:
+def layer_subgraphs(payload: bytes) -> dict[str, tuple[bytes, list[str], float, int, str]]:
     """For each quantized activation ``v`` of a QDQ/table model: the sub-model that computes the float value fed to
     its QuantizeLinear from the nearest dequantized values upstream, those input names, and the Q grid (scale, zero
-    point). Keyed by the DequantizeLinear output that carries ``v`` (``v_dequantized``, or the graph output)."""
+    point, code type: int8, uint8 or int16). Keyed by the DequantizeLinear output that carries ``v``
+    (``v_dequantized``, or the graph output)."""
     proto = onnx.load_model_from_string(payload)
     constants = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
     producers = {out: node for node in proto.graph.node for out in node.output}
@@ -104,11 +106,12 @@ def layer_subgraphs(payload: bytes) -> dict[str, tuple[bytes, list[str], float, 
                 stack.extend(producers[name].input)
         if not inputs:
             continue
-        zero_point = int(constants[node.input[2]].reshape(-1)[0]) if len(node.input) > 2 else 0
+        zero = constants[node.input[2]] if len(node.input) > 2 else np.zeros(1, np.uint8)  # ONNX default: uint8
+        zero_point, codes = int(zero.reshape(-1)[0]), zero.dtype.name
         try:
             sub = extractor.extract_model(sorted(inputs), [node.input[0]])
         except Exception:  # noqa: BLE001 - a layer the extractor cannot isolate is left out of the op-by-op check
             continue
         found[consumer.output[0]] = (sub.SerializeToString(), sorted(inputs),
-                                     float(constants[node.input[1]].reshape(-1)[0]), zero_point)
+                                     float(constants[node.input[1]].reshape(-1)[0]), zero_point, codes)
     return found

@@ -129,6 +129,20 @@ def qparams_from_range(
     return QParams(scale, zero_point, dtype)
 
 
+UNSIGNED_OFFSET = 128  # int8 code q is uint8 code q + 128 on the same grid
+
+
+def as_codes(grid: QParams, codes: str) -> QParams:
+    """``grid`` with its codes held as ``codes`` (``int8`` | ``uint8``): an int8 grid as uint8 is the same grid with
+    zero point + 128, every real value on the same code + 128 (clamping and rounding unchanged). Other grids (int16)
+    keep their type."""
+    if codes == grid.dtype or grid.dtype != "int8":
+        return grid
+    if codes != "uint8":
+        raise UsageError(f"activation codes must be int8 or uint8, got {codes!r}")
+    return QParams(grid.scale, grid.zero_point + UNSIGNED_OFFSET, "uint8")
+
+
 def quantize(
     x: np.ndarray, qp: QParams, rounding: Rounding = Rounding.HALF_AWAY_FROM_ZERO
 ) -> np.ndarray:

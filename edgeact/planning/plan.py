@@ -32,7 +32,14 @@ from edgeact.numerics import (
 from edgeact.numerics.tables import exact_table
 from edgeact.planning import constants as codes_of
 from edgeact.planning.registry import OpQuantizer, Role, activation_of, quantizer_for
-from edgeact.planning.target_forms import ActivationForm, activation_forms, float_forms, target_profile
+from edgeact.planning.target_forms import (
+    ONNX_CODES,
+    ActivationForm,
+    activation_forms,
+    float_forms,
+    onnx_activation_codes,
+    target_profile,
+)
 
 MASK_THRESHOLD = -1.0e4  # values at or below this are additive-mask fill, never part of an int8 range
 CONCAT_RANGE_RATIO = 16.0  # concat inputs whose ranges differ more than this keep the concat float
@@ -53,10 +60,13 @@ class PlanOptions:
     float_nodes: tuple[tuple[str, str], ...] = ()  # (node, why): nodes a decision above the planner keeps float
     int16: frozenset[str] = frozenset()  # node names, op types or activations whose values get int16 grids
     int16_values: tuple[tuple[str, str], ...] = ()  # (value, why): values whose whole group gets an int16 grid
+    onnx_activations: str = "auto"  # int8 | uint8 codes for 8-bit activations in the ONNX forms (auto: its device's)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise UsageError(f"unknown calibration method {self.method!r}; known: {', '.join(METHODS)}")
+        if self.onnx_activations not in ONNX_CODES:
+            raise UsageError(f"unknown ONNX activation codes {self.onnx_activations!r}; known: {', '.join(ONNX_CODES)}")
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,8 @@ class QuantPlan:
     fallbacks: list[Fallback] = field(default_factory=list)
     integer_nodes: list[tuple[str, str]] = field(default_factory=list)  # shape arithmetic, nothing to quantize
     hazards: list[str] = field(default_factory=list)
+    onnx_codes: str = "int8"  # 8-bit activation codes in the ONNX forms: int8 | uint8 (same grids, code + 128)
+    onnx_codes_why: str = ""
     int16: dict[str, str] = field(default_factory=dict)  # group root -> why its grid is int16 (A16W8)
 
 
@@ -139,7 +151,8 @@ class _Planner:
     def __init__(self, view: GraphView, stats: dict[str, TensorStats], options: PlanOptions) -> None:
         self.view, self.stats, self.options = view, stats, options
         self.profile = target_profile(options.target)
-        self.plan = QuantPlan(target=options.target)
+        codes, why = onnx_activation_codes(options.onnx_activations)
+        self.plan = QuantPlan(target=options.target, onnx_codes=codes, onnx_codes_why=why)
         self.roles: dict[str, OpQuantizer] = {}
         self.order = {}
         for index, node in enumerate(view.nodes):

@@ -22,6 +22,8 @@ from edgeact.ops.spec import FormKind
 
 BUILTIN, TABLE, FLOAT = FormKind.BUILTIN, FormKind.TABLE, FormKind.FLOAT
 ALIASES = {"litert": "litert-xnnpack"}  # target names that stand for a built-in profile
+ONNX_DEVICE = "onnxruntime-cpu"  # the device the ONNX forms are planned for (--target names the TFLite device)
+ONNX_CODES = ("auto", "int8", "uint8")  # --onnx-activations
 # activation -> the TFLite int8 builtin that computes it as a 256-entry table, and that builtin's options
 # (each registry entry's ``tflite`` field, where its int8 kernel is a table)
 TFLITE_INT8_BUILTINS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -108,6 +110,22 @@ def activation_forms(profile: DeviceProfile, act: Activation, table: Table) -> d
         forms["tflite"] = tflite_form(profile, act, table) if table.bits == 8 else ActivationForm(
             TABLE, TFLITE_TABLE16_REASON)
     return forms
+
+
+def onnx_activation_codes(choice: str = "auto") -> tuple[str, str]:
+    """The integer type of 8-bit activation codes in the ONNX forms, and why: ``auto`` asks the ONNX device's
+    profile which codes its fast kernels take; ``int8`` or ``uint8`` is the user's choice. The grids are the same
+    either way (a uint8 code is the int8 code + 128); weights stay int8, biases int32, int16 grids int16."""
+    if choice not in ONNX_CODES:
+        raise UsageError(f"ONNX activation codes must be one of {', '.join(ONNX_CODES)}, got {choice!r}")
+    if choice != "auto":
+        return choice, f"asked for (--onnx-activations {choice})"
+    codes = target_profile(ONNX_DEVICE).activation_codes
+    if codes == "uint8":
+        return codes, (f"{ONNX_DEVICE}: its int8 kernels (QLinearConv, QLinearMatMul, QLinearAdd, ...) are fused from "
+                       "QDQ for uint8 activations with int8 weights; with int8 activations most ops run "
+                       "DequantizeLinear -> float32 -> QuantizeLinear")
+    return codes, f"{ONNX_DEVICE}: its kernels take int8 activations"
 
 
 def float_forms(reason: str) -> dict[str, ActivationForm]:

@@ -483,8 +483,8 @@ def _onnx_layer(name: str, base: str, sub: tuple, got: dict[str, list],
     from edgeact.numerics.rounding import Rounding
     from edgeact.runtimes.onnx_reference import reference_session, run_reference
 
-    model, sub_inputs, scale, zero_point = sub
-    grid = QParams(scale, zero_point)
+    model, sub_inputs, scale, zero_point, codes = sub
+    grid = QParams(scale, zero_point, codes)
     session = reference_session(model)
     output = session.output_names[0]
     device_codes, emulated_codes = [], []

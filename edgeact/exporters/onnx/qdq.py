@@ -6,6 +6,10 @@ functions inlined back to standard ops), which onnxruntime, TensorRT, QNN and Op
 ``onnx-table``: the same, but each planned activation is Cast(int8 -> int32) -> Gather on its 256-entry int8 table
 (rolled so the signed code is the index), so any ONNX runtime computes exactly edgeact's table.
 
+8-bit activation grids are written with the plan's ONNX code type (``onnx_codes``): int8, or uint8 (the same grid,
+zero point + 128, every code + 128; tables indexed by the unsigned code) where the ONNX device fuses QDQ into its int8
+kernels only for uint8 activations. Weights stay int8 and biases int32 (u8 x s8 is the fast path).
+
 Every number comes from the plan: the grids, the codes of the constants planned for ``form``, and each
 activation's form in ``form`` (``table``: the Gather; ``float``: the op between DequantizeLinear/QuantizeLinear).
 """
@@ -20,7 +24,7 @@ from edgeact.documents.provenance import PROVENANCE_KEY, OnnxProvenance
 from edgeact.errors import EdgeactError
 from edgeact.exporters.onnx.grids import CODE_TYPES, qdq_domain
 from edgeact.graph.importer import check_bytes, model_bytes
-from edgeact.numerics import PerChannelQParams, QParams
+from edgeact.numerics import PerChannelQParams, QParams, as_codes
 from edgeact.ops.spec import OnnxEmission
 from edgeact.ops.table import onnx_emission
 from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan
@@ -30,8 +34,9 @@ FORMATS = ("onnx-qdq", "onnx-table")
 
 
 class _Writer:
-    def __init__(self, model: ir.Model) -> None:
+    def __init__(self, model: ir.Model, activation_codes: str = "int8") -> None:
         self.model = model
+        self.activation_codes = activation_codes  # the plan's code type for 8-bit activation grids
         self.graph = model.graph
         sources = list(self.graph.inputs) + list(self.graph.initializers.values())
         self.values: dict[str, ir.Value] = {v.name: v for v in sources}
@@ -66,14 +71,18 @@ class _Writer:
         node = self.nodes[plan.node]
         key = (plan.constant, plan.role, plan.grid)
         if key not in self.restored:
-            codes = plan.codes.astype(CODE_TYPES[plan.grid.dtype][0])
+            grid, codes = plan.grid, plan.codes
+            if plan.role not in ("weight", "bias") and isinstance(grid, QParams):  # on an activation's grid
+                grid = as_codes(grid, self.activation_codes)
+                codes = codes.astype(np.int64) + (grid.zero_point - plan.grid.zero_point)
+            codes = codes.astype(CODE_TYPES[grid.dtype][0])
             name = f"{plan.constant}_{plan.role}_q"
             if name in self.graph.initializers:  # the same constant on another grid
                 name = f"{name}_{plan.node}"
             stored = self._initializer(name, codes)
-            scale, zero = self._grid_inputs(stored.name, plan.grid)
-            attributes = [ir.AttrInt64("axis", plan.grid.axis)] if isinstance(plan.grid, PerChannelQParams) else []
-            domain = qdq_domain(self.model, plan.grid.dtype)
+            scale, zero = self._grid_inputs(stored.name, grid)
+            attributes = [ir.AttrInt64("axis", grid.axis)] if isinstance(grid, PerChannelQParams) else []
+            domain = qdq_domain(self.model, grid.dtype)
             restore = ir.Node(domain, "DequantizeLinear", [stored, scale, zero], attributes,
                               name=f"{stored.name}_dequantize")
             restore.outputs[0].name = f"{stored.name}_dequantized"
@@ -81,8 +90,9 @@ class _Writer:
             self.restored[key] = restore.outputs[0]
         node.replace_input_with(plan.input_index, self.restored[key])
 
-    def quantize_value(self, name: str, grid: QParams) -> None:
+    def quantize_value(self, name: str, planned: QParams) -> None:
         value = self.values[name]
+        grid = as_codes(planned, self.activation_codes)
         scale, zero = self._grid_inputs(name, grid)
         domain = qdq_domain(self.model, grid.dtype)
         quantize = ir.Node(domain, "QuantizeLinear", [value, scale, zero], name=f"{name}_quantize")
@@ -113,11 +123,14 @@ class _Writer:
     def table_activation(self, plan: ActivationPlan) -> None:
         """Replace DQ -> f -> Q by Cast -> Gather on the table (chained tables read each other's codes): int8's 256
         entries, or an int16 table read at all 65,536 codes."""
-        in_q = plan.table.in_q
-        codes = plan.table.lookup(in_q.codes).astype(CODE_TYPES[in_q.dtype][0])
-        half = codes.size // 2
-        rolled = np.concatenate([codes[half:], codes[:half]])  # index = signed input code (negative wraps)
-        table = self._initializer(f"{plan.node}_table", rolled)
+        in_q, out_q = plan.table.in_q, plan.table.out_q
+        shifted_in, shifted_out = as_codes(in_q, self.activation_codes), as_codes(out_q, self.activation_codes)
+        codes = plan.table.lookup(in_q.codes).astype(np.int64) + (shifted_out.zero_point - out_q.zero_point)
+        codes = codes.astype(CODE_TYPES[shifted_out.dtype][0])  # in input-code order, lowest code first
+        if shifted_in.qmin < 0:  # index = signed input code (negative wraps)
+            half = codes.size // 2
+            codes = np.concatenate([codes[half:], codes[:half]])
+        table = self._initializer(f"{plan.node}_table", codes)
         source = self.codes[plan.input]
         to_int32 = [ir.AttrInt64("to", ir.DataType.INT32)]
         cast = ir.Node("", "Cast", [source], to_int32, name=f"{plan.node}_index")
@@ -166,7 +179,7 @@ def _provenance(writer: _Writer, model: ir.Model) -> OnnxProvenance:
 def export_onnx(model: ir.Model, plan: QuantPlan, form: str) -> bytes:
     """The int8 model in ``form`` (``onnx-qdq`` or ``onnx-table``), serialised and checked."""
     copy = ir.from_proto(ir.to_proto(model))
-    writer = _Writer(copy)
+    writer = _Writer(copy, plan.onnx_codes)
     for constant in plan.constants:
         if form in constant.formats:
             writer.quantized_constant(constant)
