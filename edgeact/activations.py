@@ -248,12 +248,18 @@ class Activation:
     tflite: TFLiteBuiltin | None = None  # the TFLite builtin computing it
     float_tflite: tuple[FloatStep, ...] = ()  # its float32 TFLite lowering; () when it has none
     float_tflite_when: tuple[tuple[str, float], ...] = ()  # (parameter, value): the float form only for these
+    chain_ops: tuple[str, ...] = ()  # a fused chain's float form: the TFLite builtins its ops lower to, in order
 
     def float_steps(self) -> tuple[FloatStep, ...]:
         """The float32 TFLite builtins computing it with its parameters, in order; () when none does."""
         if any(float(self.params[param]) != value for param, value in self.float_tflite_when):
             return ()
         return self.float_tflite
+
+    def float_builtins(self) -> tuple[str, ...]:
+        """The TFLite builtins its float32 form runs, in order (its float steps, or a fused chain's ops); () when
+        it has no float form."""
+        return tuple(step.op for step in self.float_steps()) or self.chain_ops
 
     def __call__(self, x: Array) -> Array:
         """The float64 reference f(x)."""
@@ -401,9 +407,11 @@ def _numeric_limit(fn: Callable[[Array], Array], direction: float) -> float | No
     return float(far) if abs(far - near) <= 1e-9 * (1.0 + abs(far)) and abs(far) < 1e30 else None
 
 
-def function_activation(name: str, fn: Callable[[Array], Array], summary: str) -> Activation:
+def function_activation(name: str, fn: Callable[[Array], Array], summary: str,
+                        chain_ops: tuple[str, ...] = ()) -> Activation:
     """An :class:`Activation` for any float64 function of one variable (a fused elementwise chain): f itself,
-    a central-difference derivative, limits where f settles by |x| = 1e4, never a runtime builtin."""
+    a central-difference derivative, limits where f settles by |x| = 1e4, never a runtime builtin; ``chain_ops``:
+    the TFLite builtins its float form lowers to."""
 
     def reference(x: Array, p: dict) -> Array:
         return _finite(fn(x))
@@ -413,7 +421,7 @@ def function_activation(name: str, fn: Callable[[Array], Array], summary: str) -
         return (_finite(fn(x + step)) - _finite(fn(x - step))) / (2.0 * step)
 
     limits = (_numeric_limit(fn, -1.0), _numeric_limit(fn, 1.0))
-    return Activation(name, reference, derivative, lambda p: limits, False, summary)
+    return Activation(name, reference, derivative, lambda p: limits, False, summary, chain_ops=chain_ops)
 
 
 def activation(name: str, **params: float) -> Activation:

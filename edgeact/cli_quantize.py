@@ -350,8 +350,10 @@ def _output_lines(record: CalibrationRecordDocument) -> list[str]:
     lines = []
     if record.tflite is not None:
         tables, builtins = len(record.tflite.table_ops or []), len(record.tflite.builtin_ops or [])
+        islands = len(record.tflite.island_ops or [])
         lines.append(f"  tflite ({record.tflite.target}): {tables} activations as GATHER tables, "
-                     f"{builtins} as exact builtins")
+                     f"{builtins} as exact builtins" + (f", {islands} as float islands inside the delegate (same "
+                                                       "grids; a table would split it)" if islands else ""))
     if record.static_shapes is not None:
         static = record.static_shapes
         shapes = ", ".join(f"{n}={'x'.join(map(str, s))}" for n, s in static.input_shapes.items())

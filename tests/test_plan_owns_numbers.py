@@ -93,6 +93,7 @@ class RecordNumbers:
             assert constant["codes"]["count"] >= 1, constant
             self.grids.add(_record_grid(constant))
             self._add((_record_grid(constant), constant["codes"]["sha256"]), set(constant["formats"]))
+        self.islands = {a["output"] for a in record["activations"] if a["form"]["tflite"]["form"] == "float"}
         self.forms = {f: Counter((a["form"][f]["form"], a["form"][f].get("op")) for a in record["activations"]
                                  if f in a["form"]) for f in FORMATS}
 
@@ -133,7 +134,8 @@ def _tflite_tensors(payload: bytes):  # type: ignore[no-untyped-def]
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         code = flat.OperatorCodes(op.OpcodeIndex())
-        ops.append((OPS[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())], list(op.InputsAsNumpy())))
+        ops.append((OPS[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())], list(op.InputsAsNumpy()),
+                    list(op.OutputsAsNumpy())))
     return tensors, ops
 
 
@@ -154,8 +156,11 @@ def check_tflite(payload: bytes, numbers: RecordNumbers) -> None:
             assert numbers.has_codes(grid, _layouts(values), "tflite"), \
                 f"tflite constant {index} ({kind}, {values.shape}): its codes on {grid} are not in the record"
     _check_own_tflite_grids(payload, tensors, numbers)
+    carried = {int(index): value for index, value in json.loads(metadata(payload)[PROVENANCE_KEY])["values"].items()}
     forms: Counter = Counter()
-    for op, inputs in ops:
+    for op, inputs, outputs in ops:
+        if op == "QUANTIZE" and tensors[inputs[0]][0] == "FLOAT32" and carried.get(outputs[0]) in numbers.islands:
+            forms[("float", None)] += 1  # a float island: the activation's float op(s), quantized onto its grid
         if op in ("TANH", "LOGISTIC", "GELU") and tensors[inputs[0]][0] == "INT8":
             forms[("builtin", op)] += 1
         elif op == "GATHER" and tensors[inputs[0]][2] is not None and tensors[inputs[0]][2].size == 256 \
@@ -264,7 +269,8 @@ def test_every_quantized_tensor_is_in_the_record(name: str, target: str, tmp_pat
 def test_the_runs_cover_every_planned_kind_of_number(tmp_path: Path) -> None:
     """The models above hold every kind of constant and form the checks are about (else they prove less)."""
     seen: set[tuple] = set()
-    for name, target in [("transformer_erf", "litert"), ("mlp_tanh", "tflm"), ("gemm_row_bias", "litert"),
+    for name, target in [("transformer_erf", "litert"), ("mlp_tanh", "tflm"), ("mlp_tanh", "litert"),
+                         ("gemm_row_bias", "litert"),
                          ("case: MaxPool (explicit pads that are not SAME)", "litert"),
                          ("case: Conv (no bias: the TFLite kernels get a zero one)", "litert")]:
         folder = tmp_path / f"{len(seen)}_{target}"
@@ -275,7 +281,8 @@ def test_the_runs_cover_every_planned_kind_of_number(tmp_path: Path) -> None:
         seen |= {("form", a["form"]["tflite"]["form"]) for a in record["activations"]}
     tflite_only = ("tflite",)
     assert {("reciprocal", tflite_only), ("pad_fill", tflite_only), ("bias", tflite_only),
-            ("bias", tuple(FORMATS)), ("weight", tuple(FORMATS)), ("form", "builtin"), ("form", "table")} <= seen
+            ("bias", tuple(FORMATS)), ("weight", tuple(FORMATS)), ("form", "builtin"), ("form", "table"),
+            ("form", "float")} <= seen
 
 
 def test_an_activation_kept_float_is_float_in_the_record_and_in_the_tflite(tmp_path: Path) -> None:
@@ -286,7 +293,7 @@ def test_an_activation_kept_float_is_float_in_the_record_and_in_the_tflite(tmp_p
     assert len(kept) == 2 and not result.record["activations"]
     assert all(f["form"][form]["form"] == "float" for f in kept for form in FORMATS)
     tensors, ops = _tflite_tensors(result.paths["tflite"].read_bytes())
-    assert [tensors[inputs[0]][0] for op, inputs in ops if op == "TANH"] == ["FLOAT32", "FLOAT32"]
+    assert [tensors[inputs[0]][0] for op, inputs, _ in ops if op == "TANH"] == ["FLOAT32", "FLOAT32"]
 
 
 @pytest.mark.parametrize("name", ["transformer_erf", "digits/lstm", "case: MaxPool (explicit pads that are not SAME)"])

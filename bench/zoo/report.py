@@ -132,6 +132,25 @@ def latency_cell(result: dict[str, Any], label: str) -> str:
     return "✗" if "ratio" not in entry else f"{entry['ratio']:.2f}×"
 
 
+SPEED_INTRO = ("int8 time / fp32 time (below 1: the int8 model is faster), interleaved runs, median of 20 after 3 "
+               "warm-up rounds, first evaluation feed: edgeact's onnx-qdq and onnxruntime's own quantize_static model "
+               "(its defaults: MinMax, uint8 activations, int8 weights) against the fp32 ONNX model on onnxruntime "
+               "CPU; edgeact's int8 .tflite against its fp32 .tflite on LiteRT with XNNPACK.")
+SPEED_COLUMNS = (("ORT edgeact qdq", "onnxruntime edgeact-qdq/fp32"),
+                 ("ORT quantize_static (MinMax/QUInt8)", "onnxruntime ort-quint8/fp32"),
+                 ("LiteRT+XNNPACK edgeact int8", "litert edgeact-int8/fp32-tflite"))
+
+
+def speed_table(results: list[dict[str, Any]]) -> list[str]:
+    """int8 time / fp32 time per model on onnxruntime and LiteRT, 1 and 2 threads (below 1: int8 is faster)."""
+    head = "| model | " + " | ".join(f"{name} {t}t" for name, _ in SPEED_COLUMNS for t in (1, 2)) + " |"
+    rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for r in results:
+        cells = [latency_cell(r, label + ("" if t == 1 else f" {t}t")) for _, label in SPEED_COLUMNS for t in (1, 2)]
+        rows.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    return rows
+
+
 def table(results: list[dict[str, Any]]) -> list[str]:
     """The summary table, one row per model."""
     head = ("| model | source | edgeact forms written | task metric (vs fp32) | edgeact qdq | table | tflite LiteRT | "
@@ -169,6 +188,7 @@ def readme_table(header: dict[str, Any], results: list[dict[str, Any]]) -> list[
                  f"{latency_cell(r, LATENCY_COLUMNS[0])}, {latency_cell(r, LATENCY_COLUMNS[1])}",
                  latency_cell(r, LATENCY_COLUMNS[2])]
         rows.append("| " + " | ".join(cells) + " |")
+    rows += ["", "Speed: " + SPEED_INTRO, "", *speed_table(results)]
     rows += ["", "`edgeact quantize --budget` on the same models (the fewest, most sensitive tensor groups promoted: "
              "int16, 16x8 in the .tflite, or float where the target has no 16x8 kernel for them; task metric on the "
              "evaluation set):", "", *budget_table(results)]
@@ -248,7 +268,8 @@ def details(result: dict[str, Any]) -> list[str]:
                   f"{'; '.join(ort.get('prepare', [])) or 'none'}; best: {ort.get('best') or 'none'}", ""]
         lines += [*_metric_table(ort.get("configs", {}), ("quantize_s",)), ""]
     if result.get("latency"):
-        lines += ["latency (one thread, interleaved, median of 20 after 3 warm-up rounds, first evaluation feed):", "",
+        lines += ["latency (interleaved, median of 20 after 3 warm-up rounds, first evaluation feed; 2t: two threads):",
+                  "",
                   "| pair | fp32 ms | int8 ms | int8/fp32 | error |", "|---|---|---|---|---|"]
         lines += [f"| {k} | {num(v.get('fp32_ms'), 2)} | {num(v.get('int8_ms'), 2)} | {num(v.get('ratio'), 2)} | "
                   f"{_escape(v.get('error', ''))} |" for k, v in result["latency"].items()]
@@ -313,6 +334,7 @@ def write_markdown(path: Path, header: dict[str, Any], results: list[dict[str, A
              "onnxruntime `quantize_static`; task metrics compare each int8 form with the fp32 model on the same "
              "evaluation images (see bench/zoo/README.md for every metric's definition). ✗ = failed, — = not "
              "produced. Latency ratios: int8 time / fp32 time, one thread.", "", *table(results), ""]
+    lines += ["## Speed", "", SPEED_INTRO, "", *speed_table(results), ""]
     lines += ["## Sensitivity analysis", "",
               "`edgeact sensitivity` (default options: 16 calibration samples per trial, 12 segments) against one "
               "calibration pass (`edgeact calibrate`) of the same model and data, both as whole commands (wall time; "

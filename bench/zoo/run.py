@@ -280,31 +280,40 @@ def _finite(value: float) -> float:
 # --- latency ---------------------------------------------------------------------------------------------------------
 
 
-def latency(reference: Reference, pairs: dict[str, tuple[str, Path, Path]], record: Recorder) -> dict[str, Any]:
-    """Interleaved fp32/int8 medians on the first evaluation feed, one thread, per (runtime, fp32, int8) pair."""
+LATENCY_THREADS = (1, 2)
+ORT_DEFAULT = "MinMax/QUInt8"  # quantize_static's defaults: MinMax calibration, uint8 activations, int8 weights
+
+
+def latency(reference: Reference, pairs: dict[str, tuple[str, Path, Path, int]], record: Recorder) -> dict[str, Any]:
+    """Interleaved fp32/int8 medians on the first evaluation feed per (runtime, fp32, int8, threads) pair."""
     results = {}
     feed = reference.feeds[0]
-    for label, (runtime, fp32, int8) in pairs.items():
-        def measure(runtime: str = runtime, fp32: Path = fp32, int8: Path = int8) -> dict[str, float]:
+    for label, (runtime, fp32, int8, threads) in pairs.items():
+        def measure(runtime: str = runtime, fp32: Path = fp32, int8: Path = int8, threads: int = threads
+                    ) -> dict[str, float]:
             runner = RUNNERS[runtime]
-            return interleaved_latency(runner(fp32).prepare(feed), runner(int8).prepare(feed))
+            return interleaved_latency(runner(fp32, threads).prepare(feed), runner(int8, threads).prepare(feed))
 
         results[label] = record(f"latency {label}", measure) or {"error": record.errors[-1]["error"]}
     return results
 
 
 def latency_pairs(fp32: Path, forms: dict[str, Any], ort: dict[str, Any], out: Path, work: Path) -> dict[str, Any]:
-    """Which models to time against which: edgeact qdq and the best ORT config vs fp32 ONNX, int8 vs fp32 .tflite."""
+    """Which models to time against which, on 1 and 2 threads (label suffix `` 2t``): edgeact qdq, the best ORT
+    config and ORT's default (MinMax/QUInt8) vs fp32 ONNX; edgeact int8 vs fp32 .tflite."""
     pairs: dict[str, tuple[str, Path, Path]] = {}
     if "metrics" in forms.get("onnx-qdq", {}):
         pairs["onnxruntime edgeact-qdq/fp32"] = ("onnxruntime", fp32, out / forms["onnx-qdq"]["file"])
     best = ort.get("best")
     if best:
         pairs["onnxruntime ort-best/fp32"] = ("onnxruntime", fp32, work / "ort" / ort["configs"][best]["file"])
+    if "file" in ort.get("configs", {}).get(ORT_DEFAULT, {}):
+        pairs["onnxruntime ort-quint8/fp32"] = ("onnxruntime", fp32, work / "ort" / ort["configs"][ORT_DEFAULT]["file"])
     if "metrics" in forms.get("tflite", {}) and "metrics" in forms.get("fp32-tflite", {}):
         pairs["litert edgeact-int8/fp32-tflite"] = ("litert", out / forms["fp32-tflite"]["file"],
                                                     out / forms["tflite"]["file"])
-    return pairs
+    return {label + ("" if threads == 1 else f" {threads}t"): (*pair, threads)
+            for threads in LATENCY_THREADS for label, pair in pairs.items()}
 
 
 # --- one model ---------------------------------------------------------------------------------------------------

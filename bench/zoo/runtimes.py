@@ -22,11 +22,12 @@ ort.set_default_logger_severity(3)  # ddddocr's OCR declares a wrong output shap
 
 
 class OrtRunner:
-    """onnxruntime CPU, one intra-op thread, default graph optimisations (QDQ fused into int8 kernels)."""
+    """onnxruntime CPU, ``threads`` intra-op threads (one by default), default graph optimisations (QDQ fused into
+    int8 kernels)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int = 1) -> None:
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
@@ -63,12 +64,13 @@ def _dequantize(value: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 class LiteRTRunner:
-    """LiteRT (ai-edge-litert) default interpreter, one thread; dynamic dims are resized to the feed."""
+    """LiteRT (ai-edge-litert) default interpreter (XNNPACK), ``threads`` threads (one by default); dynamic dims are
+    resized to the feed."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int = 1) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_content=path.read_bytes(), num_threads=1)
+        self.interpreter = Interpreter(model_content=path.read_bytes(), num_threads=threads)
         self.interpreter.allocate_tensors()
         self.inputs = self.interpreter.get_input_details()
         self.output_names = [d["name"] for d in self.interpreter.get_output_details()]

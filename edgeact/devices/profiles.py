@@ -60,6 +60,7 @@ _TOP_KEYS = {
     "sources": _Field(str, required=False), "ops": _Field(list, items=()), "dtypes": _Field(list, items=()),
     "int16_ops": _Field(list, required=False, items=()),
     "activation_codes": _Field(str, required=False, choices=ACTIVATION_CODES),
+    "float_island_ops": _Field(list, required=False, items=()),
 }
 _ACTIVATION_KEYS = {
     "kernel": _Field(str, choices=KERNELS),
@@ -68,6 +69,7 @@ _ACTIVATION_KEYS = {
     "refuses_other_output": _Field(str, required=False, choices=REFUSALS),
     "max_lsb_error": _Field(int, required=False, low=0, high=255),
     "conventions": _Field(list, required=False, items=CONVENTIONS),
+    "splits_fast_path": _Field(bool, required=False),
 }
 _OP_SET_KEYS = {"description": _Field(str), "ops": _Field(list, items=())}
 _NEEDS_OUTPUT_GRID = ("fixed_output", "exact_at_output")
@@ -85,6 +87,7 @@ class ActivationKernel:
     refuses_other_output: str = "nothing"
     max_lsb_error: int = 0
     conventions: tuple[str, ...] = ()  # table conventions the device may build it with (exact kinds)
+    splits_fast_path: bool = False  # its fast path (a delegate) does not run it: each one splits the graph there
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,11 @@ class DeviceProfile:
     dtypes: tuple[str, ...]  # tensor types it runs them on
     int16_ops: tuple[str, ...] = ()  # TFLite builtins it runs on int16 activations (16x8), checked bit-exact
     activation_codes: str = "int8"  # the code type its fast kernels take for 8-bit activations (ONNX: int8 | uint8)
+    float_island_ops: tuple[str, ...] = ()  # float32 builtins its fast path runs between DEQUANTIZE and QUANTIZE
+
+    def runs_float_island(self, ops: tuple[str, ...]) -> bool:
+        """Whether its fast path runs DEQUANTIZE -> ``ops`` (float32) -> QUANTIZE without leaving it."""
+        return bool(ops) and all(op in self.float_island_ops for op in ("DEQUANTIZE", *ops, "QUANTIZE"))
 
     def runs_int16(self, op: str) -> bool:
         """Whether the device runs TFLite builtin ``op`` on int16 activations (16x8)."""
@@ -268,11 +276,15 @@ def _parse(data: dict[str, Any], source: str) -> DeviceProfile:
                                  "kernels take int8 activations)")
     if codes not in data["dtypes"]:
         raise DeviceProfileError(f"{source}: activation_codes {codes!r} is not one of its dtypes {data['dtypes']}")
+    islands = tuple(data.get("float_island_ops", ()))
+    foreign = [op for op in islands if "*" not in ops and op not in ops]
+    if foreign:
+        raise DeviceProfileError(f"{source}: float_island_ops names {foreign}, which its ops do not hold")
     return DeviceProfile(
         data["name"], data["description"], data["backend"], data["model_format"], data["arithmetic"],
         data["per_channel"], data["int16_activations"], data["threads"],
         _requantization(data["requantization"], source), activations, source, ops, tuple(data["dtypes"]), int16_ops,
-        codes,
+        codes, islands,
     )
 
 

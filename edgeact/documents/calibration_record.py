@@ -341,6 +341,9 @@ class TFLiteLowering:
     target: str = spec("the device profile")
     table_ops: list[str] | None = spec("activation nodes lowered as CAST -> ADD -> GATHER tables", optional=True)
     builtin_ops: list[str] | None = spec("activation nodes lowered as exact builtins", optional=True)
+    island_ops: list[str] | None = spec("activation nodes lowered as float islands (DEQUANTIZE -> the float op -> "
+                                        "QUANTIZE onto the planned grids) inside the target's fast path; absent in "
+                                        "older records", optional=True)
 
 
 @dataclass(frozen=True, kw_only=True)

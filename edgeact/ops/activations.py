@@ -21,12 +21,13 @@ from edgeact.ops.spec import Builtin, FormKind
 
 if TYPE_CHECKING:
     from edgeact.exporters.tflite.lower import Lowering
-    from edgeact.graph.view import NodeView
+    from edgeact.graph.view import GraphView, NodeView
 
 
 # ---- TFLite lowering -------------------------------------------------------------------------------------------------
 def lower_activation(ctx: Lowering, node: NodeView, dtype: str) -> None:
-    """int8 or int16: the planned form (the exact builtin, or the GATHER table); float: the float op(s)."""
+    """int8 or int16: the planned form (the exact builtin, the GATHER table, or a float island: DEQUANTIZE -> the
+    float op(s) -> QUANTIZE onto the planned output grid); float: the float op(s)."""
     x, y = node.inputs[0], node.outputs[0]
     layout = layout_for(ctx, [x])
     if dtype == FLOAT:
@@ -34,6 +35,11 @@ def lower_activation(ctx: Lowering, node: NodeView, dtype: str) -> None:
         return
     plan = ctx.activation_plan(node)
     form = plan.forms.get("tflite")
+    if form is not None and form.kind == FormKind.FLOAT:  # a float island between its planned grids
+        _float_activation(ctx, node, ctx.activation(node), layout)
+        ctx.round_onto_grid(node.outputs[0], dtype, layout, node.name)
+        ctx.island_ops.append(node.name)
+        return
     if form is None or form.kind not in (FormKind.BUILTIN, FormKind.TABLE):
         raise ctx.unsupported(node, f"the plan (target {ctx.plan.target}) holds no {dtype} TFLite form for it")
     source = ctx.get(x, dtype, layout, node.name)
@@ -57,6 +63,25 @@ FLOAT_CHAIN_OPS: dict[str, str] = {
     "Add": "ADD", "Sub": "SUB", "Mul": "MUL", "Div": "DIV", "Pow": "POW", "Max": "MAXIMUM", "Min": "MINIMUM",
     "Relu": "RELU", **FLOAT_UNARY,
 }
+
+
+def chain_float_builtins(body: GraphView) -> tuple[str, ...]:
+    """The TFLite builtins a fused chain kept float lowers to (as :func:`_float_chain` writes it); () when one of
+    its ops has no float form."""
+    ops: list[str] = []
+    for inner in body.nodes:
+        act = standard_activation(inner.op_type, inner.attributes)
+        if act is not None:
+            steps = tuple(step.op for step in act.float_steps())
+        elif inner.op_type == "Clip":
+            steps = tuple(op for op, bound in zip(("MAXIMUM", "MINIMUM"), inner.inputs[1:3], strict=False) if bound)
+            steps = steps or ("RESHAPE",)
+        else:
+            steps = (FLOAT_CHAIN_OPS[inner.op_type],) if inner.op_type in FLOAT_CHAIN_OPS else ()
+        if not steps:
+            return ()
+        ops += steps
+    return tuple(ops)
 
 
 def _float_chain(ctx: Lowering, node: NodeView, layout: str) -> None:

@@ -103,5 +103,6 @@ def tflite_record(artifacts: dict[str, Artifact]) -> dict[str, object]:
         return {}
     entry: dict[str, object] = {"target": lowered.target}
     if int8 is not None and int8.lowering is not None:
-        entry.update(table_ops=list(int8.lowering.table_ops), builtin_ops=list(int8.lowering.builtin_ops))
+        entry.update(table_ops=list(int8.lowering.table_ops), builtin_ops=list(int8.lowering.builtin_ops),
+                     island_ops=list(int8.lowering.island_ops))
     return {"tflite": entry}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from edgeact.activations import REGISTRY, Activation, activation, function_activation, standard_activation
 from edgeact.elementwise import ELEMENTWISE_OP, ElementwiseFunction, is_elementwise_call
 from edgeact.graph.view import EDGEACT_DOMAIN, GraphView, NodeView
+from edgeact.ops.activations import chain_float_builtins
 from edgeact.ops.spec import OpQuantizer, Role
 from edgeact.ops.table import SPECS
 
@@ -38,7 +39,7 @@ def chain_activation(body: GraphView) -> Activation:
     cached = body.__dict__.get("_chain_activation")
     if cached is None:
         function = ElementwiseFunction(body)
-        cached = function_activation(ELEMENTWISE_OP, function, function.expression())
+        cached = function_activation(ELEMENTWISE_OP, function, function.expression(), chain_float_builtins(body))
         object.__setattr__(body, "_chain_activation", cached)
     return cached
 

@@ -80,26 +80,47 @@ def _table_mismatch(kernel_conventions: tuple[str, ...], act: Activation, table:
     return None
 
 
+def _off_fast_path(profile: DeviceProfile, act: Activation, form: ActivationForm, kernel: str) -> ActivationForm:
+    """``form`` (a table, or a builtin the device's fast path does not run), or a float island where that form would
+    split the fast path and the fast path runs the activation's float form between DEQUANTIZE and QUANTIZE: the same
+    grids, f in float32 rounded onto the output grid (the table's codes up to float32 rounding at ties)."""
+    entry = profile.activations.get(kernel)
+    if entry is None or not entry.splits_fast_path:
+        return form
+    steps = act.float_builtins()
+    if not profile.runs_float_island(steps):
+        return form
+    what = "a GATHER table" if kernel == "TABLE" else f"int8 {kernel}"
+    return ActivationForm(FLOAT, f"{form.reason}; but {what} would split {profile.name}'s fast path, and "
+                                 f"DEQUANTIZE -> {' -> '.join(steps)} -> QUANTIZE runs inside it (same grids)")
+
+
+def _table(profile: DeviceProfile, act: Activation, reason: str) -> ActivationForm:
+    return _off_fast_path(profile, act, ActivationForm(TABLE, reason), "TABLE")
+
+
 def tflite_form(profile: DeviceProfile, act: Activation, table: Table) -> ActivationForm:
     """The activation's form in a .tflite for ``profile``: the exact builtin where the device computes exactly the
-    planned table with it, else the GATHER table."""
+    planned table with it, else the GATHER table; either as a float island where it would split the device's fast
+    path and the island would not."""
     if act.name not in TFLITE_INT8_BUILTINS:
-        return ActivationForm(TABLE, f"TFLite has no int8 builtin that computes {act.name} as a table")
+        return _table(profile, act, f"TFLite has no int8 builtin that computes {act.name} as a table")
     op, options = TFLITE_INT8_BUILTINS[act.name]
     if not _runs(profile, op):
-        return ActivationForm(TABLE, f"{profile.name} has no {op} kernel")
+        return _table(profile, act, f"{profile.name} has no {op} kernel")
     verdict = activation_verdict(profile, op, table.in_q, table.out_q)
     if not verdict.correct or verdict.status != "exact":
-        return ActivationForm(TABLE, f"{op}: {verdict.reason}")
+        return _table(profile, act, f"{op}: {verdict.reason}")
     kernel = profile.activations[op]
     if kernel.kernel not in TABLE_KERNELS:
-        return ActivationForm(TABLE, f"{profile.name}'s {op} kernel is {kernel.kernel}, not a table: its codes "
-                                     "are not the planned table's")
+        return _table(profile, act, f"{profile.name}'s {op} kernel is {kernel.kernel}, not a table: its codes "
+                                    "are not the planned table's")
     mismatch = _table_mismatch(kernel.conventions, act, table)
     if mismatch is not None:
-        return ActivationForm(TABLE, f"{profile.name}'s {op}: {mismatch}")
-    return ActivationForm(BUILTIN, f"{verdict.reason}; its table equals the planned one", op,
-                          tuple(sorted(options.items())))
+        return _table(profile, act, f"{profile.name}'s {op}: {mismatch}")
+    builtin = ActivationForm(BUILTIN, f"{verdict.reason}; its table equals the planned one", op,
+                             tuple(sorted(options.items())))
+    return _off_fast_path(profile, act, builtin, op)
 
 
 def activation_forms(profile: DeviceProfile, act: Activation, table: Table) -> dict[str, ActivationForm]:

@@ -50,6 +50,7 @@ class Lowering:
     aliases: dict[str, str] = field(default_factory=dict)
     table_ops: list[str] = field(default_factory=list)  # activation nodes lowered as GATHER tables
     builtin_ops: list[str] = field(default_factory=list)  # activation nodes lowered as exact builtins
+    island_ops: list[str] = field(default_factory=list)  # activation nodes lowered as float islands
 
     # ---- values ---------------------------------------------------------------------------------------------
     def resolve(self, name: str) -> str:
@@ -196,6 +197,14 @@ class Lowering:
                     self._convert(self.resolve(name), INT16, INT8, layout, node.name)
                     wide = self.graph.tensors[self.forms.pop(key)]  # int16 readers widen the int8 codes (exact)
                     wide.name, wide.source = f"{wide.name}_unrounded", None  # not the value the plan gives
+
+    def round_onto_grid(self, name: str, dtype: str, layout: str, node: str) -> None:
+        """A planned value computed in float32 (a float island) is quantized onto its grid at once, and every reader
+        reads those codes (a float reader dequantizes them): every value carries the codes the plan gives it."""
+        key = (self.resolve(name), FLOAT, layout)
+        self._convert(self.resolve(name), FLOAT, dtype, layout, node)
+        unrounded = self.graph.tensors[self.forms.pop(key)]
+        unrounded.name, unrounded.source = f"{unrounded.name}_unrounded", None  # not the value the plan gives
 
     def _convert(self, name: str, source_dtype: str, dtype: str, layout: str, node: str) -> None:
         source = self.forms[(name, source_dtype, layout)]

@@ -21,6 +21,7 @@ class TFLiteLowering:
     int8: bool
     table_ops: tuple[str, ...]  # activation nodes lowered as GATHER tables
     builtin_ops: tuple[str, ...]  # activation nodes lowered as exact builtins
+    island_ops: tuple[str, ...] = ()  # activation nodes lowered as float islands (DEQUANTIZE -> f -> QUANTIZE)
 
     def to_bytes(self, metadata: dict[str, bytes]) -> bytes:
         kind = "int8" if self.int8 else "float32"
@@ -38,4 +39,5 @@ def lower_tflite(
         raise UsageError(f"the plan was made for target {plan.target!r}, not {target!r}: plan with "
                          f"PlanOptions(target={target!r}), or export planning.target_forms.retarget(plan, {target!r})")
     ctx = lower_graph(Lowering(view, plan, shapes, target_named(target)))  # a device profile
-    return TFLiteLowering(ctx.graph, target, plan is not None, tuple(ctx.table_ops), tuple(ctx.builtin_ops))
+    return TFLiteLowering(ctx.graph, target, plan is not None, tuple(ctx.table_ops), tuple(ctx.builtin_ops),
+                          tuple(ctx.island_ops))
