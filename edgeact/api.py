@@ -141,6 +141,7 @@ def quantize(
     bias_samples: int = BIAS_SAMPLES,
     metric: str | Metric | None = None,
     onnx_activations: str = "auto",
+    io: str = "float",
 ) -> QuantizeResult:
     """Quantize a model to int8 and write the requested forms and the calibration record.
 
@@ -167,10 +168,12 @@ def quantize(
     level by level on the first ``bias_samples`` calibration samples, into its bias (the record's
     ``bias_correction`` says what moved and the SQNR before/after). ``onnx_activations``: the code type of 8-bit
     activations in the ONNX forms — ``auto`` (what onnxruntime's CPU kernels run fast: uint8, with int8 weights),
-    ``int8`` (e.g. for TensorRT) or ``uint8``; the grids are the same either way.
+    ``int8`` (e.g. for TensorRT) or ``uint8``; the grids are the same either way. ``io``: the .tflite's float inputs
+    and outputs — ``float`` (float32; QUANTIZE/DEQUANTIZE inside the model) or ``int8`` (each on an int8 grid takes
+    and gives int8 codes: the record's ``tflite.io`` has the grids), as MCU and NPU pipelines want.
     """
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target,
-                          int16=frozenset(int16), onnx_activations=onnx_activations)
+                          int16=frozenset(int16), onnx_activations=onnx_activations, io=io)
     precision = promotion_precision(promote, formats, bool(options.int16), target)
     if bias_samples < 1:
         raise UsageError(f"bias_samples={bias_samples}: bias correction needs at least one sample "
@@ -197,7 +200,8 @@ def quantize(
         options={"method": method, "formats": list(formats), "per_tensor": per_tensor,
                  "exclude": sorted(options.exclude), "batch_size": batch_size, "skip_bad_samples": skip_bad_samples,
                  "target": target, "float_tflite": float_tflite, "bias_correction": bias_correction,
-                 "onnx_activations": onnx_activations, **({"int16": sorted(options.int16)} if options.int16 else {})},
+                 "onnx_activations": onnx_activations, "io": io,
+                 **({"int16": sorted(options.int16)} if options.int16 else {})},
         calibration={"samples": total.samples, "bad_samples": total.bad_samples}, plan=plan_dict(decided),
         tflite=tflite_record(artifacts).get("tflite"),
         static_shapes=prepared.shapes.record() if prepared.shapes is not None else None, warnings=warnings,

@@ -201,6 +201,10 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
                    "the int8 code + 128). auto: what onnxruntime's CPU kernels run fast, uint8 activations with int8 "
                    "weights (QLinearConv, QLinearMatMul, ...); with int8 most ops run dequantize -> float -> quantize. "
                    "int8: for runtimes that want signed activations (TensorRT).")
+@click.option("--io", "io", type=click.Choice(["float", "int8"]), default="float", show_default=True,
+              help="Inputs and outputs of the .tflite: float (float32, quantized inside the model) or int8 (each one "
+                   "on an int8 grid takes and gives int8 codes, as MCU and NPU pipelines feed them; the record's "
+                   "tflite.io and the summary give each grid: code = round(x / scale) + zero_point).")
 @max_array_bytes_option
 @click.pass_context
 def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None,
@@ -208,7 +212,7 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
              target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path,
              batch_size: int, skip_bad_samples: bool, plots: bool, as_json: bool, budget: str | None,
              eval_data: Path | None, budget_samples: int, promote: str, int16: tuple[str, ...],
-             bias_correction: bool, bias_samples: int, onnx_activations: str, max_array_bytes: int | None,
+             bias_correction: bool, bias_samples: int, onnx_activations: str, io: str, max_array_bytes: int | None,
              metric: str | None) -> None:
     """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record.
 
@@ -232,6 +236,7 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
                            "hold none",
         "bias_samples": "" if calib and bias_correction else "it applies to bias correction on --calib samples",
         "onnx_activations": "" if any(f.startswith("onnx") for f in formats) else "it applies to the ONNX forms",
+        "io": "" if "tflite" in formats else "it applies to the int8 .tflite; add --format tflite",
     })
     result = run_api(lambda: api.quantize(
         model, calib, stats=stats, method=method, formats=formats, target=target, float_tflite=float_tflite,
@@ -240,7 +245,7 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         input_shapes=dict(input_shapes) or None, max_array_bytes=max_array_bytes, budget=budget,
         eval_data=eval_data, budget_samples=budget_samples, promote=promote, int16=int16,
         bias_correction=bias_correction, bias_samples=bias_samples, metric=metric, onnx_activations=onnx_activations,
-        progress=not as_json))
+        io=io, progress=not as_json))
     if as_json:
         click.echo(json.dumps(summary_dict(result.document), sort_keys=True))
         return
@@ -354,6 +359,9 @@ def _output_lines(record: CalibrationRecordDocument) -> list[str]:
         lines.append(f"  tflite ({record.tflite.target}): {tables} activations as GATHER tables, "
                      f"{builtins} as exact builtins" + (f", {islands} as float islands inside the delegate (same "
                                                        "grids; a table would split it)" if islands else ""))
+        coded = {name: io for name, io in (record.tflite.io or {}).items() if io.dtype == "int8"}
+        lines += [f"  tflite int8 {io.role} {name}: code = round(x / {io.scale:.6g}) + {io.zero_point}"
+                  for name, io in coded.items()]
     if record.static_shapes is not None:
         static = record.static_shapes
         shapes = ", ".join(f"{n}={'x'.join(map(str, s))}" for n, s in static.input_shapes.items())

@@ -24,6 +24,7 @@ import edgeact
 from edgeact.activations import REGISTRY
 from edgeact.devices import load_profile
 from edgeact.profiler.profile import profile_device
+from edgeact.profiler.report import html_page, summary_text
 from edgeact.runtimes.litert import delegated_op_names, run_litert_many
 from tests.test_float_forms import _float_lowering
 
@@ -97,6 +98,18 @@ def test_islands_keep_the_model_in_fewer_partitions_and_the_emulator_bit_exact(w
     report = profile_device(path, "litert-xnnpack", DIGITS / f"{name}.onnx", DIGITS / f"{name}.eval.npz",
                             max_samples=32)
     assert all(entry["emulator"]["equal_codes"] == 1.0 for entry in report["outputs"].values()), report["outputs"]
+    # profile-device says how XNNPACK split each model, and what ran outside it
+    assert report.delegate.partitions == _partitions(path.read_bytes())
+    tables = profile_device(written[name, "tables"].paths["tflite"], "litert-xnnpack", DIGITS / f"{name}.onnx",
+                            DIGITS / f"{name}.eval.npz", max_samples=4)
+    assert tables.delegate.partitions > report.delegate.partitions
+    left_out = {op: n - report.delegate.outside.get(op, 0) for op, n in tables.delegate.outside.items()}
+    assert left_out.get("GATHER", 0) > 0 or left_out.get("GELU", 0) > 0, (tables.delegate, report.delegate)
+    on_micro = profile_device(written[name, "tflm"].paths["tflite"], "tflm", DIGITS / f"{name}.onnx",
+                              DIGITS / f"{name}.eval.npz", max_samples=4) if name != "transformer_gelu" else None
+    assert on_micro is None or on_micro.delegate is None
+    assert f"<h2>Delegate</h2><p>{report.delegate.partitions} partition(s)" in html_page(report)
+    assert f"delegate: {tables.delegate.partitions} partition(s); outside it: " in summary_text(tables)
 
 
 def _chain_model():  # type: ignore[no-untyped-def]

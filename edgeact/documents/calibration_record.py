@@ -221,6 +221,8 @@ class Options:
                                    optional=True)
     bias_correction: bool | None = spec("whether quantized biases were corrected for the mean output error "
                                         "(--no-bias-correction turns it off); absent in older records", optional=True)
+    io: str | None = spec("--io: float or int8 inputs and outputs of the .tflite; absent in older records",
+                          optional=True)
     onnx_activations: str | None = spec("--onnx-activations: auto (the ONNX device's profile decides), int8 or "
                                         "uint8; absent in older records", optional=True)
 
@@ -335,6 +337,16 @@ class Calibration:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TFLiteIo:
+    """One graph input or output of the int8 .tflite."""
+
+    role: str = spec("input or output")
+    dtype: str = spec("float32, or int8 (--io int8: feed/read codes on this grid), or an integer input's type")
+    scale: float | None = spec("real = scale * (code - zero_point), for int8 codes", optional=True)
+    zero_point: int | None = spec(optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TFLiteLowering:
     """How the .tflite lowered the activations."""
 
@@ -344,6 +356,8 @@ class TFLiteLowering:
     island_ops: list[str] | None = spec("activation nodes lowered as float islands (DEQUANTIZE -> the float op -> "
                                         "QUANTIZE onto the planned grids) inside the target's fast path; absent in "
                                         "older records", optional=True)
+    io: dict[str, TFLiteIo] | None = spec("each graph input and output by name: its type, and the grid of int8 "
+                                          "codes; absent in older records", optional=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -372,6 +386,9 @@ class CalibrationRecordDocument(RecordCore):
     passes: list[str] = spec("canonicalisation passes that changed the model")
     calibration: Calibration = spec()
     plan_target: str = spec("the device profile the plan's activation forms were decided for")
+    tflite_io: str | None = spec("the .tflite's float inputs and outputs: float (float32, QUANTIZE/DEQUANTIZE inside "
+                                 "the model) or int8 (those on an int8 grid take and give its codes: see tflite.io); "
+                                 "absent in older records", optional=True)
     onnx_codes: OnnxCodes | None = spec("the code type of 8-bit activations in the ONNX forms; absent in older "
                                         "records (int8)", optional=True)
     tensors: dict[str, PlannedTensor] = spec()

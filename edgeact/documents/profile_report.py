@@ -123,6 +123,14 @@ class Latency:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Delegate:
+    """How the device's delegate (LiteRT's XNNPACK) split the model."""
+
+    partitions: int = spec("partitions the delegate runs (1: the whole model, where every op is delegated)")
+    outside: dict[str, int] = spec("ops LiteRT's own kernels run outside the partitions, by builtin name", rest=True)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProfileReport:
     """An int8 model run on a device's runtime against its float model on the same data (profile-device)."""
 
@@ -141,6 +149,8 @@ class ProfileReport:
     hazards: list[Hazard] = spec()
     float_ops: dict[str, list[str]] = spec("ops run in float32, by the ONNX node they lower")
     latency_ms: Latency | None = spec("null on an emulated device")
+    delegate: Delegate | None = spec("where the device runs a delegate: its partitions and the ops outside them; "
+                                     "absent elsewhere and in older reports", optional=True)
     model_size_bytes: int = spec()
     warnings: list[str] = spec(since=2, default_factory=list)
 

@@ -95,6 +95,19 @@ def slow_16x8(artifact: Artifact | None, target: str) -> list[str]:
             "budget promotions out of int16"]
 
 
+def _io(lowering: TFLiteLowering) -> dict[str, dict[str, object]]:
+    """Each graph input and output of the int8 .tflite: its type and, for int8 codes, the grid to feed or read."""
+    graph, io = lowering.graph, {}
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        for index in indices:
+            tensor = graph.tensors[index]
+            grid = tensor.quant
+            io[tensor.name] = {"role": role, "dtype": tensor.dtype, **(
+                {"scale": grid.scale, "zero_point": grid.zero_point} if grid is not None and hasattr(grid, "scale")
+                else {})}
+    return io
+
+
 def tflite_record(artifacts: dict[str, Artifact]) -> dict[str, object]:
     """The record's ``tflite`` entry: the target, and which activations became GATHER tables or builtins."""
     int8 = artifacts.get("tflite")
@@ -104,5 +117,5 @@ def tflite_record(artifacts: dict[str, Artifact]) -> dict[str, object]:
     entry: dict[str, object] = {"target": lowered.target}
     if int8 is not None and int8.lowering is not None:
         entry.update(table_ops=list(int8.lowering.table_ops), builtin_ops=list(int8.lowering.builtin_ops),
-                     island_ops=list(int8.lowering.island_ops))
+                     island_ops=list(int8.lowering.island_ops), io=_io(int8.lowering))
     return {"tflite": entry}

@@ -41,6 +41,7 @@ from edgeact.planning.target_forms import (
     target_profile,
 )
 
+TFLITE_IO = ("float", "int8")  # --io
 MASK_THRESHOLD = -1.0e4  # values at or below this are additive-mask fill, never part of an int8 range
 CONCAT_RANGE_RATIO = 16.0  # concat inputs whose ranges differ more than this keep the concat float
 SHAPE_READERS = frozenset({"Shape", "Size"})  # read a float tensor's dims, never its values
@@ -61,10 +62,13 @@ class PlanOptions:
     int16: frozenset[str] = frozenset()  # node names, op types or activations whose values get int16 grids
     int16_values: tuple[tuple[str, str], ...] = ()  # (value, why): values whose whole group gets an int16 grid
     onnx_activations: str = "auto"  # int8 | uint8 codes for 8-bit activations in the ONNX forms (auto: its device's)
+    io: str = "float"  # the .tflite's float inputs and outputs: float32, or int8 where the plan gives them an int8 grid
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise UsageError(f"unknown calibration method {self.method!r}; known: {', '.join(METHODS)}")
+        if self.io not in TFLITE_IO:
+            raise UsageError(f"unknown TFLite I/O {self.io!r}; known: {', '.join(TFLITE_IO)}")
         if self.onnx_activations not in ONNX_CODES:
             raise UsageError(f"unknown ONNX activation codes {self.onnx_activations!r}; known: {', '.join(ONNX_CODES)}")
 
@@ -117,6 +121,7 @@ class QuantPlan:
     hazards: list[str] = field(default_factory=list)
     onnx_codes: str = "int8"  # 8-bit activation codes in the ONNX forms: int8 | uint8 (same grids, code + 128)
     onnx_codes_why: str = ""
+    io: str = "float"  # the .tflite's float inputs and outputs: float32 | int8 (those on an int8 grid)
     int16: dict[str, str] = field(default_factory=dict)  # group root -> why its grid is int16 (A16W8)
 
 
@@ -152,7 +157,7 @@ class _Planner:
         self.view, self.stats, self.options = view, stats, options
         self.profile = target_profile(options.target)
         codes, why = onnx_activation_codes(options.onnx_activations)
-        self.plan = QuantPlan(target=options.target, onnx_codes=codes, onnx_codes_why=why)
+        self.plan = QuantPlan(target=options.target, onnx_codes=codes, onnx_codes_why=why, io=options.io)
         self.roles: dict[str, OpQuantizer] = {}
         self.order = {}
         for index, node in enumerate(view.nodes):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from edgeact.documents.calibration_record import ActivationCore, RecordCore
 from edgeact.documents.profile_report import (
     REPORT_SCHEMA,
     ActivationReport,
+    Delegate,
     Device,
     Fingerprint,
     Hazard,
@@ -40,10 +42,10 @@ from edgeact.graph.view import GraphView
 from edgeact.profiler.backends import latency_ms, run_device
 from edgeact.profiler.metrics import code_agreement, output_metrics
 from edgeact.profiler.provenance import ModelProvenance, onnx_provenance, tflite_provenance
-from edgeact.runtimes.backends import backend_class, emulator_for
+from edgeact.runtimes.backends import backend_class, backend_for, emulator_for
 from edgeact.runtimes.emulator import run_op
 from edgeact.runtimes.onnxruntime import ort_session, run_ort
-from edgeact.tflite.graph import LoweredGraph
+from edgeact.tflite.graph import LoweredGraph, LoweredTensor
 
 LATENCY_RUNS = 50
 TABLE_SIZE = 256  # an int8 activation table: one output code per input code
@@ -86,7 +88,11 @@ class Int8Model:
         if self.view is not None:
             return view_signature(self.view)
         tensors = self.graph.tensors
-        return {side: [signature_entry(tensors[i].name, tensors[i].dtype, tuple(tensors[i].shape)) for i in indices]
+
+        def real_type(tensor: LoweredTensor) -> str:  # int8 codes on a grid (--io int8) carry float32 values
+            return "float32" if tensor.quant is not None and tensor.dtype in ("int8", "int16") else tensor.dtype
+        return {side: [signature_entry(tensors[i].name, real_type(tensors[i]), tuple(tensors[i].shape))
+                       for i in indices]
                 for side, indices in (("inputs", self.graph.inputs), ("outputs", self.graph.outputs))}
 
 
@@ -152,6 +158,9 @@ def _dequantize(graph: LoweredGraph, index: int, values: np.ndarray) -> np.ndarr
 def _output_step(graph: LoweredGraph | None, index: int) -> float | None:
     if graph is None:
         return None
+    tensor = graph.tensors[index]
+    if tensor.quant is not None and hasattr(tensor.quant, "scale"):  # an output of int8 codes (--io int8)
+        return tensor.quant.scale
     producer = next((op for op in graph.ops if index in op.outputs), None)
     if producer is not None and producer.op == "DEQUANTIZE":
         return graph.tensors[producer.inputs[0]].quant.scale
@@ -526,14 +535,15 @@ def _compare(profile: DeviceProfile, model: Int8Model, samples: list[list[np.nda
     source = str(model.path)
     device_run = run_device(profile, model.payload, graph, samples, keep_tensors=per_layer, source=source)
     emulator = emulator_for(profile, model.payload, graph, source) if graph is not None else None
-    emulated = emulator.run_with_intermediates(samples[:EMULATED_SAMPLES])[1] if emulator is not None else None
+    emulated_outputs, emulated = (emulator.run_with_intermediates(samples[:EMULATED_SAMPLES]) if emulator is not None
+                                  else (None, None))
     report_outputs = {}
     for position, name in enumerate(model.outputs):
         got = np.concatenate([run[position] for run in device_run.outputs])
         index = graph.outputs[position] if graph is not None else -1
         entry = output_metrics(expected[name], got, _output_step(graph, index))
         if emulated is not None:
-            mine = np.concatenate([e[index] for e in emulated])
+            mine = np.concatenate([outputs[position] for outputs in emulated_outputs])
             step = _output_step(graph, index) or 1.0
             entry["emulator"] = code_agreement(np.rint(got[: len(mine)] / step), np.rint(mine / step))
         report_outputs[name] = entry
@@ -601,8 +611,16 @@ def profile_device(
         activations=_activations(record[1] if record is not None else None),
         hazards=[Hazard(**hazard) for hazard in _hazards(profile, int8.graph)], float_ops=_float_islands(int8.graph),
         latency_ms=build(Latency, latency) if latency is not None else None, model_size_bytes=len(int8.payload),
-        warnings=warnings,
+        warnings=warnings, delegate=_delegate(profile, int8),
     )
+
+
+def _delegate(profile: DeviceProfile, model: Int8Model) -> Delegate | None:
+    """How the device's delegate split the model (None: the device runs none)."""
+    if not backend_class(profile).capabilities.delegate:
+        return None
+    partitions, outside = backend_for(profile, model.payload, model.graph, str(model.path)).partitions()
+    return Delegate(partitions=partitions, outside=dict(Counter(outside)))
 
 
 def _activations(record: RecordCore | None) -> list[ActivationReport]:

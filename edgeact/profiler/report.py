@@ -75,6 +75,9 @@ def summary_text(report: ProfileReport) -> str:
                      f"{_fmt(act.rms_floor)}, saturation {sat}")
     for hazard in report.hazards:
         lines.append(f"  hazard [{hazard.status}] {hazard.op} {hazard.tensor}: {hazard.reason}")
+    if report.delegate is not None:
+        outside = ", ".join(f"{op} x{count}" for op, count in sorted(report.delegate.outside.items()))
+        lines.append(f"  delegate: {report.delegate.partitions} partition(s); outside it: {outside or 'nothing'}")
     if report.latency_ms:
         lat = report.latency_ms
         lines.append(f"  latency: median {lat.median:.3f} ms, p95 {lat.p95:.3f} ms ({lat.runs} runs, "
@@ -193,6 +196,11 @@ def html_page(report: ProfileReport) -> str:
                       f"{html.escape(h.reason)}</li>" for h in report.hazards) or "<li>none</li>"
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in report.warnings)
     warnings = f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else ""
+    delegate = ""
+    if report.delegate is not None:
+        outside = ", ".join(f"{html.escape(op)} &times;{n}" for op, n in sorted(report.delegate.outside.items()))
+        delegate = (f"<h2>Delegate</h2><p>{report.delegate.partitions} partition(s); run outside it by the "
+                    f"runtime's own kernels: {outside or 'nothing'}</p>")
     images = "".join(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
                      for title, data in _plots(report))
     device, model = report.device, html.escape(report.model)
@@ -204,7 +212,7 @@ table{{border-collapse:collapse}}</style></head><body>
 {html.escape(report.baseline)}; {report.model_size_bytes:,} bytes; edgeact {report.edgeact_version}</p>
 <h2>Outputs</h2><table><tr><th>output</th><th>SQNR dB</th><th>cosine</th><th>max |err|</th><th>max |err| LSB</th>
 <th>top-1 agreement</th></tr>{rows}</table>
-{warnings}<h2>Hazards</h2><ul>{hazards}</ul>{images}
+{warnings}{delegate}<h2>Hazards</h2><ul>{hazards}</ul>{images}
 <script type="application/json" id="report">{html.escape(json.dumps(report.to_json(), default=float))}</script>
 </body></html>
 """

@@ -18,9 +18,16 @@ import numpy as np
 
 from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import DeviceProfileError, ModelFormatError, RuntimeUnavailableError
+from edgeact.numerics import QParams, dequantize, quantize
 from edgeact.runtimes import UNNAMED_MODEL, timed_runs
 from edgeact.runtimes.emulator import Rules, emulate, rules_for
-from edgeact.runtimes.litert import LiteRTKernels, litert_latency, run_litert_intermediates, run_litert_many
+from edgeact.runtimes.litert import (
+    LiteRTKernels,
+    delegate_partitions,
+    litert_latency,
+    run_litert_intermediates,
+    run_litert_many,
+)
 from edgeact.runtimes.onnxruntime import ort_session, run_ort
 from edgeact.runtimes.tflm import run_tflm_many, tflm_latency
 from edgeact.tflite.graph import LoweredGraph
@@ -41,6 +48,7 @@ class Capabilities:
     emulated: bool = False  # edgeact's emulator stands in for a device that has no runtime here
     isolated: bool = False  # the runtime runs in a child process: a crash is an error naming the model
     u8s8_saturation_without_vnni: bool = False  # its u8 x s8 int8 GEMMs can saturate on x86 without VNNI
+    delegate: bool = False  # a delegate takes what it can: partitions() says how it split the model
 
 
 class Backend(ABC):
@@ -137,21 +145,61 @@ class _TFLiteBackend(Backend):
     def outputs(self) -> list[str]:
         return [self.graph.tensors[i].name for i in self.graph.outputs]
 
+    # Float samples in, float outputs out, whatever the model's I/O: a graph input of int8 codes (``--io int8``) is
+    # fed the sample quantized onto its grid, an int8 graph output is read dequantized. Subclasses run the codes.
+    def _grid(self, index: int) -> QParams | None:
+        tensor = self.graph.tensors[index]
+        quant = tensor.quant
+        if tensor.dtype not in ("int8", "uint8", "int16") or quant is None or not hasattr(quant, "scale"):
+            return None
+        return QParams(quant.scale, quant.zero_point, tensor.dtype)
+
+    def encode(self, sample: Sample) -> Sample:
+        """``sample`` as the model's inputs take it: float values quantized for inputs of int8 codes."""
+        grids = [self._grid(i) for i in self.graph.inputs]
+        return [quantize(value, grid).astype(grid.dtype) if grid is not None and np.issubdtype(
+            np.asarray(value).dtype, np.floating) else value for value, grid in zip(sample, grids, strict=True)]
+
+    def decode(self, outputs: Outputs) -> Outputs:
+        """The model's outputs as real values: int8 codes dequantized."""
+        grids = [self._grid(i) for i in self.graph.outputs]
+        return [dequantize(value, grid).astype(np.float32) if grid is not None else value
+                for value, grid in zip(outputs, grids, strict=True)]
+
+    def run(self, samples: Sequence[Sample]) -> list[Outputs]:
+        return [self.decode(out) for out in self._run([self.encode(sample) for sample in samples])]
+
+    def run_with_intermediates(self, samples: Sequence[Sample]) -> tuple[list[Outputs], list[Tensors]]:
+        outputs, tensors = self._run_with_intermediates([self.encode(sample) for sample in samples])
+        return [self.decode(out) for out in outputs], tensors
+
+    def latency(self, sample: Sample, runs: int, warmup: int) -> list[float]:
+        return self._latency(self.encode(sample), runs, warmup)
+
+    def _run(self, samples: list[Sample]) -> list[Outputs]:
+        raise NotImplementedError
+
+    def _run_with_intermediates(self, samples: list[Sample]) -> tuple[list[Outputs], list[Tensors]]:
+        return Backend.run_with_intermediates(self, samples)
+
+    def _latency(self, sample: Sample, runs: int, warmup: int) -> list[float]:
+        return Backend.latency(self, sample, runs, warmup)
+
 
 class LiteRTBackend(_TFLiteBackend):
     """LiteRT's interpreter with one set of kernels (subclasses pick them)."""
 
     kernels: ClassVar[LiteRTKernels]
 
-    def run(self, samples: Sequence[Sample]) -> list[Outputs]:
-        return run_litert_many(self.payload, list(samples), self.kernels, self.source, self.threads)
+    def _run(self, samples: list[Sample]) -> list[Outputs]:
+        return run_litert_many(self.payload, samples, self.kernels, self.source, self.threads)
 
-    def run_with_intermediates(self, samples: Sequence[Sample]) -> tuple[list[Outputs], list[Tensors]]:
+    def _run_with_intermediates(self, samples: list[Sample]) -> tuple[list[Outputs], list[Tensors]]:
         if not self.capabilities.intermediates:
-            return super().run_with_intermediates(samples)
-        return run_litert_intermediates(self.payload, list(samples), self.kernels, self.source, self.threads)
+            return Backend.run_with_intermediates(self, samples)
+        return run_litert_intermediates(self.payload, samples, self.kernels, self.source, self.threads)
 
-    def latency(self, sample: Sample, runs: int, warmup: int) -> list[float]:
+    def _latency(self, sample: Sample, runs: int, warmup: int) -> list[float]:
         return litert_latency(self.payload, sample, runs, warmup, self.kernels, self.threads, self.source)
 
 
@@ -159,7 +207,11 @@ class LiteRTXnnpackBackend(LiteRTBackend):
     """LiteRT's default interpreter: the XNNPACK delegate takes what it can (and hides the tensors inside it)."""
 
     kernels = LiteRTKernels.XNNPACK
-    capabilities = Capabilities("tflite", intermediates=False, timed=True)
+    capabilities = Capabilities("tflite", intermediates=False, timed=True, delegate=True)
+
+    def partitions(self) -> tuple[int, list[str]]:
+        """XNNPACK's partitions of the model, and the ops LiteRT's kernels run outside them."""
+        return delegate_partitions(self.payload, self.source)
 
 
 class LiteRTBuiltinBackend(LiteRTBackend):
@@ -182,10 +234,10 @@ class TFLMBackend(_TFLiteBackend):
 
     capabilities = Capabilities("tflite", intermediates=False, timed=True, isolated=True)
 
-    def run(self, samples: Sequence[Sample]) -> list[Outputs]:
-        return run_tflm_many(self.payload, list(samples), self.source)
+    def _run(self, samples: list[Sample]) -> list[Outputs]:
+        return run_tflm_many(self.payload, samples, self.source)
 
-    def latency(self, sample: Sample, runs: int, warmup: int) -> list[float]:
+    def _latency(self, sample: Sample, runs: int, warmup: int) -> list[float]:
         return tflm_latency(self.payload, sample, runs, warmup, self.source)
 
 
@@ -205,10 +257,10 @@ class EmulatorBackend(_TFLiteBackend):
                      source: str = UNNAMED_MODEL) -> Backend:
         return cls(payload, rules_for(profile), source, graph)
 
-    def run(self, samples: Sequence[Sample]) -> list[Outputs]:
-        return self.run_with_intermediates(samples)[0]
+    def _run(self, samples: list[Sample]) -> list[Outputs]:
+        return self._run_with_intermediates(samples)[0]
 
-    def run_with_intermediates(self, samples: Sequence[Sample]) -> tuple[list[Outputs], list[Tensors]]:
+    def _run_with_intermediates(self, samples: list[Sample]) -> tuple[list[Outputs], list[Tensors]]:
         tensors = [self._emulate(sample) for sample in samples]
         return [[t[i] for i in self.graph.outputs] for t in tensors], tensors
 

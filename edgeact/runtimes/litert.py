@@ -144,6 +144,29 @@ def _all_tensors(interpreter: Any) -> dict[int, np.ndarray]:
     return tensors
 
 
+def delegate_partitions(model: bytes, source: str = UNNAMED_MODEL) -> tuple[int, list[str]]:
+    """How XNNPACK split ``model``: the number of partitions it runs, and the ops (builtin names, in graph order)
+    LiteRT's own kernels run outside them. An op is outside when it writes no partition's output and what it writes
+    is read by a partition, is a graph output, or is read by an op outside."""
+    interpreter = litert_interpreter(model, LiteRTKernels.XNNPACK, source=source)
+    details = interpreter._get_ops_details()  # noqa: SLF001 - the interpreter's nodes, delegates included
+    delegates = [d for d in details if d["op_name"] == "DELEGATE"]
+    ops = [d for d in details if d["op_name"] != "DELEGATE"]
+    written = {int(t) for d in delegates for t in d["outputs"]}
+    read = {int(t) for d in delegates for t in d["inputs"]} | {d["index"] for d in interpreter.get_output_details()}
+    readers: dict[int, list[int]] = {}
+    for position, op in enumerate(ops):
+        for tensor in op["inputs"]:
+            readers.setdefault(int(tensor), []).append(position)
+    outside = [False] * len(ops)
+    for position in reversed(range(len(ops))):  # readers come later in the graph: decided first
+        outputs = [int(t) for t in ops[position]["outputs"]]
+        if not any(t in written for t in outputs):
+            outside[position] = not delegates or any(
+                t in read or any(outside[r] for r in readers.get(t, ())) for t in outputs)
+    return len(delegates), [op["op_name"] for op, out in zip(ops, outside, strict=True) if out]
+
+
 def delegated_op_names(model: bytes) -> list[str]:
     """Names of the ops in LiteRT's execution plan under XNNPACK ('DELEGATE' where XNNPACK took ops)."""
     interpreter = litert_interpreter(model, LiteRTKernels.XNNPACK)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edgeact.exporters.tflite.lower import FLOAT, Lowering, UnsupportedOpError
+from edgeact.exporters.tflite.lower import FLOAT, INT8, Lowering, UnsupportedOpError
 from edgeact.graph.view import GraphView, NodeView
 from edgeact.ops.activations import lower_activation
 from edgeact.ops.table import SPECS
@@ -55,13 +55,23 @@ def _check_int16(ctx: Lowering, node: NodeView, ops: list) -> None:  # type: ign
                                      node.name, missing)
 
 
+def _io_dtype(ctx: Lowering, name: str) -> str:
+    """A float graph input or output's type in the .tflite: int8 where the plan asks for int8 I/O and gives it an
+    int8 grid (the caller feeds and reads its codes), else float32."""
+    grid = ctx.grid(name)
+    return INT8 if ctx.plan is not None and ctx.plan.io == INT8 and grid is not None and grid.dtype == INT8 else FLOAT
+
+
 def lower_graph(ctx: Lowering) -> Lowering:
-    """Lower every node of ``ctx.view`` in order; graph inputs and outputs stay float32/int, in ONNX order."""
+    """Lower every node of ``ctx.view`` in order; graph inputs and outputs in ONNX order: float32 (int8 codes on their
+    planned grid with the plan's int8 I/O), integer inputs as they are."""
     quantized = {name for name, _ in ctx.plan.quantized} if ctx.plan is not None else set()
     for name in ctx.view.inputs:
         value = ctx.view.values[name]
-        dtype = FLOAT if value.is_float else ("int32" if value.dtype == "int64" else value.dtype)  # TFLM: no int64
-        ctx.graph.inputs.append(ctx.put(name, ctx.graph.tensor(name, ctx.shape(name), dtype), dtype))
+        # TFLM has no int64: int32 token ids
+        dtype = _io_dtype(ctx, name) if value.is_float else ("int32" if value.dtype == "int64" else value.dtype)
+        quant = ctx.grid_as(name, dtype) if dtype == INT8 else None
+        ctx.graph.inputs.append(ctx.put(name, ctx.graph.tensor(name, ctx.shape(name), dtype, quant), dtype))
     for node in ctx.view.nodes:
         lowering = lowering_for(node, ctx.view)
         if lowering is None:
@@ -77,7 +87,7 @@ def lower_graph(ctx: Lowering) -> Lowering:
         _check_int16(ctx, node, ctx.graph.ops[emitted:])
     for name in ctx.view.outputs:
         emitted = len(ctx.graph.ops)
-        index = ctx.get(name, FLOAT, "nchw", "outputs")
+        index = ctx.get(name, _io_dtype(ctx, name), "nchw", "outputs")
         producer = ctx.view.producer(ctx.resolve(name))
         if producer is not None:
             _check_int16(ctx, producer, ctx.graph.ops[emitted:])
