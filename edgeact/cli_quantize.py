@@ -204,7 +204,9 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
 @click.option("--io", "io", type=click.Choice(["float", "int8"]), default="float", show_default=True,
               help="Inputs and outputs of the .tflite: float (float32, quantized inside the model) or int8 (each one "
                    "on an int8 grid takes and gives int8 codes, as MCU and NPU pipelines feed them; the record's "
-                   "tflite.io and the summary give each grid: code = round(x / scale) + zero_point).")
+                   "tflite.io and the summary give each grid: code = round(x / scale) + zero_point, ties away from "
+                   "zero, clamped to [-128, 127]). An input or output without an int8 grid stays float32, with a "
+                   "warning saying why.")
 @max_array_bytes_option
 @click.pass_context
 def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None,
@@ -360,8 +362,10 @@ def _output_lines(record: CalibrationRecordDocument) -> list[str]:
                      f"{builtins} as exact builtins" + (f", {islands} as float islands inside the delegate (same "
                                                        "grids; a table would split it)" if islands else ""))
         coded = {name: io for name, io in (record.tflite.io or {}).items() if io.dtype == "int8"}
-        lines += [f"  tflite int8 {io.role} {name}: code = round(x / {io.scale:.6g}) + {io.zero_point}"
-                  for name, io in coded.items()]
+        for name, io in coded.items():
+            offset = f"{'-' if io.zero_point < 0 else '+'} {abs(io.zero_point)}"
+            lines.append(f"  tflite int8 {io.role} {name}: code = round(x / {io.scale:.6g}) {offset} "
+                         "(ties away from zero, clamped to [-128, 127])")
     if record.static_shapes is not None:
         static = record.static_shapes
         shapes = ", ".join(f"{n}={'x'.join(map(str, s))}" for n, s in static.input_shapes.items())

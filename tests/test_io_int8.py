@@ -101,9 +101,19 @@ def test_the_summary_gives_the_grids_and_io_without_a_tflite_is_ignored(tmp_path
                           str(DIGITS / "mlp_tanh.calib.npz"), "--format", "tflite", "--io", "int8", "-o",
                           str(tmp_path / "a")], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
-    assert "tflite int8 input x: code = round(x / " in run.stdout
+    assert "tflite int8 input x: code = round(x / 0.00392157) - 128 (ties away from zero" in run.stdout
     assert "tflite int8 output logits: code = round(x / " in run.stdout
     run = subprocess.run([sys.executable, "-m", "edgeact.cli", "quantize", str(DIGITS / "mlp_tanh.onnx"), "--calib",
                           str(DIGITS / "mlp_tanh.calib.npz"), "--format", "onnx-qdq", "--io", "int8", "-o",
                           str(tmp_path / "b")], capture_output=True, text=True, check=False)
     assert run.returncode == 0 and "--io" in run.stderr and "ignored" in run.stderr, run.stderr
+
+
+def test_an_input_or_output_without_an_int8_grid_stays_float_with_a_warning(tmp_path: Path) -> None:
+    result = edgeact.quantize(DIGITS / "mlp_tanh.onnx", DIGITS / "mlp_tanh.calib.npz", formats=["tflite"], io="int8",
+                              exclude=["Gemm"], output_dir=tmp_path)
+    io = result.record["tflite"]["io"]
+    assert io["x"]["dtype"] == io["logits"]["dtype"] == "float32"
+    for role, name in (("input", "x"), ("output", "logits")):
+        assert any(f"--io int8, but {role} {name!r} stays float32: the plan gives it no int8 grid" in warning
+                   for warning in result.record["warnings"]), result.record["warnings"]

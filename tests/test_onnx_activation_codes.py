@@ -37,9 +37,11 @@ def forms(tmp_path_factory) -> dict[tuple[str, str], bytes]:  # type: ignore[no-
     written = {}
     for name in MODELS:
         for codes in ("auto", "int8"):
-            result = edgeact.quantize(DIGITS / f"{name}.onnx", DIGITS / f"{name}.calib.npz", formats=["onnx-qdq"],
-                                      onnx_activations=codes, output_dir=out / f"{name}_{codes}")
+            result = edgeact.quantize(DIGITS / f"{name}.onnx", DIGITS / f"{name}.calib.npz",
+                                      formats=["onnx-qdq", "onnx-table"], onnx_activations=codes,
+                                      output_dir=out / f"{name}_{codes}")
             written[name, codes] = result.paths["onnx-qdq"].read_bytes()
+            written[name, f"{codes} table"] = result.paths["onnx-table"].read_bytes()
     return written
 
 
@@ -64,9 +66,12 @@ def _kernels(payload: bytes, folder: Path) -> Counter:
     return Counter(node.op_type for node in onnx.load(folder / "optimized.onnx").graph.node)
 
 
+@pytest.mark.parametrize("form", ["", " table"])
 @pytest.mark.parametrize("name", MODELS)
-def test_uint8_codes_compute_what_int8_codes_compute(forms, name: str) -> None:
-    unsigned, signed = _session(forms[name, "auto"], fused=False), _session(forms[name, "int8"], fused=False)
+def test_uint8_codes_compute_what_int8_codes_compute(forms, name: str, form: str) -> None:
+    """onnx-qdq and onnx-table (Cast -> Gather indexed by the uint8 code, not the rolled signed one)."""
+    unsigned = _session(forms[name, "auto" + form], fused=False)
+    signed = _session(forms[name, "int8" + form], fused=False)
     feeds = _feeds(name, unsigned)
     for a, b in zip(unsigned.run(None, feeds), signed.run(None, feeds), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -134,8 +134,9 @@ def latency_cell(result: dict[str, Any], label: str) -> str:
 
 SPEED_INTRO = ("int8 time / fp32 time (below 1: the int8 model is faster), interleaved runs, median of 20 after 3 "
                "warm-up rounds, first evaluation feed: edgeact's onnx-qdq and onnxruntime's own quantize_static model "
-               "(its defaults: MinMax, uint8 activations, int8 weights) against the fp32 ONNX model on onnxruntime "
-               "CPU; edgeact's int8 .tflite against its fp32 .tflite on LiteRT with XNNPACK.")
+               "(MinMax calibration and uint8 activations, its defaults, with per-channel int8 weights) against the "
+               "fp32 ONNX model on onnxruntime CPU; edgeact's int8 .tflite against its fp32 .tflite on LiteRT with "
+               "XNNPACK.")
 SPEED_COLUMNS = (("ORT edgeact qdq", "onnxruntime edgeact-qdq/fp32"),
                  ("ORT quantize_static (MinMax/QUInt8)", "onnxruntime ort-quint8/fp32"),
                  ("LiteRT+XNNPACK edgeact int8", "litert edgeact-int8/fp32-tflite"))

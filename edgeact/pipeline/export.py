@@ -68,13 +68,20 @@ def export_forms(prepared: Prepared, plan: QuantPlan, formats: list[str], target
                  float_tflite: bool) -> tuple[dict[str, Artifact], list[str]]:
     """Every requested form; a float32 .tflite that cannot be built is a warning, not a failure."""
     artifacts = {form: export(prepared, plan, form, target) for form in formats}
-    warnings = slow_16x8(artifacts.get("tflite"), target)
+    warnings = slow_16x8(artifacts.get("tflite"), target) + float_io(artifacts.get("tflite"))
     if float_tflite:
         try:
             artifacts["fp32-tflite"] = export(prepared, None, "fp32-tflite", target)
         except EdgeactError as exc:
             warnings.append(f"float32 .tflite not written: {exc}")
     return artifacts, warnings
+
+
+def float_io(artifact: Artifact | None) -> list[str]:
+    """A warning for each float input or output that stays float32 although int8 I/O was asked for, and why."""
+    lowered = artifact.lowering if artifact is not None else None
+    kept = lowered.io_float if lowered is not None else ()
+    return [f"tflite: --io int8, but {role} {name!r} stays float32: {why}" for role, name, why in kept]
 
 
 def slow_16x8(artifact: Artifact | None, target: str) -> list[str]:

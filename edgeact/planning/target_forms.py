@@ -10,19 +10,19 @@ convention that reproduces edgeact's table code for code. Exporters read the for
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 import numpy as np
 
 from edgeact.activations import REGISTRY, Activation
-from edgeact.devices.profiles import DeviceProfile, activation_verdict, load_profile
+from edgeact.devices.profiles import DeviceProfile, activation_verdict, builtin_profiles, load_profile
 from edgeact.errors import DeviceProfileError, UsageError
 from edgeact.numerics import Table, lut_for
 from edgeact.ops.spec import FormKind
 
 BUILTIN, TABLE, FLOAT = FormKind.BUILTIN, FormKind.TABLE, FormKind.FLOAT
 ALIASES = {"litert": "litert-xnnpack"}  # target names that stand for a built-in profile
-ONNX_DEVICE = "onnxruntime-cpu"  # the device the ONNX forms are planned for (--target names the TFLite device)
 ONNX_CODES = ("auto", "int8", "uint8")  # --onnx-activations
 # activation -> the TFLite int8 builtin that computes it as a 256-entry table, and that builtin's options
 # (each registry entry's ``tflite`` field, where its int8 kernel is a table)
@@ -141,12 +141,23 @@ def onnx_activation_codes(choice: str = "auto") -> tuple[str, str]:
         raise UsageError(f"ONNX activation codes must be one of {', '.join(ONNX_CODES)}, got {choice!r}")
     if choice != "auto":
         return choice, f"asked for (--onnx-activations {choice})"
-    codes = target_profile(ONNX_DEVICE).activation_codes
-    if codes == "uint8":
-        return codes, (f"{ONNX_DEVICE}: its int8 kernels (QLinearConv, QLinearMatMul, QLinearAdd, ...) are fused from "
-                       "QDQ for uint8 activations with int8 weights; with int8 activations most ops run "
-                       "DequantizeLinear -> float32 -> QuantizeLinear")
-    return codes, f"{ONNX_DEVICE}: its kernels take int8 activations"
+    device = onnx_device()
+    if device.activation_codes == "uint8":
+        return "uint8", (f"{device.name}: its int8 kernels (QLinearConv, QLinearMatMul, QLinearAdd, ...) are fused "
+                         "from QDQ for uint8 activations with int8 weights; with int8 activations most ops run "
+                         "DequantizeLinear -> float32 -> QuantizeLinear (on x86 without VNNI its u8 x s8 products "
+                         "can saturate: profile-device flags it; --onnx-activations int8 avoids it)")
+    return device.activation_codes, f"{device.name}: its kernels take {device.activation_codes} activations"
+
+
+@cache
+def onnx_device() -> DeviceProfile:
+    """The device the ONNX forms are planned for (``--target`` names the TFLite device): the built-in profile that
+    runs ONNX models (the first by name, were there several)."""
+    onnx = [profile for profile in map(load_profile, builtin_profiles()) if profile.model_format == "onnx"]
+    if not onnx:
+        raise DeviceProfileError("no built-in device profile runs ONNX models (model_format = \"onnx\")")
+    return onnx[0]
 
 
 def float_forms(reason: str) -> dict[str, ActivationForm]:

@@ -51,6 +51,7 @@ class Lowering:
     table_ops: list[str] = field(default_factory=list)  # activation nodes lowered as GATHER tables
     builtin_ops: list[str] = field(default_factory=list)  # activation nodes lowered as exact builtins
     island_ops: list[str] = field(default_factory=list)  # activation nodes lowered as float islands
+    io_float: list[tuple[str, str, str]] = field(default_factory=list)  # (role, name, why): float despite int8 I/O
 
     # ---- values ---------------------------------------------------------------------------------------------
     def resolve(self, name: str) -> str:

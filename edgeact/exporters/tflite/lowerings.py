@@ -55,11 +55,18 @@ def _check_int16(ctx: Lowering, node: NodeView, ops: list) -> None:  # type: ign
                                      node.name, missing)
 
 
-def _io_dtype(ctx: Lowering, name: str) -> str:
+def _io_dtype(ctx: Lowering, name: str, role: str) -> str:
     """A float graph input or output's type in the .tflite: int8 where the plan asks for int8 I/O and gives it an
-    int8 grid (the caller feeds and reads its codes), else float32."""
+    int8 grid (the caller feeds and reads its codes), else float32 (noted, with why, when int8 was asked for)."""
+    if ctx.plan is None or ctx.plan.io != INT8:
+        return FLOAT
     grid = ctx.grid(name)
-    return INT8 if ctx.plan is not None and ctx.plan.io == INT8 and grid is not None and grid.dtype == INT8 else FLOAT
+    if grid is not None and grid.dtype == INT8:
+        return INT8
+    why = (f"the plan gives it an {grid.dtype} grid" if grid is not None else
+           "the plan gives it no int8 grid (it is read or written only by float ops)")
+    ctx.io_float.append((role, name, why))
+    return FLOAT
 
 
 def lower_graph(ctx: Lowering) -> Lowering:
@@ -68,8 +75,8 @@ def lower_graph(ctx: Lowering) -> Lowering:
     quantized = {name for name, _ in ctx.plan.quantized} if ctx.plan is not None else set()
     for name in ctx.view.inputs:
         value = ctx.view.values[name]
-        # TFLM has no int64: int32 token ids
-        dtype = _io_dtype(ctx, name) if value.is_float else ("int32" if value.dtype == "int64" else value.dtype)
+        integer = "int32" if value.dtype == "int64" else value.dtype  # TFLM has no int64: int32 token ids
+        dtype = _io_dtype(ctx, name, "input") if value.is_float else integer
         quant = ctx.grid_as(name, dtype) if dtype == INT8 else None
         ctx.graph.inputs.append(ctx.put(name, ctx.graph.tensor(name, ctx.shape(name), dtype, quant), dtype))
     for node in ctx.view.nodes:
@@ -87,7 +94,7 @@ def lower_graph(ctx: Lowering) -> Lowering:
         _check_int16(ctx, node, ctx.graph.ops[emitted:])
     for name in ctx.view.outputs:
         emitted = len(ctx.graph.ops)
-        index = ctx.get(name, _io_dtype(ctx, name), "nchw", "outputs")
+        index = ctx.get(name, _io_dtype(ctx, name, "output"), "nchw", "outputs")
         producer = ctx.view.producer(ctx.resolve(name))
         if producer is not None:
             _check_int16(ctx, producer, ctx.graph.ops[emitted:])

@@ -22,6 +22,7 @@ class TFLiteLowering:
     table_ops: tuple[str, ...]  # activation nodes lowered as GATHER tables
     builtin_ops: tuple[str, ...]  # activation nodes lowered as exact builtins
     island_ops: tuple[str, ...] = ()  # activation nodes lowered as float islands (DEQUANTIZE -> f -> QUANTIZE)
+    io_float: tuple[tuple[str, str, str], ...] = ()  # (input|output, name, why) float32 although int8 I/O was asked
 
     def to_bytes(self, metadata: dict[str, bytes]) -> bytes:
         kind = "int8" if self.int8 else "float32"
@@ -40,4 +41,4 @@ def lower_tflite(
                          f"PlanOptions(target={target!r}), or export planning.target_forms.retarget(plan, {target!r})")
     ctx = lower_graph(Lowering(view, plan, shapes, target_named(target)))  # a device profile
     return TFLiteLowering(ctx.graph, target, plan is not None, tuple(ctx.table_ops), tuple(ctx.builtin_ops),
-                          tuple(ctx.island_ops))
+                          tuple(ctx.island_ops), tuple(ctx.io_float))
