@@ -360,7 +360,7 @@ def _output_lines(record: CalibrationRecordDocument) -> list[str]:
         islands = len(record.tflite.island_ops or [])
         lines.append(f"  tflite ({record.tflite.target}): {tables} activations as GATHER tables, "
                      f"{builtins} as exact builtins" + (f", {islands} as float islands inside the delegate (same "
-                                                       "grids; a table would split it)" if islands else ""))
+                                                       "grids; their int8 form would split it)" if islands else ""))
         coded = {name: io for name, io in (record.tflite.io or {}).items() if io.dtype == "int8"}
         for name, io in coded.items():
             offset = f"{'-' if io.zero_point < 0 else '+'} {abs(io.zero_point)}"

@@ -146,11 +146,13 @@ def test_a_fused_chain_is_an_island_made_of_its_own_ops(tmp_path: Path) -> None:
 
 
 def test_every_float_island_op_is_checked_on_litert() -> None:
-    """Each op the profile lists is exercised above: a registry activation's float form or the chain's ops."""
+    """Each op the profile lists is exercised above: a registry activation's float form, the chain's ops, or an
+    int8 op the fast path does not run (PRELU)."""
     registry = {op for a in REGISTRY.values() for op in a.float_builtins() if XNNPACK.runs_float_island(
         a.float_builtins())}
     chain = {"SUB", "RELU", "DIV", "MAXIMUM", "MINIMUM", "MUL", "ADD"}
-    assert set(XNNPACK.float_island_ops) <= registry | chain | {"DEQUANTIZE", "QUANTIZE"}
+    assert set(XNNPACK.float_island_ops) <= registry | chain | {"DEQUANTIZE", "QUANTIZE"} | {"PRELU"}
+    assert set(XNNPACK.int8_off_fast_path) == {"PRELU"}  # the op test above covers each
 
 
 def _single_activation(nodes: list, opset: int):  # type: ignore[no-untyped-def]
@@ -192,3 +194,46 @@ def test_an_island_on_xnnpack_gives_the_planned_table_at_every_input_code(name: 
     codes = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
     got = run_litert_many(result.paths["tflite"].read_bytes(), [[codes]])[0][0].reshape(-1)
     np.testing.assert_array_equal(got, np.asarray(activation["table"], dtype=np.int8))
+
+
+def _prelu_model():  # type: ignore[no-untyped-def]
+    """Conv -> PRelu (per-channel slope) -> Conv -> PRelu -> Gemm, as MTCNN writes it."""
+    from examples.onnx_models import GraphBuilder, tensor
+
+    g = GraphBuilder(5)
+    h = g.op("Conv", "x", g.weight(8, 3, 3, 3), g.const(g.rng.normal(0, 0.1, 8)), pads=[1, 1, 1, 1])
+    h = g.op("PRelu", h, g.const(np.full((8, 1, 1), 0.25)))
+    h = g.op("Conv", h, g.weight(8, 8, 3, 3), g.const(g.rng.normal(0, 0.1, 8)), pads=[1, 1, 1, 1], strides=[2, 2])
+    h = g.op("Flatten", g.op("PRelu", h, g.const(g.rng.uniform(0.1, 0.4, (8, 1, 1)))))
+    g.nodes.append(onnx_helper.make_node("Gemm", [h, g.weight(4, 8 * 8 * 8), g.const(np.zeros(4))], ["y"],
+                                         transB=1, name="head"))
+    return g.model([tensor("x", ["N", 3, 16, 16])], [tensor("y", ["N", 4])])
+
+
+def test_an_op_xnnpack_does_not_run_in_int8_is_an_island(tmp_path: Path) -> None:
+    """int8 PRELU is not delegated: on litert-xnnpack each PRelu runs DEQUANTIZE -> PRELU -> QUANTIZE between its
+    planned grids and the model is one partition; TFLite Micro keeps the int8 PRELU. Same grids, no accuracy lost."""
+    import onnx
+
+    from examples.onnx_models import sample_inputs
+
+    model = _prelu_model()
+    onnx.save(model, tmp_path / "prelu.onnx")
+    np.savez(tmp_path / "calib.npz", **sample_inputs(model, 64))
+    np.savez(tmp_path / "eval.npz", **sample_inputs(model, 32, seed=7))
+    results = {target: edgeact.quantize(tmp_path / "prelu.onnx", tmp_path / "calib.npz", formats=["tflite"],
+                                        target=target, output_dir=tmp_path / target) for target in ("litert", "tflm")}
+    islands = results["litert"].record["tflite_islands"]
+    prelus = [n["node"] for n in results["litert"].record["quantized_nodes"] if n["op_type"] == "PRelu"]
+    assert sorted(islands) == sorted(prelus) and len(prelus) == 2
+    assert all("int8 PRELU would split litert-xnnpack's fast path" in why for why in islands.values())
+    assert not results["tflm"].record["tflite_islands"]
+    assert results["litert"].record["tensors"] == results["tflm"].record["tensors"]
+    payload = results["litert"].paths["tflite"].read_bytes()
+    assert _partitions(payload) == 1 < _partitions(results["tflm"].paths["tflite"].read_bytes())
+    report = profile_device(results["litert"].paths["tflite"], "litert-xnnpack", tmp_path / "prelu.onnx",
+                            tmp_path / "eval.npz")
+    assert report["outputs"]["y"]["emulator"]["equal_codes"] == 1.0 and report.delegate.partitions == 1
+    table = profile_device(results["tflm"].paths["tflite"], "litert-xnnpack", tmp_path / "prelu.onnx",
+                           tmp_path / "eval.npz")
+    assert report["outputs"]["y"]["sqnr_db"] >= table["outputs"]["y"]["sqnr_db"] - 0.3

@@ -61,6 +61,7 @@ _TOP_KEYS = {
     "int16_ops": _Field(list, required=False, items=()),
     "activation_codes": _Field(str, required=False, choices=ACTIVATION_CODES),
     "float_island_ops": _Field(list, required=False, items=()),
+    "int8_off_fast_path": _Field(list, required=False, items=()),
 }
 _ACTIVATION_KEYS = {
     "kernel": _Field(str, choices=KERNELS),
@@ -108,6 +109,12 @@ class DeviceProfile:
     int16_ops: tuple[str, ...] = ()  # TFLite builtins it runs on int16 activations (16x8), checked bit-exact
     activation_codes: str = "int8"  # the code type its fast kernels take for 8-bit activations (ONNX: int8 | uint8)
     float_island_ops: tuple[str, ...] = ()  # float32 builtins its fast path runs between DEQUANTIZE and QUANTIZE
+    int8_off_fast_path: tuple[str, ...] = ()  # builtins its fast path does not run in int8 (each splits it there)
+
+    def island_instead(self, ops: tuple[str, ...]) -> bool:
+        """Whether an op lowered to builtins ``ops`` runs faster as a float island: one of them splits the fast path
+        in int8, and the fast path runs all of them in float32 between DEQUANTIZE and QUANTIZE."""
+        return any(op in self.int8_off_fast_path for op in ops) and self.runs_float_island(ops)
 
     def runs_float_island(self, ops: tuple[str, ...]) -> bool:
         """Whether its fast path runs DEQUANTIZE -> ``ops`` (float32) -> QUANTIZE without leaving it."""
@@ -276,15 +283,16 @@ def _parse(data: dict[str, Any], source: str) -> DeviceProfile:
                                  "kernels take int8 activations)")
     if codes not in data["dtypes"]:
         raise DeviceProfileError(f"{source}: activation_codes {codes!r} is not one of its dtypes {data['dtypes']}")
-    islands = tuple(data.get("float_island_ops", ()))
-    foreign = [op for op in islands if "*" not in ops and op not in ops]
+    islands, off = tuple(data.get("float_island_ops", ())), tuple(data.get("int8_off_fast_path", ()))
+    foreign = [op for op in (*islands, *off) if "*" not in ops and op not in ops]
     if foreign:
-        raise DeviceProfileError(f"{source}: float_island_ops names {foreign}, which its ops do not hold")
+        raise DeviceProfileError(f"{source}: float_island_ops / int8_off_fast_path name {foreign}, which its ops do "
+                                 "not hold")
     return DeviceProfile(
         data["name"], data["description"], data["backend"], data["model_format"], data["arithmetic"],
         data["per_channel"], data["int16_activations"], data["threads"],
         _requantization(data["requantization"], source), activations, source, ops, tuple(data["dtypes"]), int16_ops,
-        codes, islands,
+        codes, islands, off,
     )
 
 

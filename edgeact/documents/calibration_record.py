@@ -389,6 +389,9 @@ class CalibrationRecordDocument(RecordCore):
     tflite_io: str | None = spec("the .tflite's float inputs and outputs: float (float32, QUANTIZE/DEQUANTIZE inside "
                                  "the model) or int8 (those on an int8 grid take and give its codes: see tflite.io); "
                                  "absent in older records", optional=True)
+    tflite_islands: dict[str, str] | None = spec("quantized nodes (not activations: their forms say) the .tflite runs "
+                                                 "as float islands on their planned grids, and why; absent in older "
+                                                 "records", optional=True)
     onnx_codes: OnnxCodes | None = spec("the code type of 8-bit activations in the ONNX forms; absent in older "
                                         "records (int8)", optional=True)
     tensors: dict[str, PlannedTensor] = spec()

@@ -37,7 +37,7 @@ def lower_activation(ctx: Lowering, node: NodeView, dtype: str) -> None:
     form = plan.forms.get("tflite")
     if form is not None and form.kind == FormKind.FLOAT:  # a float island between its planned grids
         _float_activation(ctx, node, ctx.activation(node), layout)
-        ctx.round_onto_grid(node.outputs[0], dtype, layout, node.name)
+        ctx.round_onto_grid(node.outputs[0], dtype, node.name)
         ctx.island_ops.append(node.name)
         return
     if form is None or form.kind not in (FormKind.BUILTIN, FormKind.TABLE):

@@ -38,6 +38,7 @@ from edgeact.planning.target_forms import (
     activation_forms,
     float_forms,
     onnx_activation_codes,
+    op_islands,
     target_profile,
 )
 
@@ -122,6 +123,7 @@ class QuantPlan:
     onnx_codes: str = "int8"  # 8-bit activation codes in the ONNX forms: int8 | uint8 (same grids, code + 128)
     onnx_codes_why: str = ""
     io: str = "float"  # the .tflite's float inputs and outputs: float32 | int8 (those on an int8 grid)
+    islands: dict[str, str] = field(default_factory=dict)  # quantized node -> why the .tflite runs it as a float island
     int16: dict[str, str] = field(default_factory=dict)  # group root -> why its grid is int16 (A16W8)
 
 
@@ -577,4 +579,5 @@ def make_plan(view: GraphView, stats: dict[str, TensorStats], options: PlanOptio
     planner.plan_activations()
     planner.plan_remaining_grids()
     planner.plan_constants()
+    planner.plan.islands = op_islands(planner.profile, planner.plan)
     return planner.plan

@@ -90,6 +90,7 @@ def plan_dict(plan: QuantPlan) -> dict[str, Any]:
         "plan_target": plan.target,
         "onnx_codes": {"activations": plan.onnx_codes, "why": plan.onnx_codes_why},
         "tflite_io": plan.io,
+        "tflite_islands": dict(sorted(plan.islands.items())),
         "tensors": tensors,
         "activations": [activation_dict(a) for a in plan.activations],
         "constants": [constant_dict(c) for c in plan.constants],

@@ -20,6 +20,7 @@ from edgeact.devices.profiles import DeviceProfile, activation_verdict, builtin_
 from edgeact.errors import DeviceProfileError, UsageError
 from edgeact.numerics import Table, lut_for
 from edgeact.ops.spec import FormKind
+from edgeact.ops.table import SPECS
 
 BUILTIN, TABLE, FLOAT = FormKind.BUILTIN, FormKind.TABLE, FormKind.FLOAT
 ALIASES = {"litert": "litert-xnnpack"}  # target names that stand for a built-in profile
@@ -165,9 +166,27 @@ def float_forms(reason: str) -> dict[str, ActivationForm]:
     return {form: ActivationForm(FLOAT, reason) for form in ("onnx-qdq", "onnx-table", "tflite")}
 
 
+def op_islands(profile: DeviceProfile, plan: Any) -> dict[str, str]:
+    """The quantized nodes (not activations: their forms say) a .tflite for ``profile`` runs as float islands, and
+    why: the int8 builtin their lowering emits splits the device's fast path, and their float form runs inside it."""
+    if profile.model_format != "tflite":
+        return {}
+    activations = {a.node for a in plan.activations}
+    islands = {}
+    for node, op_type in plan.quantized:
+        spec = SPECS.get((plan.domains.get(node, ""), op_type))
+        if node in activations or spec is None or not profile.island_instead(spec.emits):
+            continue
+        slow = [op for op in spec.emits if op in profile.int8_off_fast_path]
+        islands[node] = (f"int8 {', '.join(slow)} would split {profile.name}'s fast path, and DEQUANTIZE -> "
+                         f"{' -> '.join(spec.emits)} -> QUANTIZE runs inside it (same grids)")
+    return islands
+
+
 def retarget(plan: Any, target: str) -> Any:
-    """A copy of ``plan`` with its activation forms decided for another ``target`` (grids and tables do not depend
-    on the target): one calibration, exported for two devices."""
+    """A copy of ``plan`` with its activation forms and float islands decided for another ``target`` (grids and
+    tables do not depend on the target): one calibration, exported for two devices."""
     profile = target_profile(target)
     activations = [replace(a, forms=activation_forms(profile, a.function, a.table)) for a in plan.activations]
-    return replace(plan, activations=activations, target=target)
+    retargeted = replace(plan, activations=activations, target=target)
+    return replace(retargeted, islands=op_islands(profile, retargeted))

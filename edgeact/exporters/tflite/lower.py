@@ -199,13 +199,18 @@ class Lowering:
                     wide = self.graph.tensors[self.forms.pop(key)]  # int16 readers widen the int8 codes (exact)
                     wide.name, wide.source = f"{wide.name}_unrounded", None  # not the value the plan gives
 
-    def round_onto_grid(self, name: str, dtype: str, layout: str, node: str) -> None:
+    def round_onto_grid(self, name: str, dtype: str, node: str) -> None:
         """A planned value computed in float32 (a float island) is quantized onto its grid at once, and every reader
         reads those codes (a float reader dequantizes them): every value carries the codes the plan gives it."""
-        key = (self.resolve(name), FLOAT, layout)
-        self._convert(self.resolve(name), FLOAT, dtype, layout, node)
-        unrounded = self.graph.tensors[self.forms.pop(key)]
-        unrounded.name, unrounded.source = f"{unrounded.name}_unrounded", None  # not the value the plan gives
+        name = self.resolve(name)
+        for layout in sorted(layout for (n, d, layout) in self.forms if n == name and d == FLOAT):
+            self._convert(name, FLOAT, dtype, layout, node)
+            unrounded = self.graph.tensors[self.forms.pop((name, FLOAT, layout))]
+            unrounded.name, unrounded.source = f"{unrounded.name}_unrounded", None  # not the value the plan gives
+
+    def plan_islands(self) -> dict[str, str]:
+        """Quantized nodes the plan runs as float islands in the .tflite (node -> why)."""
+        return self.plan.islands if self.plan is not None else {}
 
     def _convert(self, name: str, source_dtype: str, dtype: str, layout: str, node: str) -> None:
         source = self.forms[(name, source_dtype, layout)]

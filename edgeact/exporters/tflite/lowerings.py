@@ -89,7 +89,14 @@ def lower_graph(ctx: Lowering) -> Lowering:
         if node.name in quantized:
             _check_int8(ctx, node)
         emitted = len(ctx.graph.ops)
-        lowering(ctx, node, ctx.node_dtype(node) if node.name in quantized else FLOAT)
+        if node.name in ctx.plan_islands():  # float32 between its planned grids, inside the device's fast path
+            lowering(ctx, node, FLOAT)
+            for name in node.outputs:
+                if name and ctx.grid(name) is not None:
+                    ctx.round_onto_grid(name, ctx.node_dtype(node), node.name)
+            ctx.island_ops.append(node.name)
+        else:
+            lowering(ctx, node, ctx.node_dtype(node) if node.name in quantized else FLOAT)
         ctx.settle(node)
         _check_int16(ctx, node, ctx.graph.ops[emitted:])
     for name in ctx.view.outputs:
