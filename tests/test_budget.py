@@ -164,3 +164,28 @@ def test_give_back_returns_every_unneeded_group_in_few_measurements() -> None:
     everything = Needs(set(chosen))
     assert _give_back(everything, chosen) == chosen  # type: ignore[arg-type]
     assert everything.measured <= len(chosen) + 8
+
+
+def test_top_ups_double_then_bisect_to_the_fewest_extra_groups() -> None:
+    """A re-made plan far short of the budget is topped up in runs of 1, 2, 4, ... groups, then the last run is
+    bisected: exactly the groups needed, in few plans (a plan whose measure is its promotion count here)."""
+    from edgeact.analysis.budget import Budget, Promotion, _topped_up
+    from edgeact.documents.sensitivity_report import Score
+
+    def promotion(number: int) -> Promotion:
+        return Promotion(f"g{number}", (), 0.0)
+
+    chosen, spare = [promotion(i) for i in range(3)], [promotion(i) for i in range(3, 200)]
+    calls: list[int] = []
+
+    def replan(promoted: list[Promotion]):  # type: ignore[no-untyped-def]
+        calls.append(len(promoted))
+        return f"plan of {len(promoted)}", Score(sqnr_db=float(len(promoted)), per_output_db={}, metric=None)
+
+    promotions, plan, achieved, measured = _topped_up(replan, Budget("sqnr", 44.0), chosen, spare)
+    assert len(promotions) == 44 and promotions[:3] == chosen and plan == "plan of 44" and achieved.sqnr_db == 44.0
+    assert promotions[3:] == spare[:41] and measured == len(calls) <= 1 + 6 + 5
+    met_at_once = _topped_up(replan, Budget("sqnr", 3.0), chosen, spare)
+    assert met_at_once[0] == chosen and met_at_once[3] == 1
+    never = _topped_up(replan, Budget("sqnr", 1000.0), chosen, spare[:20])
+    assert len(never[0]) == 23 and never[2].sqnr_db == 23.0  # every spare group tried, the budget not met

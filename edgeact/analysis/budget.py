@@ -37,7 +37,7 @@ MEASURES = ("sqnr", "int8", *TASK_METRICS)
 SHARE = "int8"  # int8>=X: a floor on the int8 share of MAC ops, spent on the most sensitive groups
 MIN_GAIN_DB = 0.05  # an int8>=X budget promotes only groups whose promotion recovers more than this (dB)
 PRECISIONS = ("int16", "float")  # what a promoted group becomes
-TOP_UPS = 8  # groups added after the search when the re-made plan lands just short of the budget
+TOP_UPS = 8  # rounds of groups added after the search when the re-made plan lands short (1, 2, 4, ... groups)
 _SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*>=\s*([-+0-9.eE]+)\s*$")
 
 
@@ -239,14 +239,14 @@ def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget
                          trials=trials, progress=progress, alternative=precision, samples=SAMPLES)
         choice = choose(trials.runner, trials.reference, trials.groups, prepared.view, report, budget, full,
                         precision)
-        promotions, spare, evaluations = list(choice.promotions), list(choice.remaining), choice.evaluations
         ranked = report.samples
-        for _ in range(TOP_UPS + 1):  # the plan keeps readers float too: it may land just short; top it up
-            final, achieved = _replanned(prepared, stats, options, budget, promotions, batches, target_check)
-            evaluations += 1
-            if budget.holds(achieved) or not spare:
-                break
-            promotions.append(spare.pop(0))
+
+        def replan(promoted: list[Promotion]) -> tuple[QuantPlan, Score]:
+            return _replanned(prepared, stats, options, budget, promoted, batches, target_check)
+
+        promotions, final, achieved, topped = _topped_up(replan, budget, list(choice.promotions),
+                                                         list(choice.remaining))
+        evaluations = choice.evaluations + topped
     return final, {
         "budget": budget.text, "met": budget.holds(achieved), "precision": precision,
         **({"note": note} if note else {}), "samples": samples_in(prepared, batches),
@@ -254,6 +254,36 @@ def plan_to_budget(prepared: Prepared, stats: dict, options: PlanOptions, budget
         "full_int8": budget.value(full), "achieved": budget.value(achieved),
         "promotions": _promotion_records(promotions), "int8_share": int8_share(prepared.view, final),
         "evaluations": evaluations}
+
+
+def _topped_up(replan: Callable[[list[Promotion]], tuple[QuantPlan, Score]], budget: Budget,
+               chosen: list[Promotion], spare: list[Promotion]) -> tuple[list[Promotion], QuantPlan, Score, int]:
+    """``chosen`` re-made as a plan (readers of float groups float too: it may land short of the budget the search
+    met), topped up from ``spare`` (most sensitive first) in runs of 1, 2, 4, ... groups until it holds, then the
+    fewest of the last run that still hold (bisection). The promotions, plan, its measure and how many plans were
+    measured."""
+    added: list[Promotion] = []
+    short = 0  # the most top-up groups known to fall short
+    plan, achieved = replan(chosen)
+    measured = 1
+    for run in range(TOP_UPS):
+        if budget.holds(achieved) or len(added) == len(spare):
+            break
+        short, added = len(added), spare[: len(added) + 2**run]
+        plan, achieved = replan(chosen + added)
+        measured += 1
+    if budget.holds(achieved):
+        low, high = short, len(added)
+        while high - low > 1:
+            middle = (low + high) // 2
+            candidate, score_ = replan(chosen + added[:middle])
+            measured += 1
+            if budget.holds(score_):
+                high, plan, achieved = middle, candidate, score_
+            else:
+                low = middle
+        added = added[:high]
+    return chosen + added, plan, achieved, measured
 
 
 def _trials(prepared: Prepared, stats: dict, options: PlanOptions, full_plan: QuantPlan, batches: Sequence[Feeds],
