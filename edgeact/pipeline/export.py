@@ -107,11 +107,9 @@ def _io(lowering: TFLiteLowering) -> dict[str, dict[str, object]]:
     graph, io = lowering.graph, {}
     for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
         for index in indices:
-            tensor = graph.tensors[index]
-            grid = tensor.quant
+            tensor, grid = graph.tensors[index], graph.tensors[index].codes_grid
             io[tensor.name] = {"role": role, "dtype": tensor.dtype, **(
-                {"scale": grid.scale, "zero_point": grid.zero_point} if grid is not None and hasattr(grid, "scale")
-                else {})}
+                {"scale": grid.scale, "zero_point": grid.zero_point} if grid is not None else {})}
     return io
 
 

@@ -90,7 +90,7 @@ class Int8Model:
         tensors = self.graph.tensors
 
         def real_type(tensor: LoweredTensor) -> str:  # int8 codes on a grid (--io int8) carry float32 values
-            return "float32" if tensor.quant is not None and tensor.dtype in ("int8", "int16") else tensor.dtype
+            return "float32" if tensor.codes_grid is not None else tensor.dtype
         return {side: [signature_entry(tensors[i].name, real_type(tensors[i]), tuple(tensors[i].shape))
                        for i in indices]
                 for side, indices in (("inputs", self.graph.inputs), ("outputs", self.graph.outputs))}
@@ -158,9 +158,9 @@ def _dequantize(graph: LoweredGraph, index: int, values: np.ndarray) -> np.ndarr
 def _output_step(graph: LoweredGraph | None, index: int) -> float | None:
     if graph is None:
         return None
-    tensor = graph.tensors[index]
-    if tensor.quant is not None and hasattr(tensor.quant, "scale"):  # an output of int8 codes (--io int8)
-        return tensor.quant.scale
+    grid = graph.tensors[index].codes_grid
+    if grid is not None:  # an output of int8 codes (--io int8)
+        return grid.scale
     producer = next((op for op in graph.ops if index in op.outputs), None)
     if producer is not None and producer.op == "DEQUANTIZE":
         return graph.tensors[producer.inputs[0]].quant.scale

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import DeviceProfileError, ModelFormatError, RuntimeUnavailableError
-from edgeact.numerics import QParams, dequantize, quantize
+from edgeact.numerics import dequantize, quantize
 from edgeact.runtimes import UNNAMED_MODEL, timed_runs
 from edgeact.runtimes.emulator import Rules, emulate, rules_for
 from edgeact.runtimes.litert import (
@@ -147,22 +147,15 @@ class _TFLiteBackend(Backend):
 
     # Float samples in, float outputs out, whatever the model's I/O: a graph input of int8 codes (``--io int8``) is
     # fed the sample quantized onto its grid, an int8 graph output is read dequantized. Subclasses run the codes.
-    def _grid(self, index: int) -> QParams | None:
-        tensor = self.graph.tensors[index]
-        quant = tensor.quant
-        if tensor.dtype not in ("int8", "uint8", "int16") or quant is None or not hasattr(quant, "scale"):
-            return None
-        return QParams(quant.scale, quant.zero_point, tensor.dtype)
-
     def encode(self, sample: Sample) -> Sample:
         """``sample`` as the model's inputs take it: float values quantized for inputs of int8 codes."""
-        grids = [self._grid(i) for i in self.graph.inputs]
+        grids = [self.graph.tensors[i].codes_grid for i in self.graph.inputs]
         return [quantize(value, grid).astype(grid.dtype) if grid is not None and np.issubdtype(
             np.asarray(value).dtype, np.floating) else value for value, grid in zip(sample, grids, strict=True)]
 
     def decode(self, outputs: Outputs) -> Outputs:
         """The model's outputs as real values: int8 codes dequantized."""
-        grids = [self._grid(i) for i in self.graph.outputs]
+        grids = [self.graph.tensors[i].codes_grid for i in self.graph.outputs]
         return [dequantize(value, grid).astype(np.float32) if grid is not None else value
                 for value, grid in zip(outputs, grids, strict=True)]
 

@@ -26,6 +26,13 @@ class LoweredTensor:
     source: str | None = None  # the ONNX value it carries (None: a lowering's intermediate or constant)
     layout: str = "nchw"  # "nhwc": a rank-4 value stored channels-last
 
+    @property
+    def codes_grid(self) -> QParams | None:
+        """The per-tensor grid of an integer tensor that carries real values (int8/uint8/int16 codes), else None."""
+        if self.dtype not in ("int8", "uint8", "int16") or not isinstance(self.quant, QParams):
+            return None
+        return QParams(self.quant.scale, self.quant.zero_point, self.dtype)
+
 
 @dataclass
 class LoweredOp:
