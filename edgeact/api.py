@@ -142,6 +142,7 @@ def quantize(
     metric: str | Metric | None = None,
     onnx_activations: str = "auto",
     io: str = "float",
+    recurrent_cells: str = "auto",
 ) -> QuantizeResult:
     """Quantize a model to int8 and write the requested forms and the calibration record.
 
@@ -171,9 +172,13 @@ def quantize(
     ``int8`` (e.g. for TensorRT) or ``uint8``; the grids are the same either way. ``io``: the .tflite's float inputs
     and outputs — ``float`` (float32; QUANTIZE/DEQUANTIZE inside the model) or ``int8`` (each on an int8 grid takes
     and gives int8 codes: the record's ``tflite.io`` has the grids), as MCU and NPU pipelines want.
+    ``recurrent_cells``: the precision of an unrolled LSTM/GRU's gates and state (its output h stays int8) —
+    ``auto`` (int16 where the target runs the cell's ops on int16, as TFLite's integer LSTM does; else float),
+    ``int16``, ``float`` or ``int8``.
     """
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target,
-                          int16=frozenset(int16), onnx_activations=onnx_activations, io=io)
+                          int16=frozenset(int16), onnx_activations=onnx_activations, io=io,
+                          recurrent_cells=recurrent_cells)
     precision = promotion_precision(promote, formats, bool(options.int16), target)
     if bias_samples < 1:
         raise UsageError(f"bias_samples={bias_samples}: bias correction needs at least one sample "
@@ -200,7 +205,7 @@ def quantize(
         options={"method": method, "formats": list(formats), "per_tensor": per_tensor,
                  "exclude": sorted(options.exclude), "batch_size": batch_size, "skip_bad_samples": skip_bad_samples,
                  "target": target, "float_tflite": float_tflite, "bias_correction": bias_correction,
-                 "onnx_activations": onnx_activations, "io": io,
+                 "onnx_activations": onnx_activations, "io": io, "recurrent_cells": recurrent_cells,
                  **({"int16": sorted(options.int16)} if options.int16 else {})},
         calibration={"samples": total.samples, "bad_samples": total.bad_samples}, plan=plan_dict(decided),
         tflite=tflite_record(artifacts).get("tflite"),

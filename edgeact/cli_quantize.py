@@ -207,6 +207,11 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
                    "tflite.io and the summary give each grid: code = round(x / scale) + zero_point, ties away from "
                    "zero, clamped to [-128, 127]). An input or output without an int8 grid stays float32, with a "
                    "warning saying why.")
+@click.option("--recurrent-cells", type=click.Choice(["auto", "int16", "float", "int8"]), default="auto",
+              show_default=True,
+              help="Precision of an unrolled LSTM/GRU's gates and cell state (its output h stays int8): int8 error "
+                   "there compounds step after step. auto: int16 where the target runs the cell's ops on int16 (as "
+                   "TFLite's integer LSTM), else float (LiteRT's XNNPACK delegate takes no int16).")
 @max_array_bytes_option
 @click.pass_context
 def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None,
@@ -214,8 +219,8 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
              target: str, float_tflite: bool, per_tensor: bool, exclude: tuple[str, ...], output_dir: Path,
              batch_size: int, skip_bad_samples: bool, plots: bool, as_json: bool, budget: str | None,
              eval_data: Path | None, budget_samples: int, promote: str, int16: tuple[str, ...],
-             bias_correction: bool, bias_samples: int, onnx_activations: str, io: str, max_array_bytes: int | None,
-             metric: str | None) -> None:
+             bias_correction: bool, bias_samples: int, onnx_activations: str, io: str, recurrent_cells: str,
+             max_array_bytes: int | None, metric: str | None) -> None:
     """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record.
 
     MODEL is an .onnx file, a TorchScript .pt / ExportedProgram .pt2, or a PyTorch factory path/to/file.py:factory
@@ -247,7 +252,7 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
         input_shapes=dict(input_shapes) or None, max_array_bytes=max_array_bytes, budget=budget,
         eval_data=eval_data, budget_samples=budget_samples, promote=promote, int16=int16,
         bias_correction=bias_correction, bias_samples=bias_samples, metric=metric, onnx_activations=onnx_activations,
-        io=io, progress=not as_json))
+        io=io, recurrent_cells=recurrent_cells, progress=not as_json))
     if as_json:
         click.echo(json.dumps(summary_dict(result.document), sort_keys=True))
         return
@@ -287,10 +292,28 @@ def summary_text(record: CalibrationRecordDocument) -> str:
                      "(onnx.version_converter)")
     lines += [f"  warning {warning}" for warning in record.warnings]
     promoted = {node for p in record.budget.promotions for node in p.nodes} if record.budget else set()
-    lines += [f"  float  {f.node} ({f.op_type}): {f.reason}" for f in record.fallbacks if f.node not in promoted]
+    lines += _fallback_lines([f for f in record.fallbacks if f.node not in promoted])
     lines += _budget_lines(record) + _bias_lines(record)
     lines += [f"  hazard {hazard}" for hazard in record.hazards]  # what no fallback says (a fallback has its reason)
     return "\n".join(lines + _activation_lines(record) + _output_lines(record))
+
+
+SHOWN_PER_REASON = 3  # nodes named on the terminal per fallback reason; the record lists every one
+
+
+def _fallback_lines(fallbacks: list) -> list[str]:
+    """One line per float node, or one per reason that many nodes share (an unrolled LSTM's cells)."""
+    by_reason: dict[str, list] = {}
+    for fallback in fallbacks:
+        by_reason.setdefault(fallback.reason, []).append(fallback)
+    lines = []
+    for reason, nodes in by_reason.items():
+        if len(nodes) <= SHOWN_PER_REASON:
+            lines += [f"  float  {f.node} ({f.op_type}): {reason}" for f in nodes]
+            continue
+        named = ", ".join(f"{f.node} ({f.op_type})" for f in nodes[:SHOWN_PER_REASON])
+        lines.append(f"  float  {len(nodes)} nodes ({named}, ... : the record's fallbacks list all): {reason}")
+    return lines
 
 
 def _bias_lines(record: CalibrationRecordDocument) -> list[str]:

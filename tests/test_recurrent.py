@@ -70,8 +70,8 @@ def test_recurrent_unrolls_and_quantizes(kind: str, dynamo: bool, directions: in
     np.savez(tmp_path / "calib.npz", **_feeds(64, 1, directions))  # stacked: each entry one whole (x, h0) input
     held_out = _feeds(1, 2, directions)
     x, h0 = held_out["x"][0], held_out["h0"][0]
-    result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "out",
-                              formats=["onnx-table", "onnx-qdq", "tflite"])
+    result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "out",  # cells int8: their tables
+                              formats=["onnx-table", "onnx-qdq", "tflite"], recurrent_cells="int8")
     for form in ("onnx-table", "onnx-qdq"):  # every step's MatMul shares one int8 copy of the input weights
         weights = [t for t in onnx.load(result.paths[form]).graph.initializer
                    if t.data_type == onnx.TensorProto.INT8 and list(t.dims)[:1] == [FEATURES]]
@@ -111,7 +111,8 @@ def test_a_dynamic_sequence_length_unrolls_once_a_static_shape_fixes_it(tmp_path
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "calib.npz", x=rng.normal(0, 1, (6, 1, FEATURES)).astype(np.float32),
              h0=rng.normal(0, 0.5, (1, 1, HIDDEN)).astype(np.float32))
-    result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "o", formats=["onnx-qdq", "tflite"])
+    result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "o", formats=["onnx-qdq", "tflite"],
+                              recurrent_cells="int8")  # gate tables, as the count below expects
     assert "unroll-recurrent" in result.record["passes"] and result.record["fallbacks"] == []
     assert result.record["static_shapes"]["batch_stays_dynamic"] == {"x": 1, "h0": 1}
     assert len(result.record["activations"]) == 5 * 6  # five gate tables per step, six steps

@@ -225,6 +225,8 @@ class Options:
                           optional=True)
     onnx_activations: str | None = spec("--onnx-activations: auto (the ONNX device's profile decides), int8 or "
                                         "uint8; absent in older records", optional=True)
+    recurrent_cells: str | None = spec("--recurrent-cells: auto (the target's profile decides), int16, float or "
+                                       "int8; absent in older records", optional=True)
 
 
 @dataclass(frozen=True, kw_only=True)

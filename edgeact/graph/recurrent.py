@@ -1,6 +1,8 @@
 """Unroll ONNX LSTM and GRU (static sequence length) into MatMul + gate activations, so every gate's sigmoid and
-tanh becomes an int8 table with its own calibrated grids. State inputs (initial_h, initial_c) and outputs (Y, Y_h,
-Y_c) keep their names and meaning, so streaming use (feeding the state back) still works.
+tanh becomes a table with its own calibrated grids. Every value of a cell but its output h carries ``CELL_KEY``
+(the cell type) in its metadata: the plan gives a cell's gates and state a wider precision than int8.
+State inputs (initial_h, initial_c) and outputs (Y, Y_h, Y_c) keep their names and meaning, so streaming use
+(feeding the state back) still works.
 
 Supported: direction forward, reverse or bidirectional (each direction its own cells, Y and the final states
 concatenated along the direction axis as ONNX specifies), layout 0 or 1, default activations, no peepholes, no clip,
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import onnx_ir as ir
+
+CELL_KEY = "edgeact.recurrent_cell"  # value metadata: the cell type (LSTM, GRU) whose gates or state the value holds
 
 
 class _Builder:
@@ -30,11 +34,15 @@ class _Builder:
         self.graph.register_initializer(value)
         return value
 
-    def op(self, op_type: str, *inputs: ir.Value, outputs: int = 1, **attributes) -> ir.Value | list[ir.Value]:  # type: ignore[no-untyped-def]
+    def op(self, op_type: str, *inputs: ir.Value, outputs: int = 1, cell: str = "",  # type: ignore[no-untyped-def]
+           **attributes) -> ir.Value | list[ir.Value]:
+        """A new node; ``cell`` (LSTM, GRU) tags its outputs as a cell's gates or state (not its output h)."""
         node = ir.node(op_type, list(inputs), attributes=attributes, num_outputs=outputs, name=self.name(op_type))
         for index, value in enumerate(node.outputs):
             value.name = f"{node.name}_out{index}"
             value.dtype = ir.DataType.FLOAT  # every value of an unrolled cell is float32
+            if cell:
+                value.metadata_props[CELL_KEY] = cell
         self.nodes.append(node)
         return list(node.outputs) if outputs > 1 else node.outputs[0]
 
@@ -86,36 +94,44 @@ def _steps(b: _Builder, x: ir.Value, length: int, layout: int, reverse: bool) ->
 
 
 def _lstm_cell(b: _Builder, x_t, h, c, w, r, bias, hidden: int):  # type: ignore[no-untyped-def]
-    gates = b.op("Add", b.op("MatMul", x_t, w), bias)
+    """One step; every value but the new h is tagged as the cell's gates or state."""
+    def op(*args, **attributes):  # type: ignore[no-untyped-def]
+        return b.op(*args, cell="LSTM", **attributes)
+
+    gates = op("Add", op("MatMul", x_t, w), bias)
     if h is not None:
-        gates = b.op("Add", gates, b.op("MatMul", h, r))
-    i, o, f, g = b.op("Split", gates, b.const(np.array([hidden] * 4, np.int64), "split"), axis=-1, outputs=4)
-    i, o, g = b.op("Sigmoid", i), b.op("Sigmoid", o), b.op("Tanh", g)
-    update = b.op("Mul", i, g)
-    c = update if c is None else b.op("Add", b.op("Mul", b.op("Sigmoid", f), c), update)
-    return b.op("Mul", o, b.op("Tanh", c)), c
+        gates = op("Add", gates, op("MatMul", h, r))
+    i, o, f, g = op("Split", gates, b.const(np.array([hidden] * 4, np.int64), "split"), axis=-1, outputs=4)
+    i, o, g = op("Sigmoid", i), op("Sigmoid", o), op("Tanh", g)
+    update = op("Mul", i, g)
+    c = update if c is None else op("Add", op("Mul", op("Sigmoid", f), c), update)
+    return b.op("Mul", o, op("Tanh", c)), c
 
 
 def _gru_cell(b: _Builder, x_t, h, w, w_bias, recurrent_weights, recurrent_biases, split,  # type: ignore[no-untyped-def]
               linear_before_reset: bool):
-    xz, xr, xh = b.op("Split", b.op("Add", b.op("MatMul", x_t, w), w_bias), split, axis=-1, outputs=3)
+    """One step; every value but the new h is tagged as the cell's gates or state."""
+    def op(*args, **attributes):  # type: ignore[no-untyped-def]
+        return b.op(*args, cell="GRU", **attributes)
+
+    xz, xr, xh = op("Split", op("Add", op("MatMul", x_t, w), w_bias), split, axis=-1, outputs=3)
     (rz_w, rr_w, rh_w), (rz_b, rr_b, rh_b) = recurrent_weights, recurrent_biases
 
     def recurrent_term(weight, bias):  # type: ignore[no-untyped-def]
-        return bias if h is None else b.op("Add", b.op("MatMul", h, weight), bias)
+        return bias if h is None else op("Add", op("MatMul", h, weight), bias)
 
-    z = b.op("Sigmoid", b.op("Add", xz, recurrent_term(rz_w, rz_b)))
-    reset = b.op("Sigmoid", b.op("Add", xr, recurrent_term(rr_w, rr_b)))
+    z = op("Sigmoid", op("Add", xz, recurrent_term(rz_w, rz_b)))
+    reset = op("Sigmoid", op("Add", xr, recurrent_term(rr_w, rr_b)))
     if linear_before_reset:
-        recurrent = b.op("Mul", reset, recurrent_term(rh_w, rh_b))
+        recurrent = op("Mul", reset, recurrent_term(rh_w, rh_b))
     elif h is None:
         recurrent = rh_b
     else:
-        recurrent = b.op("Add", b.op("MatMul", b.op("Mul", reset, h), rh_w), rh_b)
-    candidate = b.op("Tanh", b.op("Add", xh, recurrent))
+        recurrent = op("Add", op("MatMul", op("Mul", reset, h), rh_w), rh_b)
+    candidate = op("Tanh", op("Add", xh, recurrent))
     # h' = (1 - z) * candidate + z * h  ==  candidate - z * (candidate - h)
-    difference = candidate if h is None else b.op("Sub", candidate, h)
-    return b.op("Sub", candidate, b.op("Mul", z, difference))
+    difference = candidate if h is None else op("Sub", candidate, h)
+    return b.op("Sub", candidate, op("Mul", z, difference))
 
 
 def _direction(b: _Builder, node: ir.Node, d: int, reverse: bool,

@@ -12,6 +12,7 @@ import numpy as np
 import onnx_ir as ir
 
 from edgeact.domain import EDGEACT_DOMAIN  # noqa: F401 - re-exported: the graph layer names it here
+from edgeact.graph.recurrent import CELL_KEY
 
 SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan"})
 
@@ -22,6 +23,7 @@ class ValueView:
     dtype: str | None  # numpy dtype name ("float32", "int64", ...) or None when unknown
     shape: tuple[int | str | None, ...] | None
     constant: np.ndarray | None = None  # initializer / Constant value
+    cell: str = ""  # the recurrent cell (LSTM, GRU) whose gates or state this value holds (unroll-recurrent says so)
 
     @property
     def is_float(self) -> bool:
@@ -95,7 +97,8 @@ def _shape(value: ir.Value) -> tuple[int | str | None, ...] | None:
 
 def _value_view(value: ir.Value) -> ValueView:
     constant = value.const_value.numpy() if value.const_value is not None else None
-    return ValueView(value.name or "", _dtype_name(value), _shape(value), constant)
+    cell = value.metadata_props.get(CELL_KEY, "")
+    return ValueView(value.name or "", _dtype_name(value), _shape(value), constant, cell)
 
 
 def _attribute(attr: ir.Attr) -> object:

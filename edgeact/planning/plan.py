@@ -34,11 +34,13 @@ from edgeact.planning import constants as codes_of
 from edgeact.planning.registry import OpQuantizer, Role, activation_of, quantizer_for
 from edgeact.planning.target_forms import (
     ONNX_CODES,
+    RECURRENT_CELLS,
     ActivationForm,
     activation_forms,
     float_forms,
     onnx_activation_codes,
     op_islands,
+    recurrent_cell_precision,
     target_profile,
 )
 
@@ -64,12 +66,16 @@ class PlanOptions:
     int16_values: tuple[tuple[str, str], ...] = ()  # (value, why): values whose whole group gets an int16 grid
     onnx_activations: str = "auto"  # int8 | uint8 codes for 8-bit activations in the ONNX forms (auto: its device's)
     io: str = "float"  # the .tflite's float inputs and outputs: float32, or int8 where the plan gives them an int8 grid
+    recurrent_cells: str = "auto"  # an unrolled LSTM/GRU's gates and state: int16 | float | int8 (auto: the target's)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise UsageError(f"unknown calibration method {self.method!r}; known: {', '.join(METHODS)}")
         if self.io not in TFLITE_IO:
             raise UsageError(f"unknown TFLite I/O {self.io!r}; known: {', '.join(TFLITE_IO)}")
+        if self.recurrent_cells not in RECURRENT_CELLS:
+            raise UsageError(f"unknown recurrent cell precision {self.recurrent_cells!r}; known: "
+                             f"{', '.join(RECURRENT_CELLS)}")
         if self.onnx_activations not in ONNX_CODES:
             raise UsageError(f"unknown ONNX activation codes {self.onnx_activations!r}; known: {', '.join(ONNX_CODES)}")
 
@@ -160,6 +166,7 @@ class _Planner:
         self.profile = target_profile(options.target)
         codes, why = onnx_activation_codes(options.onnx_activations)
         self.plan = QuantPlan(target=options.target, onnx_codes=codes, onnx_codes_why=why, io=options.io)
+        self.cells = recurrent_cell_precision(self.profile, options.recurrent_cells)  # (precision, why)
         self.roles: dict[str, OpQuantizer] = {}
         self.order = {}
         for index, node in enumerate(view.nodes):
@@ -207,6 +214,8 @@ class _Planner:
         kept = dict(self.options.float_nodes).get(node.name)
         if kept is not None:
             return kept
+        if self.cells[0] == "float" and self._in_cell(node):
+            return self.cells[1]
         if node.has_subgraphs:
             return f"{node.op_type} holds subgraphs; it runs float between DequantizeLinear/QuantizeLinear"
         quantizer = quantizer_for(node, self.view)
@@ -236,6 +245,16 @@ class _Planner:
         if node.op_type == "Concat":
             return self._concat_reason(node)
         return None
+
+    def _in_cell(self, node: NodeView) -> str:
+        """The recurrent cell type (LSTM, GRU) whose gates or state ``node`` computes, or whose output h it makes
+        from them alone; or ""."""
+        outputs = {self.view.values[name].cell for name in node.outputs if name in self.view.values}
+        if len(outputs) == 1 and "" not in outputs:
+            return outputs.pop()
+        read = [self.view.values[name] for name in node.inputs if name in self.view.values]
+        inputs = {value.cell for value in read if value.constant is None}
+        return inputs.pop() if len(inputs) == 1 and "" not in inputs else ""
 
     def _gridless_reason(self, name: str, constant: bool) -> str | None:
         """Why a data input can hold no int8 grid, or None."""
@@ -376,6 +395,9 @@ class _Planner:
         """The groups of ``options.int16_values`` get int16 grids; an activation's input and output groups share
         their precision (a table maps int8 -> int8 or int16 -> int16)."""
         requested = list(self.options.int16_values)
+        if self.cells[0] == "int16":
+            requested += [(name, f"{value.cell} cell: {self.cells[1]}") for name, value in self.view.values.items()
+                          if value.cell and name in self.wanted]
         for node in self.view.nodes:
             pattern = self._matched_by(node, self.options.int16) if node.name in self.roles else None
             if pattern is not None:

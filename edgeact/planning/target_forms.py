@@ -25,6 +25,8 @@ from edgeact.ops.table import SPECS
 BUILTIN, TABLE, FLOAT = FormKind.BUILTIN, FormKind.TABLE, FormKind.FLOAT
 ALIASES = {"litert": "litert-xnnpack"}  # target names that stand for a built-in profile
 ONNX_CODES = ("auto", "int8", "uint8")  # --onnx-activations
+RECURRENT_CELLS = ("auto", "int16", "float", "int8")  # --recurrent-cells
+CELL_BUILTINS_16X8 = ("FULLY_CONNECTED", "ADD", "MUL", "SPLIT", "GATHER")  # an unrolled cell's 16x8 .tflite ops
 # activation -> the TFLite int8 builtin that computes it as a 256-entry table, and that builtin's options
 # (each registry entry's ``tflite`` field, where its int8 kernel is a table)
 TFLITE_INT8_BUILTINS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -149,6 +151,25 @@ def onnx_activation_codes(choice: str = "auto") -> tuple[str, str]:
                          "DequantizeLinear -> float32 -> QuantizeLinear (on x86 without VNNI its u8 x s8 products "
                          "can saturate: profile-device flags it; --onnx-activations int8 avoids it)")
     return device.activation_codes, f"{device.name}: its kernels take {device.activation_codes} activations"
+
+
+def recurrent_cell_precision(profile: DeviceProfile, choice: str = "auto") -> tuple[str, str]:
+    """The precision of an unrolled LSTM/GRU cell's gates and state (its output h stays int8), and why.
+
+    ``auto``: int16, as TFLite's integer LSTM keeps them (int8 error in the state compounds step after step), where
+    the target's fast path runs the cell's ops on int16; float where it does not (the cell's ops then run between
+    DEQUANTIZE and QUANTIZE); ``int16``, ``float`` or ``int8`` is the user's choice."""
+    if choice not in RECURRENT_CELLS:
+        raise UsageError(f"recurrent cells must be one of {', '.join(RECURRENT_CELLS)}, got {choice!r}")
+    if choice != "auto":
+        return choice, f"--recurrent-cells {choice}"
+    state = "int8 error in a recurrent cell's gates and state compounds over its steps"
+    runs = profile.int16_activations and (profile.model_format == "onnx" or all(
+        profile.runs_int16(op) for op in CELL_BUILTINS_16X8))
+    if runs:
+        return "int16", f"{state}: int16 there, as TFLite's integer LSTM keeps them (the cell's output h int8)"
+    return "float", (f"{state}, and {profile.name} runs no int16 on its fast path for the cell's ops "
+                     f"({', '.join(CELL_BUILTINS_16X8)}): float there (--recurrent-cells int8 makes them int8)")
 
 
 @cache
