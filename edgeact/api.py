@@ -308,6 +308,7 @@ def sensitivity(
     html_path: str | Path | None = None,
     progress: bool = False,
     alternative: str = "float",
+    recurrent_cells: str = "auto",
 ) -> SensitivityReport:
     """Per tensor group of the int8 plan ``quantize`` would make: output SQNR (and ``metric``: ``top1``,
     ``cosine`` or a callable ``f(reference, result) -> float``, higher is better, on outputs concatenated over
@@ -315,6 +316,7 @@ def sensitivity(
     ``eval_data`` (default: the calibration data) and rerun only the graph downstream of their group.
     ``alternative``: what a group becomes when promoted — ``float``, or ``int16`` (A16W8: an int16 grid, weights
     still int8; the other groups then sit on int16 grids in the "only this group int8" trials).
+    ``recurrent_cells``: as for :func:`quantize` (an unrolled LSTM/GRU's gates and state: int16, float or int8).
     ``json_path`` / ``html_path``: write the report (both or neither appear)."""
     if alternative not in PRECISIONS:
         raise UsageError(f"unknown alternative {alternative!r}; choose from {', '.join(PRECISIONS)}")
@@ -322,7 +324,8 @@ def sensitivity(
     outputs = {"--json": json_path, "--html": html_path}
     check_outputs(outputs, user_files(model, calib, eval_data, *stats))
     check_writable(outputs)
-    options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target)
+    options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target,
+                          recurrent_cells=recurrent_cells)
     prepared = prepare(model, calib, input_shapes=input_shapes)
     total = statistics(prepared, prepared.data, stats, batch_size, progress)
     decided = plan(prepared, total, options)

@@ -12,7 +12,7 @@ from edgeact import api
 from edgeact.analysis.sensitivity import SAMPLES
 from edgeact.api import BIAS_SAMPLES, DEFAULT_FORMATS, FORMATS
 from edgeact.calibration.ranges import METHODS
-from edgeact.cli_support import GreedyOption, max_array_bytes_option, run_api, warn_ignored
+from edgeact.cli_support import GreedyOption, max_array_bytes_option, recurrent_cells_option, run_api, warn_ignored
 from edgeact.documents.calibration_record import CalibrationRecordDocument
 from edgeact.documents.typed_json import to_json
 from edgeact.exporters.tflite.targets import tflite_targets
@@ -207,11 +207,7 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
                    "tflite.io and the summary give each grid: code = round(x / scale) + zero_point, ties away from "
                    "zero, clamped to [-128, 127]). An input or output without an int8 grid stays float32, with a "
                    "warning saying why.")
-@click.option("--recurrent-cells", type=click.Choice(["auto", "int16", "float", "int8"]), default="auto",
-              show_default=True,
-              help="Precision of an unrolled LSTM/GRU's gates and cell state (its output h stays int8): int8 error "
-                   "there compounds step after step. auto: int16 where the target runs the cell's ops on int16 (as "
-                   "TFLite's integer LSTM), else float (LiteRT's XNNPACK delegate takes no int16).")
+@recurrent_cells_option
 @max_array_bytes_option
 @click.pass_context
 def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tuple], ...], calib: Path | None,

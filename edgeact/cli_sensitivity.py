@@ -11,7 +11,7 @@ from edgeact.analysis.render import json_text, summary_text
 from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS
 from edgeact.calibration.ranges import METHODS
 from edgeact.cli_quantize import InputShape, TargetName
-from edgeact.cli_support import GreedyOption, run_api
+from edgeact.cli_support import GreedyOption, recurrent_cells_option, run_api
 from edgeact.metrics import TASK_METRICS
 
 SENSITIVITY_EPILOG = """\b
@@ -61,10 +61,11 @@ the first output); or your own function: --metric path/to/file.py:function (the 
 @click.option("--print-json", is_flag=True, help="Print the whole report as JSON instead of the table.")
 @click.option("--alternative", type=click.Choice(["float", "int16"]), default="float", show_default=True,
               help="What a group becomes when promoted: float, or int16 (A16W8: int16 grid, weights still int8).")
+@recurrent_cells_option
 def sensitivity(model: str, calib: Path | None, stats: tuple[Path, ...], eval_data: Path | None, samples: int,
                 metric: str | None, method: str, target: str, per_tensor: bool, exclude: tuple[str, ...],
                 input_shapes: tuple[tuple[str, tuple], ...], segments: int, top: int, json_path: Path | None,
-                html_path: Path | None, print_json: bool, alternative: str) -> None:
+                html_path: Path | None, print_json: bool, alternative: str, recurrent_cells: str) -> None:
     """Rank MODEL's tensor groups by how much their int8 quantization costs at the outputs."""
     if calib is None and not stats:
         raise click.UsageError("give calibration data with --calib, or saved statistics with --stats")
@@ -72,7 +73,7 @@ def sensitivity(model: str, calib: Path | None, stats: tuple[Path, ...], eval_da
         model, calib, eval_data=eval_data, stats=stats, samples=samples, metric=metric, method=method,
         target=target, per_tensor=per_tensor, exclude=exclude, input_shapes=dict(input_shapes) or None,
         segments=segments, json_path=json_path, html_path=html_path, progress=not print_json,
-        alternative=alternative))
+        alternative=alternative, recurrent_cells=recurrent_cells))
     click.echo(json_text(report) if print_json else summary_text(report, top))
     for label, path in (("json", json_path), ("html", html_path)):
         if path is not None and not print_json:

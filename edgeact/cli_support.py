@@ -31,6 +31,16 @@ def max_array_bytes_option(command):  # type: ignore[no-untyped-def]
              "checked from the header before anything is decompressed.")(command)
 
 
+def recurrent_cells_option(command):  # type: ignore[no-untyped-def]
+    """``--recurrent-cells``: the precision of an unrolled LSTM/GRU's gates and state (quantize, sensitivity)."""
+    return click.option(
+        "--recurrent-cells", type=click.Choice(["auto", "int16", "float", "int8"]), default="auto", show_default=True,
+        help="Precision of an unrolled LSTM/GRU's gates and cell state (its output h stays int8): int8 error there "
+             "compounds step after step. auto: int16 where the target runs the cell's ops on int16 (as TFLite's "
+             "integer LSTM), else float (LiteRT's XNNPACK delegate takes no int16); int8: gate tables, fastest.")(
+        command)
+
+
 def warn_ignored(ctx: click.Context, unused: dict[str, str]) -> None:
     """Warn on stderr about each option the user gave that this run does not use (``name -> why``)."""
     for name, why in unused.items():

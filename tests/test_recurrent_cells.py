@@ -157,3 +157,12 @@ def test_the_cli_names_the_choice_once_and_int8_cells_on_request(tmp_path: Path)
     assert record["options"]["recurrent_cells"] == "auto"
     run, record = quantize("--recurrent-cells", "int8")
     assert not any("recurrent cell" in f["reason"] for f in record["fallbacks"]) and "recurrent cell" not in run.stdout
+
+
+def test_sensitivity_ranks_the_groups_of_the_plan_quantize_makes_for_the_cells(tmp_path: Path) -> None:
+    """With float cells (the default on litert) the cells hold no int8 group to rank; int8 cells are ranked too."""
+    path, calib, _ = _model("GRU", tmp_path)
+    default = edgeact.sensitivity(path, calib, samples=4)
+    int8 = edgeact.sensitivity(path, calib, samples=4, recurrent_cells="int8")
+    assert len(int8.groups) > len(default.groups) + STEPS
+    assert int8.full_int8.sqnr_db < default.full_int8.sqnr_db
