@@ -35,7 +35,7 @@ from edgeact.metrics import Metric, resolve_metric
 from edgeact.pipeline import bias_correction
 from edgeact.pipeline.bias_correction import SAMPLES as BIAS_SAMPLES
 from edgeact.pipeline.calibrate import calibration_data, first_batches, merged_stats, statistics, stream
-from edgeact.pipeline.evaluate import EVAL_SAMPLES, evaluate, loadable
+from edgeact.pipeline.evaluate import EVAL_SAMPLES, evaluate, loadable, low_sqnr_warnings
 from edgeact.pipeline.export import (
     DEFAULT_FORMATS,
     FORMATS,
@@ -199,6 +199,7 @@ def quantize(
     artifacts, warnings = export_forms(prepared, decided, list(formats), target, float_tflite)
     warnings += loadable(artifacts, target)
     paths = {form: path for form, path in paths.items() if form in artifacts or form == "record"}
+    evaluation = evaluate(prepared, artifacts, prepared.data, target)
     record = CalibrationRecord(
         model=Path(source.name).name if source.path is not None else source.name, frontend=source.frontend,
         model_sha256=prepared.fingerprint, opset=prepared.opset, passes=prepared.passes,
@@ -209,8 +210,9 @@ def quantize(
                  **({"int16": sorted(options.int16)} if options.int16 else {})},
         calibration={"samples": total.samples, "bad_samples": total.bad_samples}, plan=plan_dict(decided),
         tflite=tflite_record(artifacts).get("tflite"),
-        static_shapes=prepared.shapes.record() if prepared.shapes is not None else None, warnings=warnings,
-        evaluation=evaluate(prepared, artifacts, prepared.data, target),
+        static_shapes=prepared.shapes.record() if prepared.shapes is not None else None,
+        warnings=warnings + (low_sqnr_warnings(evaluation, Path(source.name).name) if wanted is None else []),
+        evaluation=evaluation,
         files={form: path.name for form, path in paths.items() if form != "record"}, budget=budget_record,
         bias_correction=bias_record,
     )

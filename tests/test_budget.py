@@ -189,3 +189,19 @@ def test_top_ups_double_then_bisect_to_the_fewest_extra_groups() -> None:
     assert met_at_once[0] == chosen and met_at_once[3] == 1
     never = _topped_up(replan, Budget("sqnr", 1000.0), chosen, spare[:20])
     assert len(never[0]) == 23 and never[2].sqnr_db == 23.0  # every spare group tried, the budget not met
+
+
+def test_without_a_budget_a_low_output_sqnr_is_a_warning_that_says_what_to_do(tmp_path: Path) -> None:
+    """Full int8 far from float (the planted outlier group: ~0 dB) warns, pointing at sensitivity and --budget;
+    a budget (which measures and says what it did) and a model within a sane loss do not."""
+    model, data = _outlier_model(tmp_path)
+    result = edgeact.quantize(model, data, output_dir=tmp_path / "plain", formats=["onnx-qdq"])
+    warned = [w for w in result.record["warnings"] if "dB SQNR against fp32" in w]
+    assert len(warned) == 1 and "onnx-qdq: output 'y'" in warned[0] and "edgeact sensitivity outlier.onnx" in warned[0]
+    assert "--budget" in warned[0]
+    budgeted = edgeact.quantize(model, data, output_dir=tmp_path / "budget", formats=["onnx-qdq"], budget="sqnr>=30")
+    assert not any("dB SQNR against fp32" in w for w in budgeted.record["warnings"])
+    digits = Path(__file__).resolve().parents[1] / "examples" / "digits"
+    fine = edgeact.quantize(digits / "mlp_tanh.onnx", digits / "mlp_tanh.calib.npz", output_dir=tmp_path / "fine",
+                            formats=["onnx-qdq"])
+    assert not any("dB SQNR against fp32" in w for w in fine.record["warnings"])

@@ -19,6 +19,7 @@ from edgeact.pipeline.prepare import Prepared
 from edgeact.runtimes.backends import OnnxRuntimeBackend, Runner, backend_for, check_runs, named_runner
 
 EVAL_SAMPLES = 64
+LOW_SQNR_DB = 20.0  # below this output SQNR (about 10% rms error) int8 is likely to cost task accuracy: say so
 
 
 def _ort_runner(payload: bytes, what: str) -> Runner:
@@ -79,3 +80,19 @@ def evaluate(prepared: Prepared, artifacts: dict[str, Artifact], data: Calibrati
             break
     forms = {form: {name: total.db for name, total in outputs.items()} for form, outputs in sums.items()}
     return Evaluation(samples=seen, forms=forms)
+
+
+def low_sqnr_warnings(evaluation: Evaluation, model: str) -> list[str]:
+    """A warning for each form whose worst output is below ``LOW_SQNR_DB`` against fp32, with what to do next."""
+    warnings = []
+    for form, outputs in evaluation.forms.items():
+        if not outputs:
+            continue
+        name, db = min(outputs.items(), key=lambda item: item[1])
+        if db < LOW_SQNR_DB:
+            warnings.append(
+                f"{form}: output {name!r} is {db:.1f} dB SQNR against fp32 on {evaluation.samples} calibration "
+                f"samples (below {LOW_SQNR_DB:.0f} dB: int8 may cost task accuracy); `edgeact sensitivity {model} "
+                "--calib ...` ranks the tensor groups that cost most, and `--budget sqnr>=30` (or your task metric) "
+                "keeps the fewest of them wider")
+    return warnings
