@@ -6,6 +6,7 @@ Issue 12 items 4, 5 and 8; each test reproduces the original failure (rc, messag
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import signal
@@ -212,3 +213,14 @@ def test_profile_reports_appear_together_or_not_at_all(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert "r.html" in result.stderr and "Traceback" not in result.stderr
     assert list(out.iterdir()) == []
+
+
+def test_json_embedded_in_html_survives_json_parse() -> None:
+    """No HTML entities (the element's text is read raw), nothing that closes the element, no NaN/Infinity."""
+    from edgeact.reports.embed import script_json
+    data = {"name": 'a "quoted" </script><!-- & tag', "db": float("inf"), "nan": float("nan"),
+            "list": [1.5, -float("inf")]}
+    text = script_json(data)
+    assert "</" not in text and "<!--" not in text and "&quot;" not in text
+    parsed = json.loads(text, parse_constant=lambda token: (_ for _ in ()).throw(AssertionError(token)))
+    assert parsed == {"name": data["name"], "db": None, "nan": None, "list": [1.5, None]}

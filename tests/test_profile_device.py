@@ -4,6 +4,7 @@ TANH hazard, a deliberately badly quantized layer found by the per-layer numbers
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,12 @@ def test_cli_writes_json_and_html(exported, tmp_path: Path) -> None:
     assert page.count("data:image/png;base64,") == 4  # per-layer SQNR, error histogram, transfer curve, saturation
     for title in ("Per-layer SQNR", "Error histogram: logits", "Transfer curve:", "Activation saturation"):
         assert title in page
+    embedded = re.search(r'<script type="application/json" id="report">(.*?)</script>', page, flags=re.S).group(1)
+
+    def strict(token: str) -> None:  # what a browser's JSON.parse refuses
+        raise AssertionError(f"{token} in the page's JSON")
+
+    assert json.loads(embedded, parse_constant=strict) == json.loads(json.dumps(report), parse_constant=strict)
 
 
 @pytest.mark.parametrize("case, expected, code", [

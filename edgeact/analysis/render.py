@@ -9,6 +9,7 @@ import math
 
 from edgeact.documents.sensitivity_report import GroupSensitivity, SensitivityReport
 from edgeact.documents.typed_json import to_json
+from edgeact.reports.embed import script_json
 
 
 def _db(value: float | None) -> str:
@@ -77,7 +78,7 @@ def html_page(report: SensitivityReport, top: int = 40) -> str:
         + (f"<td>{_metric(e.recovered_metric)}</td>" if report.metric else "") + "</tr>"
         for e in report.groups)
     metric_head = f"<th>{html.escape(report.metric)} gain</th>" if report.metric else ""
-    embedded = json.dumps(to_json(report), sort_keys=True).replace("</", "<\\/")
+    embedded = script_json(to_json(report))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>edgeact sensitivity: {html.escape(report.model)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;

@@ -18,6 +18,7 @@ from edgeact.documents.profile_report import (
     ProfileReport,
 )
 from edgeact.io import OutputSet, atomic_write_text
+from edgeact.reports.embed import script_json
 
 __all__ = ["READABLE_SCHEMAS", "REPORT_SCHEMA", "ProfileReport", "html_page", "json_text", "summary_text",
            "write_html", "write_json", "write_reports"]
@@ -213,7 +214,7 @@ table{{border-collapse:collapse}}</style></head><body>
 <h2>Outputs</h2><table><tr><th>output</th><th>SQNR dB</th><th>cosine</th><th>max |err|</th><th>max |err| LSB</th>
 <th>top-1 agreement</th></tr>{rows}</table>
 {warnings}{delegate}<h2>Hazards</h2><ul>{hazards}</ul>{images}
-<script type="application/json" id="report">{html.escape(json.dumps(report.to_json(), default=float))}</script>
+<script type="application/json" id="report">{script_json(report.to_json())}</script>
 </body></html>
 """
     return page
