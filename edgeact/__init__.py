@@ -1,7 +1,8 @@
 """edgeact: int8 edge deployment for models with saturating and smooth activations.
 
 Public API (mirrors the CLI): :func:`quantize` (``edgeact quantize``), :func:`calibrate` (``edgeact calibrate``),
-:func:`sensitivity` (``edgeact sensitivity``), :func:`build_lut` (``edgeact lut``), plus the building blocks
+:func:`sensitivity` (``edgeact sensitivity``), :func:`build_lut` (``edgeact lut``), :func:`devices`
+(``edgeact devices``), plus the building blocks
 :func:`activation`, :class:`QParams` and :func:`lut_for`. ``quantize``/``calibrate``/``sensitivity`` load onnx and
 onnxruntime on first use.
 """
@@ -14,10 +15,10 @@ from edgeact.numerics import Convention, QParams, lut_for, table_error  # noqa: 
 
 __all__ = [
     "Convention", "LutReport", "QParams", "QuantizeResult", "__version__", "activation", "build_lut", "calibrate",
-    "lut_for", "quantize", "sensitivity", "table_error",
+    "devices", "lut_for", "quantize", "sensitivity", "table_error",
 ]
 
-_LAZY = {"quantize", "calibrate", "sensitivity", "QuantizeResult"}
+_LAZY = {"quantize", "calibrate", "sensitivity", "devices", "QuantizeResult"}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - module-level lazy attribute

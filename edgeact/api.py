@@ -30,6 +30,7 @@ from edgeact.calibration.engine import CalibrationStats
 from edgeact.documents.calibration_record import CalibrationRecordDocument
 from edgeact.documents.sensitivity_report import SensitivityReport
 from edgeact.errors import QuantizationRangeError, UsageError
+from edgeact.hardware.catalog import DeviceSummary, device_summaries
 from edgeact.io import OutputSet, check_outputs, check_writable
 from edgeact.metrics import Metric, resolve_metric
 from edgeact.pipeline import bias_correction
@@ -52,7 +53,7 @@ from edgeact.pipeline.shapes import StaticShapes, static_input_shapes, static_sh
 from edgeact.pipeline.write import output_paths, user_files, write
 from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
 from edgeact.planning.record import plan_dict
-from edgeact.planning.target_forms import target_profile
+from edgeact.planning.target_forms import ALIASES, target_profile
 
 CanonicalModel = Prepared  # the name earlier releases used
 
@@ -60,7 +61,7 @@ __all__ = [
     "DEFAULT_FORMATS", "EVAL_SAMPLES", "FORMATS", "SUFFIXES", "Artifact", "CalibrationRecord", "CanonicalModel",
     "ModelSource", "PlanOptions", "Prepared", "QuantizeResult", "StaticShapes", "calibrate", "evaluate", "export",
     "make_plan", "merged_stats", "plan", "prepare", "quantize", "resolve_model", "static_input_shapes",
-    "static_shapes", "statistics", "sensitivity", "write",
+    "static_shapes", "statistics", "sensitivity", "write", "devices",
 ]
 
 
@@ -283,6 +284,17 @@ def promotion_precision(promote: str, formats: Sequence[str], int16_requested: b
     if promote == "auto":  # float where the .tflite target's fast path takes no int16 (XNNPACK) or none runs
         return "float" if profile is not None and (tflite or not profile.int16_activations) else "int16"
     return promote
+
+
+def devices() -> list[DeviceSummary]:
+    """The built-in device profiles (``edgeact devices``): name and the names ``--target`` also takes for it, the
+    runtime and model format, the emulator's arithmetic, what it runs on int16 activations, and whether its fast
+    path takes float islands. A profile of your own is a ``.toml`` path wherever a device name goes.
+
+    >>> [d.name for d in devices() if d.model_format == "onnx"]
+    ['onnxruntime-cpu']
+    """
+    return device_summaries(ALIASES)
 
 
 def _metric_of(metric: str | Metric | None) -> tuple[Metric | None, str | None]:

@@ -14,6 +14,7 @@ import click
 
 from edgeact import __version__
 from edgeact.activations import REGISTRY
+from edgeact.cli_devices import devices
 from edgeact.cli_gate import gate
 from edgeact.cli_profile import profile_device
 from edgeact.cli_quantize import calibrate, quantize
@@ -240,6 +241,7 @@ main.add_command(quantize)
 main.add_command(profile_device)
 main.add_command(gate)
 main.add_command(sensitivity)
+main.add_command(devices)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgeact.activations import activation
-from edgeact.devices import activation_verdict, load_profile
 from edgeact.errors import RuntimeUnavailableError
 from edgeact.exporters.tflite.single_op import activation_builtin_model, table_lowering_model
+from edgeact.hardware import activation_verdict, load_profile
 from edgeact.numerics import QParams, lut_for
 from edgeact.runtimes.tflm import run_tflm
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeact.devices import load_profile
 from edgeact.exporters.tflite.writer import serialise
+from edgeact.hardware import load_profile
 from edgeact.numerics import PerChannelQParams, QParams
 from edgeact.runtimes.emulator import emulate, rules_for
 from edgeact.runtimes.litert import run_litert

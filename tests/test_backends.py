@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import edgeact
-from edgeact.devices import load_profile
-from edgeact.devices import profiles as profile_schema
 from edgeact.errors import DeviceProfileError, RuntimeUnavailableError
 from edgeact.graph.tflite_import import read_tflite
+from edgeact.hardware import load_profile
+from edgeact.hardware import profiles as profile_schema
 from edgeact.profiler.backends import latency_ms, run_device
 from edgeact.runtimes.backends import (
     BACKENDS,

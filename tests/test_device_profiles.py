@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeact.devices import load_profile
 from edgeact.errors import DeviceProfileError, UsageError
+from edgeact.hardware import load_profile
 
 GOOD = """
 schema_version = 2
@@ -37,7 +37,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_builtin_and_file_profiles_load(tmp_path: Path) -> None:
-    from edgeact.devices.profiles import builtin_profiles
+    from edgeact.hardware.profiles import builtin_profiles
 
     assert builtin_profiles() == ["cmsis-nn", "litert-reference", "litert-xnnpack", "npu-table", "onnxruntime-cpu",
                                   "tflm"]
@@ -99,7 +99,7 @@ def test_profile_arithmetic_names_are_the_op_tables() -> None:
     """A profile's ``arithmetic`` may name exactly the arithmetics some builtin of edgeact.ops declares kernels for
     (plus the reference), and the XNNPACK one covers the ops XNNPACK (or LiteRT's optimized kernel behind it)
     computes its own way."""
-    from edgeact.devices.profiles import ARITHMETIC as NAMES
+    from edgeact.hardware.profiles import ARITHMETIC as NAMES
     from edgeact.runtimes.emulator.kernels import ARITHMETIC
 
     assert sorted(NAMES) == sorted(ARITHMETIC)
@@ -115,7 +115,7 @@ def with_ops(tmp_path: Path, ops: str) -> Path:
 
 
 def test_profiles_name_op_sets(tmp_path: Path) -> None:
-    from edgeact.devices.profiles import op_sets
+    from edgeact.hardware.profiles import op_sets
 
     sets = op_sets()
     assert set(sets["litert"]) == set(sets["tflite-micro"]) | {"GELU", "POW"}
@@ -143,7 +143,7 @@ def test_bad_op_set_references_name_the_file(tmp_path: Path, ops: str, message: 
 
 
 def test_the_op_sets_file_is_not_a_profile() -> None:
-    from edgeact.devices.profiles import OP_SETS, builtin_profiles
+    from edgeact.hardware.profiles import OP_SETS, builtin_profiles
 
     assert OP_SETS.removesuffix(".toml") not in builtin_profiles()
     with pytest.raises(UsageError):
@@ -284,7 +284,7 @@ def test_unreadable_profile_files_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_every_builtin_profile_passes_the_field_checks() -> None:
-    from edgeact.devices.profiles import builtin_profiles
+    from edgeact.hardware.profiles import builtin_profiles
 
     for name in builtin_profiles():
         profile = load_profile(name)

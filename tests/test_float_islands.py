@@ -22,7 +22,7 @@ from onnx import helper as onnx_helper
 
 import edgeact
 from edgeact.activations import REGISTRY
-from edgeact.devices import load_profile
+from edgeact.hardware import load_profile
 from edgeact.profiler.profile import profile_device
 from edgeact.profiler.report import html_page, summary_text
 from edgeact.runtimes.litert import delegated_op_names, run_litert_many

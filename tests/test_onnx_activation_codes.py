@@ -21,8 +21,8 @@ import onnxruntime as ort
 import pytest
 
 import edgeact
-from edgeact.devices import load_profile
 from edgeact.errors import DeviceProfileError
+from edgeact.hardware import load_profile
 from edgeact.numerics import QParams, as_codes, dequantize, quantize
 
 DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits"

@@ -19,9 +19,9 @@ from onnx import helper
 
 import edgeact
 from edgeact.api import CanonicalModel, static_shapes
-from edgeact.devices import load_profile
 from edgeact.exporters.tflite.model import lower_tflite
 from edgeact.graph import view_of
+from edgeact.hardware import load_profile
 from edgeact.runtimes.emulator import emulate, rules_for
 from edgeact.runtimes.litert import run_litert_many
 from edgeact.runtimes.tflm import run_tflm_many

@@ -18,9 +18,9 @@ import pytest
 import edgeact
 from bench.ort_baseline import run
 from edgeact.api import CanonicalModel, static_shapes
-from edgeact.devices import load_profile
 from edgeact.exporters.tflite.model import lower_tflite
 from edgeact.graph import view_of
+from edgeact.hardware import load_profile
 from edgeact.metrics import sqnr_db
 from edgeact.runtimes.emulator import emulate, rules_for, run_op
 from edgeact.runtimes.litert import run_litert, run_litert_tensors

@@ -27,10 +27,10 @@ from onnx import helper
 
 import edgeact
 from edgeact.cli import main
-from edgeact.devices import load_profile
 from edgeact.errors import ModelFormatError, RuntimeUnavailableError
 from edgeact.exporters.tflite.single_op import activation_builtin_model
 from edgeact.exporters.tflite.writer import serialise
+from edgeact.hardware import load_profile
 from edgeact.numerics import QParams
 from edgeact.profiler.backends import latency_ms
 from edgeact.runtimes.isolation import run_isolated

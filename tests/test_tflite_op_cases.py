@@ -12,9 +12,9 @@ import pytest
 
 import edgeact
 from bench.ort_baseline import run
-from edgeact.devices import load_profile
 from edgeact.exporters.tflite.lower import UnsupportedOpError
 from edgeact.graph.tflite_import import read_tflite
+from edgeact.hardware import load_profile
 from edgeact.metrics import sqnr_db
 from edgeact.runtimes.emulator import emulate, rules_for
 from edgeact.runtimes.litert import run_litert

@@ -7,9 +7,9 @@ import pytest
 from conftest import ALL_INT8_CODES, random_grid
 
 from edgeact.activations import activation
-from edgeact.devices import activation_verdict, load_profile
 from edgeact.errors import RuntimeUnavailableError
 from edgeact.exporters.tflite.single_op import activation_builtin_model
+from edgeact.hardware import activation_verdict, load_profile
 from edgeact.numerics import QParams, lut_for
 from edgeact.runtimes.tflm import run_tflm
 

@@ -3,7 +3,7 @@
 A form is ``builtin`` (the runtime's own op computes the table: a TFLite builtin such as TANH), ``table`` (the exact
 256-entry table as CAST -> ADD -> GATHER in TFLite or Cast -> Gather in ONNX) or ``float`` (the op runs between
 dequantize and quantize). The TFLite builtin is chosen only where the target's profile says the device computes
-the planned grids correctly (:func:`edgeact.devices.profiles.activation_verdict`) *and* builds its table by a
+the planned grids correctly (:func:`edgeact.hardware.profiles.activation_verdict`) *and* builds its table by a
 convention that reproduces edgeact's table code for code. Exporters read the form; they never decide it.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from edgeact.activations import REGISTRY, Activation
-from edgeact.devices.profiles import DeviceProfile, activation_verdict, builtin_profiles, load_profile
 from edgeact.errors import DeviceProfileError, UsageError
+from edgeact.hardware.profiles import DeviceProfile, activation_verdict, builtin_profiles, load_profile
 from edgeact.numerics import Table, lut_for
 from edgeact.ops.spec import FormKind
 from edgeact.ops.table import SPECS

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeact.devices.profiles import DeviceProfile
+from edgeact.hardware.profiles import DeviceProfile
 from edgeact.runtimes import UNNAMED_MODEL
 from edgeact.runtimes.backends import Sample, backend_for
 from edgeact.tflite.graph import LoweredGraph

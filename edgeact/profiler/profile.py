@@ -17,7 +17,6 @@ from edgeact import __version__
 from edgeact.activations import REGISTRY
 from edgeact.calibration.data import CalibrationData, InputSpec
 from edgeact.calibration.engine import input_specs
-from edgeact.devices.profiles import DeviceProfile, activation_verdict, load_profile
 from edgeact.documents.calibration_record import ActivationCore, RecordCore
 from edgeact.documents.profile_report import (
     REPORT_SCHEMA,
@@ -39,6 +38,7 @@ from edgeact.graph.importer import load_onnx_bytes, model_bytes
 from edgeact.graph.observe import dequantized_tensors, layer_subgraphs, with_float_outputs
 from edgeact.graph.tflite_import import metadata, read_tflite
 from edgeact.graph.view import GraphView
+from edgeact.hardware.profiles import DeviceProfile, activation_verdict, load_profile
 from edgeact.profiler.backends import latency_ms, run_device
 from edgeact.profiler.metrics import code_agreement, output_metrics
 from edgeact.profiler.provenance import ModelProvenance, onnx_provenance, tflite_provenance

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import DeviceProfileError, ModelFormatError, RuntimeUnavailableError
+from edgeact.hardware.profiles import DeviceProfile
 from edgeact.numerics import dequantize, quantize
 from edgeact.runtimes import UNNAMED_MODEL, timed_runs
 from edgeact.runtimes.emulator import Rules, emulate, rules_for

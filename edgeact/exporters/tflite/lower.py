@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeact.activations import Activation
-from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import EdgeactError
 from edgeact.graph.view import GraphView, NodeView, ValueView
+from edgeact.hardware.profiles import DeviceProfile
 from edgeact.numerics import QParams
 from edgeact.ops.layout import FLOAT, INT8, INT16, QUANTIZED, TO_NCHW, TO_NHWC, WIDENING
 from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan

@@ -5,8 +5,8 @@ the profile only which ops it runs at all, never a device name."""
 
 from __future__ import annotations
 
-from edgeact.devices.profiles import DeviceProfile, builtin_profiles, load_profile
 from edgeact.errors import DeviceProfileError, UsageError
+from edgeact.hardware.profiles import DeviceProfile, builtin_profiles, load_profile
 from edgeact.planning.target_forms import ALIASES
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeact.devices.profiles import DeviceProfile
 from edgeact.errors import EdgeactError
+from edgeact.hardware.profiles import DeviceProfile
 from edgeact.numerics.requantize import RequantRounding
 from edgeact.ops.activations import builtin_activation
 from edgeact.runtimes.emulator.kernels import ARITHMETIC, KERNELS, Kernel
