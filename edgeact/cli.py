@@ -23,6 +23,7 @@ from edgeact.cli_support import run_api
 from edgeact.lut import BITS_DTYPE, LutReport, build_lut
 from edgeact.numerics.qparams import integer_range
 from edgeact.numerics.tables import INT16_CONVENTIONS, Convention
+from edgeact.runtimes.native_output import VERBOSE_ENV
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -109,7 +110,8 @@ class _Main(click.Group):
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgeact")
 @click.option("--debug", is_flag=True, help="Show the full traceback of an unexpected error.")
-def main(debug: bool) -> None:
+@click.option("--verbose", is_flag=True, help="Let the runtimes' own messages through (LiteRT's INFO lines).")
+def main(debug: bool, verbose: bool) -> None:
     """edgeact: int8 models with saturating and smooth activations, exact on the device.
 
     \b
@@ -118,9 +120,13 @@ def main(debug: bool) -> None:
       calibrate  collect tensor statistics for one data shard (merge them with quantize --stats)
       profile-device  int8 model on a device's runtime vs float32: per output, per layer, hazards, latency
       gate       a profile-device report against a committed baseline: exit 3 on a quality regression
+      sensitivity  which tensor groups int8 hurts most (and quantize --budget promotes the fewest of them)
+      devices    the built-in device profiles: format, runtime, int16 support
       lut        build one activation's exact lookup table and compare it with the int8 error floor
     Run 'edgeact COMMAND --help' for examples.
     """
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
     _exit_cleanly_on_sigterm()
 
 

@@ -224,3 +224,25 @@ def test_json_embedded_in_html_survives_json_parse() -> None:
     assert "</" not in text and "<!--" not in text and "&quot;" not in text
     parsed = json.loads(text, parse_constant=lambda token: (_ for _ in ()).throw(AssertionError(token)))
     assert parsed == {"name": data["name"], "db": None, "nan": None, "list": [1.5, None]}
+
+
+def test_runtime_chatter_is_silent_by_default_and_shown_with_verbose(tmp_path: Path) -> None:
+    digits = Path(__file__).resolve().parents[1] / "examples" / "digits"
+    args = ["quantize", str(digits / "mlp_tanh.onnx"), "--calib", str(digits / "mlp_tanh.calib.npz"), "--format",
+            "tflite"]
+    quiet = subprocess.run([sys.executable, "-m", "edgeact.cli", *args, "-o", str(tmp_path / "q")],
+                           capture_output=True, text=True)
+    loud = subprocess.run([sys.executable, "-m", "edgeact.cli", "--verbose", *args, "-o", str(tmp_path / "v")],
+                          capture_output=True, text=True)
+    assert quiet.returncode == 0 and loud.returncode == 0, quiet.stderr + loud.stderr
+    assert "XNNPACK delegate" not in quiet.stderr + quiet.stdout
+    assert "INFO: Created TensorFlow Lite XNNPACK delegate" in loud.stderr
+
+
+def test_captured_native_output_is_kept_and_stderr_restored(capfd) -> None:  # type: ignore[no-untyped-def]
+    from edgeact.runtimes.native_output import native_stderr
+    with native_stderr() as printed:
+        os.write(2, b"ERROR: a native refusal\n")
+    os.write(2, b"after\n")
+    assert printed.text == "ERROR: a native refusal"
+    assert capfd.readouterr().err == "after\n"

@@ -9,6 +9,7 @@ import numpy as np
 
 from edgeact.errors import RuntimeUnavailableError
 from edgeact.runtimes import UNNAMED_MODEL, timed_runs
+from edgeact.runtimes.native_output import native_stderr
 from edgeact.runtimes.tflite_verify import verify_tflite
 
 
@@ -46,14 +47,20 @@ def litert_interpreter(
         LiteRTKernels.BUILTIN: module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
         LiteRTKernels.REFERENCE: module.OpResolverType.BUILTIN_REF,
     }[LiteRTKernels(kernels)]
-    try:
-        interpreter = module.Interpreter(
-            model_content=bytes(model), experimental_op_resolver_type=resolver, num_threads=threads,
-            experimental_preserve_all_tensors=keep_tensors,
-        )
-        interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
-        raise RuntimeUnavailableError(f"LiteRT refused {source}: {exc}") from exc
+    with native_stderr() as printed:  # LiteRT's INFO lines; its ERROR lines say why it refused
+        try:
+            interpreter = module.Interpreter(
+                model_content=bytes(model), experimental_op_resolver_type=resolver, num_threads=threads,
+                experimental_preserve_all_tensors=keep_tensors,
+            )
+            interpreter.allocate_tensors()
+            refused = None
+        except (ValueError, RuntimeError) as exc:
+            refused = exc
+    if refused is not None:
+        said = [line for line in printed.text.splitlines() if not line.startswith("INFO:")]
+        detail = f" ({'; '.join(said)})" if said else ""
+        raise RuntimeUnavailableError(f"LiteRT refused {source}: {refused}{detail}") from refused
     return interpreter
 
 
