@@ -1,10 +1,10 @@
 """edgeact: int8 edge deployment for models with saturating and smooth activations.
 
 Public API (mirrors the CLI): :func:`quantize` (``edgeact quantize``), :func:`calibrate` (``edgeact calibrate``),
-:func:`sensitivity` (``edgeact sensitivity``), :func:`build_lut` (``edgeact lut``), :func:`devices`
-(``edgeact devices``), plus the building blocks
-:func:`activation`, :class:`QParams` and :func:`lut_for`. ``quantize``/``calibrate``/``sensitivity`` load onnx and
-onnxruntime on first use.
+:func:`sensitivity` (``edgeact sensitivity``), :func:`profile_device` (``edgeact profile-device``), :func:`gate`
+(``edgeact gate``), :func:`devices` (``edgeact devices``), :func:`build_lut` (``edgeact lut``), plus the building
+blocks :func:`activation`, :class:`QParams` and :func:`lut_for`. The commands' functions load onnx, onnxruntime and
+LiteRT on first use.
 """
 
 __version__ = "0.1.0"
@@ -15,10 +15,10 @@ from edgeact.numerics import Convention, QParams, lut_for, table_error  # noqa: 
 
 __all__ = [
     "Convention", "LutReport", "QParams", "QuantizeResult", "__version__", "activation", "build_lut", "calibrate",
-    "devices", "lut_for", "quantize", "sensitivity", "table_error",
+    "devices", "gate", "lut_for", "profile_device", "quantize", "sensitivity", "table_error",
 ]
 
-_LAZY = {"quantize", "calibrate", "sensitivity", "devices", "QuantizeResult"}
+_LAZY = {"quantize", "calibrate", "sensitivity", "devices", "profile_device", "gate", "QuantizeResult"}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - module-level lazy attribute

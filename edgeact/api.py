@@ -28,8 +28,10 @@ from edgeact.analysis.render import html_page, json_text
 from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS, analyse, int16_alternative, trials_for
 from edgeact.calibration.engine import CalibrationStats
 from edgeact.documents.calibration_record import CalibrationRecordDocument
+from edgeact.documents.profile_report import ProfileReport
 from edgeact.documents.sensitivity_report import SensitivityReport
 from edgeact.errors import QuantizationRangeError, UsageError
+from edgeact.gating import GateResult
 from edgeact.hardware.catalog import DeviceSummary, device_summaries
 from edgeact.io import OutputSet, check_outputs, check_writable
 from edgeact.metrics import Metric, resolve_metric
@@ -61,7 +63,7 @@ __all__ = [
     "DEFAULT_FORMATS", "EVAL_SAMPLES", "FORMATS", "SUFFIXES", "Artifact", "CalibrationRecord", "CanonicalModel",
     "ModelSource", "PlanOptions", "Prepared", "QuantizeResult", "StaticShapes", "calibrate", "evaluate", "export",
     "make_plan", "merged_stats", "plan", "prepare", "quantize", "resolve_model", "static_input_shapes",
-    "static_shapes", "statistics", "sensitivity", "write", "devices",
+    "static_shapes", "statistics", "sensitivity", "write", "devices", "profile_device", "gate",
 ]
 
 
@@ -284,6 +286,58 @@ def promotion_precision(promote: str, formats: Sequence[str], int16_requested: b
     if promote == "auto":  # float where the .tflite target's fast path takes no int16 (XNNPACK) or none runs
         return "float" if profile is not None and (tflite or not profile.int16_activations) else "int16"
     return promote
+
+
+def profile_device(
+    model: str | Path, device: str | Path, baseline: str | Path, data: str | Path, *, per_layer: bool = False,
+    max_samples: int | None = None, latency_runs: int | None = None, skip_bad_samples: bool = False,
+    json_path: str | Path | None = None, html_path: str | Path | None = None, progress: bool = False,
+    max_array_bytes: int | None = None,
+) -> ProfileReport:
+    """``edgeact profile-device``: run the int8 ``model`` (.tflite or ONNX) on ``device`` (a name from
+    :func:`devices`, or a profile ``.toml``) and the float ``baseline`` on ``data``; per output SQNR, cosine, max
+    error, top-1 and emulator agreement, per layer with ``per_layer``, hazards, latency. ``json_path`` /
+    ``html_path`` write the reports (both or neither appear; inputs are never overwritten).
+
+    >>> report = profile_device("out/model.int8.tflite", "tflm", "model.onnx", "eval.npz")  # doctest: +SKIP
+    >>> {name: output.sqnr_db for name, output in report.outputs.items()}  # doctest: +SKIP
+    {'logits': 41.9}
+    """
+    from edgeact.profiler.profile import profile_device as run_profile
+    from edgeact.profiler.report import write_reports
+
+    destinations = {"--json": json_path, "--html": html_path}
+    check_outputs(destinations, user_files(model, baseline, data))
+    check_writable(destinations)
+    report = run_profile(model, device, baseline, data, per_layer=per_layer, max_samples=max_samples,
+                         latency_runs=latency_runs, skip_bad_samples=skip_bad_samples, progress=progress,
+                         max_array_bytes=max_array_bytes)
+    write_reports(report, Path(json_path) if json_path else None, Path(html_path) if html_path else None)
+    return report
+
+
+def gate(report: ProfileReport | str | Path, baseline: ProfileReport | str | Path, *,
+         config: str | Path | None = None, allow_mismatch: bool = False, **thresholds: Any) -> GateResult:
+    """``edgeact gate``: every check of ``report`` against ``baseline`` (each a :func:`profile_device` result or a
+    report's JSON path). ``thresholds``: ``max_sqnr_drop``, ``min_top1_agreement``, ``max_latency_ratio``,
+    ``per_layer``, ``max_layer_sqnr_drop``, ``max_activation_error_growth``, ``max_saturation_increase`` (over
+    ``[tool.edgeact.gate]`` of ./pyproject.toml, or the ``config`` TOML). A report of another device, schema or
+    float model is refused (:class:`~edgeact.errors.GateInputError`) unless ``allow_mismatch``.
+
+    >>> result = gate("report.json", "baselines/model.json", max_sqnr_drop=0.3)  # doctest: +SKIP
+    >>> result.passed, [check.message for check in result.failures]  # doctest: +SKIP
+    (True, [])
+    """
+    from edgeact.gating import gate as run_gate
+    from edgeact.gating import load_report, thresholds_from
+
+    def loaded(given: ProfileReport | str | Path, role: str) -> ProfileReport:
+        return load_report(given, role) if isinstance(given, str | Path) else given
+
+    labels = tuple(str(given) if isinstance(given, str | Path) else f"the {role}"
+                   for given, role in ((report, "report"), (baseline, "baseline")))
+    return run_gate(loaded(report, "report"), loaded(baseline, "baseline"), thresholds_from(config, **thresholds),
+                    allow_mismatch, labels)  # type: ignore[arg-type]
 
 
 def devices() -> list[DeviceSummary]:

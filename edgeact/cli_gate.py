@@ -29,7 +29,7 @@ Defaults (override in [tool.edgeact.gate] of pyproject.toml, a --config TOML, or
 
 def check_destinations(outputs: dict[str, Path | None], inputs: list[Path | None]) -> None:
     """Before any work: no output replaces an input or another output, and every output's folder takes a file."""
-    from edgeact.gate import config_file
+    from edgeact.gating import config_file
     from edgeact.io import check_outputs, check_writable
 
     run_api(lambda: check_outputs(outputs, [*inputs, config_file(None)]))
@@ -40,7 +40,7 @@ def run_gate(report_path: Path, baseline_path: Path, base: dict[str, Any], thres
              markdown_path: Path | None, allow_mismatch: bool) -> None:
     """Shared by ``gate`` and ``profile-device --gate`` (``base`` and ``thresholds`` already loaded): print, write,
     and exit 3 on a regression."""
-    from edgeact.gate import gate, load_report, markdown, write_gate_outputs
+    from edgeact.gating import gate, load_report, markdown, write_gate_outputs
     from edgeact.io import same_file
 
     if same_file(report_path, baseline_path):
@@ -56,7 +56,7 @@ def run_gate(report_path: Path, baseline_path: Path, base: dict[str, Any], thres
 
 
 def _update(report: Path, baseline: Path, ignored: list[str]) -> None:
-    from edgeact.gate import update_baseline
+    from edgeact.gating import update_baseline
 
     if ignored:
         click.echo(f"warning: {', '.join(ignored)} ignored with --update-baseline (nothing is gated)", err=True)
@@ -87,7 +87,7 @@ def gate(report: Path, baseline: Path, max_sqnr_drop: float | None, min_top1_agr
          max_latency_ratio: float | None, per_layer: bool | None, config: Path | None, junit: Path | None,
          markdown_path: Path | None, update_baseline: bool, allow_mismatch: bool) -> None:
     """Fail (exit 3) when REPORT's quantization quality regressed against the committed baseline."""
-    from edgeact.gate import load_report, thresholds_from
+    from edgeact.gating import load_report, thresholds_from
 
     overrides = {"max_sqnr_drop": max_sqnr_drop, "min_top1_agreement": min_top1_agreement,
                  "max_latency_ratio": max_latency_ratio, "per_layer": per_layer}

@@ -47,7 +47,7 @@ def profile_device(model: Path, device: str, baseline: Path, data: Path, skip_ba
                    gate_baseline: Path | None, max_array_bytes: int | None) -> None:
     """Run MODEL (int8) on a device's runtime and the float baseline on the same data, and explain the error."""
     from edgeact.cli_gate import check_destinations, run_gate
-    from edgeact.gate import load_report, thresholds_from
+    from edgeact.gating import load_report, thresholds_from
     from edgeact.profiler.profile import profile_device as profile
     from edgeact.profiler.report import summary_text, write_reports
 

@@ -1,0 +1,56 @@
+"""The Python API mirrors the CLI: edgeact.profile_device and edgeact.gate on a real LiteRT run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import edgeact
+from edgeact.errors import GateInputError, UsageError
+
+DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits"
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("api")
+    written = edgeact.quantize(DIGITS / "mlp_tanh.onnx", DIGITS / "mlp_tanh.calib.npz", formats=["tflite"],
+                               output_dir=out)
+    report = edgeact.profile_device(written.paths["tflite"], "litert-reference", DIGITS / "mlp_tanh.onnx",
+                                    DIGITS / "mlp_tanh.eval.npz", max_samples=32, latency_runs=3,
+                                    json_path=out / "report.json", html_path=out / "report.html")
+    return out, report
+
+
+def test_profile_device_returns_the_report_and_writes_both_files(profiled) -> None:  # type: ignore[no-untyped-def]
+    out, report = profiled
+    assert report.device.name == "litert-reference" and report.samples == 32
+    assert report.outputs["logits"].sqnr_db > 30.0
+    assert json.loads((out / "report.json").read_text())["outputs"]["logits"]["sqnr_db"] == pytest.approx(
+        report.outputs["logits"].sqnr_db)
+    assert (out / "report.html").read_text().startswith("<!doctype html>")
+
+
+def test_gate_takes_reports_or_paths_and_fails_a_worse_one(profiled, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out, report = profiled
+    assert edgeact.gate(report, out / "report.json").passed
+    better = json.loads((out / "report.json").read_text())
+    better["outputs"]["logits"]["sqnr_db"] += 3.0  # a baseline 3 dB better: this report dropped 3 dB
+    (tmp_path / "better.json").write_text(json.dumps(better))
+    result = edgeact.gate(report, tmp_path / "better.json")
+    assert not result.passed and [check.name for check in result.failures] == ["output logits: SQNR"]
+    assert edgeact.gate(report, tmp_path / "better.json", max_sqnr_drop=3.5).passed
+    with pytest.raises(UsageError, match="max-sqnr-drop"):
+        edgeact.gate(report, report, max_sqnr_drop="half a dB")
+    with pytest.raises(GateInputError):
+        edgeact.gate(report, tmp_path / "missing.json")
+
+
+def test_profile_device_never_overwrites_its_inputs(tmp_path: Path) -> None:
+    before = (DIGITS / "mlp_tanh.eval.npz").read_bytes()
+    with pytest.raises(UsageError):
+        edgeact.profile_device(DIGITS / "mlp_tanh.onnx", "onnxruntime-cpu", DIGITS / "mlp_tanh.onnx",
+                               DIGITS / "mlp_tanh.eval.npz", json_path=DIGITS / "mlp_tanh.eval.npz")
+    assert (DIGITS / "mlp_tanh.eval.npz").read_bytes() == before
