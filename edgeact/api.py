@@ -52,7 +52,7 @@ from edgeact.pipeline.export import (
 from edgeact.pipeline.prepare import ModelSource, Prepared, prepare, prepare_for_calibration, resolve_model
 from edgeact.pipeline.record import CalibrationRecord
 from edgeact.pipeline.shapes import StaticShapes, static_input_shapes, static_shapes
-from edgeact.pipeline.write import output_paths, user_files, write
+from edgeact.pipeline.write import file_contents, output_paths, user_files, write
 from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
 from edgeact.planning.record import plan_dict
 from edgeact.planning.target_forms import ALIASES, target_profile
@@ -69,13 +69,16 @@ __all__ = [
 
 @dataclass
 class QuantizeResult:
-    """What :func:`quantize` wrote: ``paths`` by format (plus ``record``) and the calibration record."""
+    """What :func:`quantize` made: ``paths`` by format (plus ``record``) of the files it wrote — none without an
+    ``output_dir``: then ``files`` holds each form's bytes (and the record's JSON as ``record``) — and the
+    calibration record."""
 
     paths: dict[str, Path]
     record: dict[str, Any]
     plan: QuantPlan = field(repr=False)
     plots: list[Path] = field(default_factory=list)
     document: CalibrationRecordDocument | None = field(default=None, repr=False)  # the record, typed
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)  # in memory, when nothing was written
 
 
 def calibrate(
@@ -154,6 +157,9 @@ def quantize(
     torch.onnx using ``example_inputs`` (name -> array, forward's argument order), ``input_shapes``, or the first
     calibration sample.
 
+    ``output_dir``: where the files go (created if needed; an existing file that is an input is never replaced);
+    without it nothing is written and ``QuantizeResult.files`` holds every form's bytes and the record's JSON.
+
     Statistics come from ``calib`` (an .npz or folder of .npz), from saved ``stats`` files (merged), or both.
     ``formats``: onnx-qdq, onnx-table, tflite (int8 for the ``target`` device profile: litert, tflm, ...);
     ``float_tflite`` adds the float32 .tflite baseline. With ``plots``, each activation's nonlinear quantization
@@ -183,6 +189,8 @@ def quantize(
                           int16=frozenset(int16), onnx_activations=onnx_activations, io=io,
                           recurrent_cells=recurrent_cells)
     precision = promotion_precision(promote, formats, bool(options.int16), target)
+    if plots and output_dir is None:
+        raise UsageError("plots are drawn into OUTDIR/<name>.plots: give output_dir (without it nothing is written)")
     if bias_samples < 1:
         raise UsageError(f"bias_samples={bias_samples}: bias correction needs at least one sample "
                          "(turn it off with bias_correction=False)")
@@ -219,6 +227,10 @@ def quantize(
         files={form: path.name for form, path in paths.items() if form != "record"}, budget=budget_record,
         bias_correction=bias_record,
     )
+    if output_dir is None:  # nothing written: the files are returned
+        text, contents = file_contents(paths, artifacts, record)
+        return QuantizeResult({}, record.as_dict(), decided, [], record.document(),
+                              {**contents, "record": text.encode()})
     drawn = write(paths, artifacts, record, (decided, total) if plots else None)
     return QuantizeResult(paths, record.as_dict(), decided, drawn, record.document())
 

@@ -54,3 +54,17 @@ def test_profile_device_never_overwrites_its_inputs(tmp_path: Path) -> None:
         edgeact.profile_device(DIGITS / "mlp_tanh.onnx", "onnxruntime-cpu", DIGITS / "mlp_tanh.onnx",
                                DIGITS / "mlp_tanh.eval.npz", json_path=DIGITS / "mlp_tanh.eval.npz")
     assert (DIGITS / "mlp_tanh.eval.npz").read_bytes() == before
+
+
+def test_quantize_without_an_output_dir_writes_nothing_and_returns_the_files(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    kept = edgeact.quantize(DIGITS / "mlp_tanh.onnx", DIGITS / "mlp_tanh.calib.npz", formats=["onnx-qdq", "tflite"])
+    assert list(tmp_path.iterdir()) == [] and kept.paths == {}
+    assert set(kept.files) == {"onnx-qdq", "tflite", "record"}
+    written = edgeact.quantize(DIGITS / "mlp_tanh.onnx", DIGITS / "mlp_tanh.calib.npz", formats=["onnx-qdq", "tflite"],
+                               output_dir=tmp_path / "out")
+    for form, path in written.paths.items():  # byte for byte what the same call writes
+        assert kept.files[form] == path.read_bytes(), form
+    assert json.loads(kept.files["record"]) == kept.record
+    with pytest.raises(UsageError, match="output_dir"):
+        edgeact.quantize(DIGITS / "mlp_tanh.onnx", DIGITS / "mlp_tanh.calib.npz", plots=True)

@@ -43,8 +43,9 @@ def output_paths(source: ModelSource, output_dir: str | Path | None, formats: Se
     folder = Path(output_dir) if output_dir is not None else Path(".")
     paths = {form: folder / f"{source.stem}{SUFFIXES[form]}" for form in [*formats] + (["fp32-tflite"] * float_tflite)}
     paths["record"] = folder / f"{source.stem}.calibration.json"
-    check_outputs({f"output ({form})": path for form, path in paths.items()}, [source.path, *inputs])
-    check_creatable_folder(folder)
+    if output_dir is not None:  # None: nothing is written (the files stay in memory), so nothing to check
+        check_outputs({f"output ({form})": path for form, path in paths.items()}, [source.path, *inputs])
+        check_creatable_folder(folder)
     return paths
 
 
@@ -64,22 +65,30 @@ def _plot_activation_maps(plan: QuantPlan, stats: CalibrationStats, folder: Path
     return drawn
 
 
-def write(paths: dict[str, Path], artifacts: dict[str, Artifact], record: CalibrationRecord,
-          plots: tuple[QuantPlan, CalibrationStats] | None = None) -> list[Path]:
-    """Stage 6: every artifact and the record (and with ``plots``, the activation maps) as one set; each .tflite
-    carries the record's sha256 in its metadata. Returns the plots drawn."""
+def file_contents(paths: dict[str, Path], artifacts: dict[str, Artifact],
+                  record: CalibrationRecord) -> tuple[str, dict[str, bytes]]:
+    """The record's text and each form's bytes as they are written: each .tflite carries the record's sha256 and
+    its file name in its metadata."""
     text = record.to_json()
     metadata = {"edgeact_version": __version__.encode(),
                 "calibration_record_sha256": hashlib.sha256(text.encode()).hexdigest().encode(),
                 RECORD_KEY: paths["record"].name.encode()}  # the record beside it, by data, not by a naming rule
+    return text, {form: artifact.final_bytes(metadata) for form, artifact in artifacts.items()}
+
+
+def write(paths: dict[str, Path], artifacts: dict[str, Artifact], record: CalibrationRecord,
+          plots: tuple[QuantPlan, CalibrationStats] | None = None) -> list[Path]:
+    """Stage 6: every artifact and the record (and with ``plots``, the activation maps) as one set; each .tflite
+    carries the record's sha256 in its metadata. Returns the plots drawn."""
+    text, contents = file_contents(paths, artifacts, record)
     plot_folder = plots_folder(paths["record"]) if plots is not None else None
     created = _missing_folders(paths["record"].parent, plot_folder)
     try:
         for folder in reversed(created):
             _make_folder(folder)
         with OutputSet() as outputs:
-            for form, artifact in artifacts.items():
-                outputs.add_bytes(paths[form], artifact.final_bytes(metadata))
+            for form, payload in contents.items():
+                outputs.add_bytes(paths[form], payload)
             drawn = _plot_activation_maps(*plots, plot_folder, outputs) if plots is not None else []
             outputs.add_text(paths["record"], text)
             outputs.commit()
