@@ -68,3 +68,26 @@ def test_quantize_without_an_output_dir_writes_nothing_and_returns_the_files(tmp
     assert json.loads(kept.files["record"]) == kept.record
     with pytest.raises(UsageError, match="output_dir"):
         edgeact.quantize(DIGITS / "mlp_tanh.onnx", DIGITS / "mlp_tanh.calib.npz", plots=True)
+
+
+@pytest.mark.parametrize("device, form", [("litert-reference", "tflite"), ("onnxruntime-cpu", "onnx-qdq")])
+def test_an_activation_input_clipped_on_purpose_is_judged_after_the_activation(tmp_path: Path, device: str,
+                                                                              form: str) -> None:
+    """The transformer's GELU input grid is clipped where GELU barely moves (11 dB as a tensor, ~31 dB after the
+    GELU): the report says so and the console ranking leaves it out instead of calling it the worst layer."""
+    from edgeact.profiler.report import summary_text
+    written = edgeact.quantize(DIGITS / "transformer_gelu.onnx", DIGITS / "transformer_gelu.calib.npz",
+                               formats=[form], output_dir=tmp_path)
+    report = edgeact.profile_device(written.paths[form], device, DIGITS / "transformer_gelu.onnx",
+                                    DIGITS / "transformer_gelu.eval.npz", per_layer=True, max_samples=16,
+                                    latency_runs=1)
+    gelu = next(a for a in written.record["activations"] if a["function"] == "gelu")
+    layers = {layer.tensor: layer for layer in report.layers}
+    clipped = layers[gelu["input"]]
+    assert clipped.feeds_activation == gelu["node"]
+    assert clipped.after_activation_sqnr_db == layers[gelu["output"]].sqnr_db
+    assert clipped.sqnr_db < 20.0 < clipped.after_activation_sqnr_db  # a false alarm without the distinction
+    text = summary_text(report)
+    ranked = [line for line in text.splitlines() if line.startswith("  layer ")]
+    assert ranked and not any(gelu["input"] in line for line in ranked)
+    assert "activation input(s) not ranked" in text and gelu["input"] in text

@@ -105,6 +105,9 @@ class ActivationCore(ActivationMap):
     """One activation's nonlinear quantization map, as reports draw it."""
 
     error: ErrorCore = spec()
+    input: str | None = spec("the pre-activation tensor (its grid chosen for the error after the activation)",
+                             optional=True)
+    output: str | None = spec("the activation's output tensor", optional=True)
 
 
 @dataclass(frozen=True, kw_only=True)

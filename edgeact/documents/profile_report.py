@@ -92,6 +92,11 @@ class LayerReport:
     equal_codes: float | None = spec("share of codes equal to the emulator's re-run of this op on the device's "
                                      "own inputs", between=SHARE, optional=True)
     max_lsb: int | None = spec("largest difference from that re-run, in steps", optional=True)
+    feeds_activation: str | None = spec("the activation this tensor is the input of: its grid was chosen for the "
+                                        "error after that activation (inputs it saturates are clipped on purpose), "
+                                        "so judge it by after_activation_sqnr_db", optional=True)
+    after_activation_sqnr_db: float | None = spec("SQNR of that activation's output tensor", between=SQNR,
+                                                  optional=True)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -600,6 +600,7 @@ def profile_device(
         _check_record_model(record, baseline, view, fingerprint.float_model_sha256, warnings)
     outputs, layers = _compare(profile, int8, samples, _reference(base, view, int8, samples, per_layer, progress),
                                per_layer)
+    _mark_activation_inputs(layers, record[1] if record is not None else None)
     latency = _latency(profile, int8, samples, latency_runs, warnings)
     return ProfileReport(
         schema_version=REPORT_SCHEMA, edgeact_version=__version__, model=int8.path.name, baseline=baseline.name,
@@ -613,6 +614,21 @@ def profile_device(
         latency_ms=build(Latency, latency) if latency is not None else None, model_size_bytes=len(int8.payload),
         warnings=warnings, delegate=_delegate(profile, int8),
     )
+
+
+def _mark_activation_inputs(layers: list[dict[str, Any]], record: RecordCore | None) -> None:
+    """A layer that is an activation's input had its grid chosen for the error after the activation (a GELU's
+    input clipped where it barely changes the output): name the activation and give its output's SQNR, by which
+    the layer is judged."""
+    if record is None:
+        return
+    sqnr = {layer["tensor"]: layer.get("sqnr_db") for layer in layers}
+    feeding = {a.input: a for a in record.activations if a.input is not None}
+    for layer in layers:
+        act = feeding.get(layer["tensor"])
+        if act is not None:
+            layer["feeds_activation"] = act.node
+            layer["after_activation_sqnr_db"] = sqnr.get(act.output) if act.output is not None else None
 
 
 def _delegate(profile: DeviceProfile, model: Int8Model) -> Delegate | None:

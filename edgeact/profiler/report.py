@@ -66,10 +66,7 @@ def summary_text(report: ProfileReport) -> str:
         lines.append(f"  output {name}: SQNR {_fmt(o.sqnr_db, 4)} dB, cosine {_fmt(o.cosine, 5)}, max |err| "
                      f"{_fmt(o.max_abs_error)} ({_fmt(o.max_abs_error_lsb)} LSB){top1}{emulator}; "
                      f"NaN {o.nan_count}, Inf {o.inf_count}")
-    drops = [layer for layer in report.layers if layer.sqnr_drop_db is not None]
-    for layer in sorted(drops, key=lambda e: -e.sqnr_drop_db)[:5]:
-        lines.append(f"  layer {layer.tensor}: SQNR {_fmt(layer.sqnr_db, 4)} dB, loses "
-                     f"{_fmt(layer.sqnr_drop_db, 3)} dB against its inputs ({layer.source})")
+    lines += _layer_lines(report)
     for act in report.activations:
         sat = "-" if act.saturation_rate is None else f"{act.saturation_rate:.1%}"
         lines.append(f"  activation {act.node} ({act.function}): rms error {_fmt(act.rms_error)} vs floor "
@@ -85,6 +82,31 @@ def summary_text(report: ProfileReport) -> str:
                      f"{lat.threads} thread(s))")
     lines += [f"  warning: {warning}" for warning in report.warnings]
     return "\n".join(lines)
+
+
+SHOWN_LAYERS = 5
+
+
+def _layer_lines(report: ProfileReport) -> list[str]:
+    """The layers that lose most against their inputs; where the backend gives no drop (onnxruntime), the layers
+    with the lowest SQNR. The JSON and HTML reports have every layer."""
+    judged = [layer for layer in report.layers if layer.feeds_activation is None]  # activation inputs: see below
+    drops = [layer for layer in judged if layer.sqnr_drop_db is not None]
+    if drops:
+        lines = [f"  layer {layer.tensor}: SQNR {_fmt(layer.sqnr_db, 4)} dB, loses {_fmt(layer.sqnr_drop_db, 3)} dB "
+                 f"against its inputs ({layer.source})" for layer in sorted(drops, key=lambda e: -e.sqnr_drop_db)[
+                 :SHOWN_LAYERS]]
+    else:
+        measured = sorted((layer for layer in judged if layer.sqnr_db is not None), key=lambda e: e.sqnr_db)
+        lines = [f"  layer {layer.tensor}: SQNR {_fmt(layer.sqnr_db, 4)} dB ({layer.source}; lowest first)"
+                 for layer in measured[:SHOWN_LAYERS]]
+    inputs = [layer for layer in report.layers if layer.feeds_activation is not None and layer.sqnr_db is not None]
+    if inputs:
+        lowest = min(inputs, key=lambda e: e.sqnr_db)
+        lines.append(f"  {len(inputs)} activation input(s) not ranked: their grids are chosen for the error after "
+                     f"the activation (lowest: {lowest.tensor} {_fmt(lowest.sqnr_db, 4)} dB, after "
+                     f"{lowest.feeds_activation} {_fmt(lowest.after_activation_sqnr_db, 4)} dB)")
+    return lines
 
 
 def _png(figure) -> str:  # type: ignore[no-untyped-def]
@@ -115,9 +137,12 @@ def _layer_plot(report: ProfileReport) -> list[tuple[str, str]]:
         return []
     figure, axis = plt.subplots(figsize=(9, max(2.5, 0.3 * len(measured))))
     layers = list(reversed(measured))
-    axis.barh([layer.tensor[-40:] for layer in layers], [layer.sqnr_db for layer in layers], color="tab:blue")
+    colours = ["tab:gray" if layer.feeds_activation else "tab:blue" for layer in layers]
+    labels = [layer.tensor[-40:] + (" (act. input)" if layer.feeds_activation else "") for layer in layers]
+    axis.barh(labels, [layer.sqnr_db for layer in layers], color=colours)
     axis.set_xlabel("SQNR vs float32 (dB)")
-    axis.set_title("per-layer SQNR (int8 tensor vs the float model's)")
+    axis.set_title("per-layer SQNR (int8 tensor vs the float model's; grey: an activation's input, its grid chosen "
+                   "for the error after it)", fontsize=9)
     return [("Per-layer SQNR", _png_closed(figure))]
 
 
