@@ -17,6 +17,7 @@ import torch
 
 import edgeact
 from edgeact.graph import canonicalise, load_onnx
+from edgeact.graph.importer import model_bytes
 from edgeact.graph.view import view_of
 from edgeact.metrics import sqnr_db
 from edgeact.planning.target_forms import recurrent_cell_precision, target_profile
@@ -78,6 +79,8 @@ def test_the_unroller_tags_every_cell_value_but_its_output_h(tmp_path: Path) -> 
     assert len(cell_nodes) == 12 * STEPS - 5, sorted(n.op_type for n in cell_nodes)
     outputs_h = [n for n in view.nodes if n.op_type == "Mul" and n not in cell_nodes]
     assert len(outputs_h) == STEPS  # h = o * tanh(c): untagged, it keeps an int8 grid
+    # the tags live in memory only: the model's fingerprint (baselines, saved statistics) is what it was before
+    assert b"recurrent_cell" not in model_bytes(model)
 
 
 def test_the_target_profile_decides_int16_or_float() -> None:

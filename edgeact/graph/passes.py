@@ -147,8 +147,8 @@ def _rewrite_main_graph(rules: list[pattern.RewriteRule], model: ir.Model) -> in
     """Apply ``rules`` to the main graph only: the bodies of fused functions keep their original nodes."""
     existing = dict(model.functions)
     model.functions.clear()
-    tags = {value.name: dict(value.metadata_props) for node in model.graph for value in node.outputs
-            if value.metadata_props}
+    tags = {value.name: {k: v for k, v in value.meta.items() if k.startswith("edgeact.")} for node in model.graph
+            for value in node.outputs if any(k.startswith("edgeact.") for k in value.meta)}
     try:
         return pattern.RewriteRuleSet(rules).apply_to_model(model)
     finally:
@@ -156,7 +156,7 @@ def _rewrite_main_graph(rules: list[pattern.RewriteRule], model: ir.Model) -> in
         for node in model.graph:  # a replacement output keeps the provenance the value it replaces carried
             for value in node.outputs:
                 for key, text in tags.get(value.name, {}).items():
-                    value.metadata_props.setdefault(key, text)
+                    value.meta.setdefault(key, text)
 
 
 class _RuleSetPass(EdgeactPass):

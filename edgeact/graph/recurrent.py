@@ -1,6 +1,6 @@
 """Unroll ONNX LSTM and GRU (static sequence length) into MatMul + gate activations, so every gate's sigmoid and
 tanh becomes a table with its own calibrated grids. Every value of a cell but its output h carries ``CELL_KEY``
-(the cell type) in its metadata: the plan gives a cell's gates and state a wider precision than int8.
+(the cell type) in its in-memory ``meta``: the plan gives a cell's gates and state a wider precision than int8.
 State inputs (initial_h, initial_c) and outputs (Y, Y_h, Y_c) keep their names and meaning, so streaming use
 (feeding the state back) still works.
 
@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import onnx_ir as ir
 
-CELL_KEY = "edgeact.recurrent_cell"  # value metadata: the cell type (LSTM, GRU) whose gates or state the value holds
+CELL_KEY = "edgeact.recurrent_cell"  # Value.meta (in memory, never serialised: the model's fingerprint and the
+# exported files do not change): the cell type (LSTM, GRU) whose gates or state the value holds
 
 
 class _Builder:
@@ -42,7 +43,7 @@ class _Builder:
             value.name = f"{node.name}_out{index}"
             value.dtype = ir.DataType.FLOAT  # every value of an unrolled cell is float32
             if cell:
-                value.metadata_props[CELL_KEY] = cell
+                value.meta[CELL_KEY] = cell
         self.nodes.append(node)
         return list(node.outputs) if outputs > 1 else node.outputs[0]
 

@@ -97,7 +97,7 @@ def _shape(value: ir.Value) -> tuple[int | str | None, ...] | None:
 
 def _value_view(value: ir.Value) -> ValueView:
     constant = value.const_value.numpy() if value.const_value is not None else None
-    cell = value.metadata_props.get(CELL_KEY, "")
+    cell = value.meta.get(CELL_KEY, "")
     return ValueView(value.name or "", _dtype_name(value), _shape(value), constant, cell)
 
 
