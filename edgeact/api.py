@@ -303,13 +303,14 @@ def promotion_precision(promote: str, formats: Sequence[str], int16_requested: b
 def profile_device(
     model: str | Path, device: str | Path, baseline: str | Path, data: str | Path, *, per_layer: bool = False,
     max_samples: int | None = None, latency_runs: int | None = None, skip_bad_samples: bool = False,
-    json_path: str | Path | None = None, html_path: str | Path | None = None, progress: bool = False,
-    max_array_bytes: int | None = None,
+    json_path: str | Path | None = None, html_path: str | Path | None = None, metrics_path: str | Path | None = None,
+    progress: bool = False, max_array_bytes: int | None = None,
 ) -> ProfileReport:
     """``edgeact profile-device``: run the int8 ``model`` (.tflite or ONNX) on ``device`` (a name from
     :func:`devices`, or a profile ``.toml``) and the float ``baseline`` on ``data``; per output SQNR, cosine, max
     error, top-1 and emulator agreement, per layer with ``per_layer``, hazards, latency. ``json_path`` /
-    ``html_path`` write the reports (both or neither appear; inputs are never overwritten).
+    ``html_path`` / ``metrics_path`` (OpenMetrics text) write the reports (all or none appear; inputs are never
+    overwritten).
 
     >>> report = profile_device("out/model.int8.tflite", "tflm", "model.onnx", "eval.npz")  # doctest: +SKIP
     >>> {name: output.sqnr_db for name, output in report.outputs.items()}  # doctest: +SKIP
@@ -318,38 +319,44 @@ def profile_device(
     from edgeact.profiler.profile import profile_device as run_profile
     from edgeact.profiler.report import write_reports
 
-    destinations = {"--json": json_path, "--html": html_path}
+    destinations = {"--json": json_path, "--html": html_path, "--metrics": metrics_path}
     check_outputs(destinations, user_files(model, baseline, data))
     check_writable(destinations)
     report = run_profile(model, device, baseline, data, per_layer=per_layer, max_samples=max_samples,
                          latency_runs=latency_runs, skip_bad_samples=skip_bad_samples, progress=progress,
                          max_array_bytes=max_array_bytes)
-    write_reports(report, Path(json_path) if json_path else None, Path(html_path) if html_path else None)
+    write_reports(report, *(Path(p) if p else None for p in (json_path, html_path, metrics_path)))
     return report
 
 
 def gate(report: ProfileReport | str | Path, baseline: ProfileReport | str | Path, *,
-         config: str | Path | None = None, allow_mismatch: bool = False, **thresholds: Any) -> GateResult:
+         config: str | Path | None = None, allow_mismatch: bool = False, metrics_path: str | Path | None = None,
+         **thresholds: Any) -> GateResult:
     """``edgeact gate``: every check of ``report`` against ``baseline`` (each a :func:`profile_device` result or a
     report's JSON path). ``thresholds``: ``max_sqnr_drop``, ``min_top1_agreement``, ``max_latency_ratio``,
     ``per_layer``, ``max_layer_sqnr_drop``, ``max_activation_error_growth``, ``max_saturation_increase`` (over
     ``[tool.edgeact.gate]`` of ./pyproject.toml, or the ``config`` TOML). A report of another device, schema or
-    float model is refused (:class:`~edgeact.errors.GateInputError`) unless ``allow_mismatch``.
+    float model is refused (:class:`~edgeact.errors.GateInputError`) unless ``allow_mismatch``. ``metrics_path``:
+    also write the report's numbers and the verdict as OpenMetrics text.
 
     >>> result = gate("report.json", "baselines/model.json", max_sqnr_drop=0.3)  # doctest: +SKIP
     >>> result.passed, [check.message for check in result.failures]  # doctest: +SKIP
     (True, [])
     """
     from edgeact.gating import gate as run_gate
-    from edgeact.gating import load_report, thresholds_from
+    from edgeact.gating import load_report, thresholds_from, write_gate_outputs
 
     def loaded(given: ProfileReport | str | Path, role: str) -> ProfileReport:
         return load_report(given, role) if isinstance(given, str | Path) else given
 
     labels = tuple(str(given) if isinstance(given, str | Path) else f"the {role}"
                    for given, role in ((report, "report"), (baseline, "baseline")))
-    return run_gate(loaded(report, "report"), loaded(baseline, "baseline"), thresholds_from(config, **thresholds),
-                    allow_mismatch, labels)  # type: ignore[arg-type]
+    checked = loaded(report, "report")
+    result = run_gate(checked, loaded(baseline, "baseline"), thresholds_from(config, **thresholds), allow_mismatch,
+                      labels)  # type: ignore[arg-type]
+    if metrics_path is not None:
+        write_gate_outputs(result, checked, None, None, "", Path(metrics_path))
+    return result
 
 
 def devices() -> list[DeviceSummary]:

@@ -37,7 +37,7 @@ def check_destinations(outputs: dict[str, Path | None], inputs: list[Path | None
 
 
 def run_gate(report_path: Path, baseline_path: Path, base: dict[str, Any], thresholds: Any, junit: Path | None,
-             markdown_path: Path | None, allow_mismatch: bool) -> None:
+             markdown_path: Path | None, allow_mismatch: bool, metrics: Path | None = None) -> None:
     """Shared by ``gate`` and ``profile-device --gate`` (``base`` and ``thresholds`` already loaded): print, write,
     and exit 3 on a regression."""
     from edgeact.gating import gate, load_report, markdown, write_gate_outputs
@@ -50,7 +50,8 @@ def run_gate(report_path: Path, baseline_path: Path, base: dict[str, Any], thres
     result = run_api(lambda: gate(report, base, thresholds, allow_mismatch, (str(report_path), str(baseline_path))))
     summary = markdown(result, report)
     click.echo(summary)
-    run_api(lambda: write_gate_outputs(result, report, junit, markdown_path, f"edgeact gate {report['model']}"))
+    run_api(lambda: write_gate_outputs(result, report, junit, markdown_path, f"edgeact gate {report['model']}",
+                                       metrics))
     if not result.passed:
         raise SystemExit(EXIT_REGRESSION)
 
@@ -80,24 +81,27 @@ def _update(report: Path, baseline: Path, ignored: list[str]) -> None:
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML (a case per check).")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the summary as markdown (for a CI comment).")
+@click.option("--metrics", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write OpenMetrics text (edgeact_sqnr_db{output=...}, edgeact_gate_passed, ...) for Prometheus.")
 @click.option("--update-baseline", is_flag=True, help="Replace the baseline with this report (atomically), exit 0.")
 @click.option("--allow-mismatch", is_flag=True,
               help="Compare a report from another device, schema or float model anyway.")
 def gate(report: Path, baseline: Path, max_sqnr_drop: float | None, min_top1_agreement: float | None,
          max_latency_ratio: float | None, per_layer: bool | None, config: Path | None, junit: Path | None,
-         markdown_path: Path | None, update_baseline: bool, allow_mismatch: bool) -> None:
+         markdown_path: Path | None, metrics: Path | None, update_baseline: bool, allow_mismatch: bool) -> None:
     """Fail (exit 3) when REPORT's quantization quality regressed against the committed baseline."""
     from edgeact.gating import load_report, thresholds_from
 
     overrides = {"max_sqnr_drop": max_sqnr_drop, "min_top1_agreement": min_top1_agreement,
                  "max_latency_ratio": max_latency_ratio, "per_layer": per_layer}
     if update_baseline:
-        given = {"--junit": junit, "--markdown": markdown_path, "--config": config, "--allow-mismatch":
+        given = {"--junit": junit, "--markdown": markdown_path, "--metrics": metrics, "--config": config,
+                 "--allow-mismatch":
                  allow_mismatch or None, **{f"--{k.replace('_', '-')}": v for k, v in overrides.items()}}
         _update(report, baseline, [flag for flag, value in given.items() if value is not None])
         return
-    outputs = {"--junit": junit, "--markdown": markdown_path}
+    outputs = {"--junit": junit, "--markdown": markdown_path, "--metrics": metrics}
     check_destinations(outputs, [report, baseline, config])
     base = run_api(lambda: load_report(baseline, "baseline"))
     thresholds = run_api(lambda: thresholds_from(config, **overrides))
-    run_gate(report, baseline, base, thresholds, junit, markdown_path, allow_mismatch)
+    run_gate(report, baseline, base, thresholds, junit, markdown_path, allow_mismatch, metrics)

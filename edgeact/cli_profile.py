@@ -35,6 +35,9 @@ cmsis-nn, npu-table (run by edgeact's integer emulator under their rules). A dev
 @click.option("--per-layer", is_flag=True, help="Compare every int8 tensor with the float model's.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML report.")
+@click.option("--metrics", "metrics_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the numbers as OpenMetrics text (edgeact_sqnr_db{output=...}, edgeact_nonfinite_total, "
+                   "edgeact_saturation_ratio{activation=...}, ...) for Prometheus or a textfile collector.")
 @click.option("--max-samples", type=click.IntRange(min=1), help="Use at most this many samples.")
 @click.option("--latency-runs", type=click.IntRange(min=1),
               help="Timed runs (after a warm-up) for the latency median and p95 (default 50; emulated devices "
@@ -43,8 +46,8 @@ cmsis-nn, npu-table (run by edgeact's integer emulator under their rules). A dev
               help="Then gate the report against this baseline (exit 3 on a regression); needs --json.")
 @max_array_bytes_option
 def profile_device(model: Path, device: str, baseline: Path, data: Path, skip_bad_samples: bool, per_layer: bool,
-                   json_path: Path | None, html_path: Path | None, max_samples: int | None, latency_runs: int | None,
-                   gate_baseline: Path | None, max_array_bytes: int | None) -> None:
+                   json_path: Path | None, html_path: Path | None, metrics_path: Path | None, max_samples: int | None,
+                   latency_runs: int | None, gate_baseline: Path | None, max_array_bytes: int | None) -> None:
     """Run MODEL (int8) on a device's runtime and the float baseline on the same data, and explain the error."""
     from edgeact.cli_gate import check_destinations, run_gate
     from edgeact.gating import load_report, thresholds_from
@@ -53,7 +56,8 @@ def profile_device(model: Path, device: str, baseline: Path, data: Path, skip_ba
 
     if gate_baseline is not None and json_path is None:
         raise click.UsageError("--gate needs --json (the report the gate reads and keeps)")
-    check_destinations({"--json": json_path, "--html": html_path}, [model, baseline, data, gate_baseline])
+    check_destinations({"--json": json_path, "--html": html_path, "--metrics": metrics_path},
+                       [model, baseline, data, gate_baseline])
     if gate_baseline is not None:  # a baseline or settings the gate cannot use fail now, not after the run
         base = run_api(lambda: load_report(gate_baseline, "baseline"))
         thresholds = run_api(lambda: thresholds_from(None, per_layer=per_layer or None))
@@ -61,10 +65,12 @@ def profile_device(model: Path, device: str, baseline: Path, data: Path, skip_ba
                                      latency_runs=latency_runs, skip_bad_samples=skip_bad_samples, progress=True,
                                      max_array_bytes=max_array_bytes))
     click.echo(summary_text(report))
-    run_api(lambda: write_reports(report, json_path, html_path))
+    run_api(lambda: write_reports(report, json_path, html_path, metrics_path))
     if json_path is not None:
         click.echo(f"  report      {json_path}")
     if html_path is not None:
         click.echo(f"  html        {html_path}")
+    if metrics_path is not None:
+        click.echo(f"  metrics     {metrics_path}")
     if gate_baseline is not None:
         run_gate(json_path, gate_baseline, base, thresholds, None, None, False)

@@ -27,6 +27,7 @@ from edgeact.documents.profile_report import READABLE_SCHEMAS, ProfileReport, Si
 from edgeact.documents.typed_json import json_kind
 from edgeact.errors import DocumentError, GateInputError, UsageError
 from edgeact.io import OutputSet, atomic_write, atomic_write_text, check_outputs
+from edgeact.reports.openmetrics import document, gate_families, profile_families
 
 
 @dataclass(frozen=True)
@@ -329,13 +330,16 @@ def write_junit(result: GateResult, path: str | Path, suite: str) -> Path:
 
 
 def write_gate_outputs(result: GateResult, report: ProfileReport, junit: Path | None, markdown_path: Path | None,
-                       suite: str) -> None:
-    """The JUnit XML and the markdown summary as one set: both appear, or neither."""
+                       suite: str, metrics: Path | None = None) -> None:
+    """The JUnit XML, the markdown summary and the OpenMetrics text (the report's numbers and the verdict) as one
+    set: all appear, or none."""
     with OutputSet() as outputs:
         if junit is not None:
             outputs.add_text(junit, junit_xml(result, suite))
         if markdown_path is not None:
             outputs.add_text(markdown_path, markdown(result, report))
+        if metrics is not None:
+            outputs.add_text(metrics, document(profile_families(report) + gate_families(result, report)))
         outputs.commit()
 
 

@@ -19,6 +19,7 @@ from edgeact.documents.profile_report import (
 )
 from edgeact.io import OutputSet, atomic_write_text
 from edgeact.reports.embed import script_json
+from edgeact.reports.openmetrics import document, profile_families
 
 __all__ = ["READABLE_SCHEMAS", "REPORT_SCHEMA", "ProfileReport", "html_page", "json_text", "summary_text",
            "write_html", "write_json", "write_reports"]
@@ -32,9 +33,13 @@ def write_json(report: ProfileReport, path: str | Path) -> Path:
     return atomic_write_text(path, json_text(report))
 
 
-def write_reports(report: ProfileReport, json_path: Path | None, html_path: Path | None) -> None:
-    """The JSON and HTML reports as one set: both appear, or neither (the JSON, which a gate reads, last)."""
+def write_reports(report: ProfileReport, json_path: Path | None, html_path: Path | None,
+                  metrics_path: Path | None = None) -> None:
+    """The JSON, HTML and OpenMetrics reports as one set: all appear, or none (the JSON, which a gate reads,
+    last)."""
     with OutputSet() as outputs:
+        if metrics_path is not None:
+            outputs.add_text(metrics_path, document(profile_families(report)))
         if html_path is not None:
             outputs.add_text(html_path, html_page(report))
         if json_path is not None:
