@@ -16,21 +16,26 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgeact.analysis.budget import PRECISIONS, Budget, TargetCheck, measure_plan, parse_budget, plan_to_budget
+from edgeact.analysis.drift import DriftReport, DriftThresholds, drift_families
+from edgeact.analysis.drift import drift as drift_report
 from edgeact.analysis.render import html_page, json_text
 from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS, analyse, int16_alternative, trials_for
 from edgeact.calibration.engine import CalibrationStats
-from edgeact.documents.calibration_record import CalibrationRecordDocument
+from edgeact.documents.calibration_record import CalibrationRecordDocument, read_record
 from edgeact.documents.profile_report import ProfileReport
 from edgeact.documents.sensitivity_report import SensitivityReport
-from edgeact.errors import QuantizationRangeError, UsageError
+from edgeact.errors import CalibrationDataError, QuantizationRangeError, UsageError
 from edgeact.gating import GateResult
 from edgeact.hardware.catalog import DeviceSummary, device_summaries
 from edgeact.io import OutputSet, check_outputs, check_writable
@@ -56,6 +61,7 @@ from edgeact.pipeline.write import file_contents, output_paths, user_files, writ
 from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
 from edgeact.planning.record import plan_dict
 from edgeact.planning.target_forms import ALIASES, target_profile
+from edgeact.reports.openmetrics import document as metrics_document
 
 CanonicalModel = Prepared  # the name earlier releases used
 
@@ -63,7 +69,7 @@ __all__ = [
     "DEFAULT_FORMATS", "EVAL_SAMPLES", "FORMATS", "SUFFIXES", "Artifact", "CalibrationRecord", "CanonicalModel",
     "ModelSource", "PlanOptions", "Prepared", "QuantizeResult", "StaticShapes", "calibrate", "evaluate", "export",
     "make_plan", "merged_stats", "plan", "prepare", "quantize", "resolve_model", "static_input_shapes",
-    "static_shapes", "statistics", "sensitivity", "write", "devices", "profile_device", "gate",
+    "static_shapes", "statistics", "sensitivity", "write", "devices", "profile_device", "gate", "drift",
 ]
 
 
@@ -357,6 +363,69 @@ def gate(report: ProfileReport | str | Path, baseline: ProfileReport | str | Pat
     if metrics_path is not None:
         write_gate_outputs(result, checked, None, None, "", Path(metrics_path))
     return result
+
+
+def drift(
+    model: str | Path | bytes | Any,
+    data: str | Path,
+    record: str | Path,
+    *,
+    calib: str | Path | None = None,
+    stats: Sequence[str | Path] = (),
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    batch_size: int = 8,
+    json_path: str | Path | None = None,
+    metrics_path: str | Path | None = None,
+    progress: bool = False,
+    **thresholds: float,
+) -> DriftReport:
+    """``edgeact drift``: does ``data`` (new inputs: an .npz or a folder of them) still fit the grids the calibration
+    ``record`` holds for the float ``model``? Its statistics, by the same observers, against the calibration
+    statistics (``stats`` files from ``edgeact calibrate --stats-out``, or ``calib`` streamed again): per tensor the
+    share of values beyond its grid and a PSI of its histogram, per activation its saturation rate, NaN/Inf counts.
+    ``thresholds``: ``max_clipped_increase`` (0.01), ``max_saturation_increase`` (0.05), ``max_psi`` (0.25),
+    ``max_nonfinite`` (0). ``report.drifted`` says whether one was crossed, ``report.findings`` which.
+
+    >>> report = drift("model.onnx", "today/", "out/model.calibration.json", calib="calib/")  # doctest: +SKIP
+    >>> report.drifted, report.findings[:1]  # doctest: +SKIP
+    (False, [])
+    """
+    limits = DriftThresholds(**_drift_limits(thresholds))
+    if calib is None and not stats:
+        raise UsageError("drift compares with the calibration statistics: give calib= (the calibration data) or "
+                         "stats= (files from edgeact calibrate --stats-out)")
+    destinations = {"--json": json_path, "--metrics": metrics_path}
+    check_outputs(destinations, user_files(model, data, record, calib, *stats))
+    check_writable(destinations)
+    document = read_record(record)
+    prepared = prepare(model, data, input_shapes=input_shapes, static=document.static_shapes is not None)
+    if prepared.fingerprint != document.model_sha256:
+        raise CalibrationDataError(
+            f"{record}: made for another model than {prepared.source} as edgeact prepares it (model_sha256 "
+            f"{document.model_sha256[:12]}, this model {prepared.fingerprint[:12]}; the same --input-shape as "
+            "quantize's, if it had one)")
+    new = statistics(prepared, prepared.data, batch_size=batch_size, progress=progress)
+    calibration = statistics(prepared, calibration_data(prepared, calib) if calib is not None else None, stats,
+                             batch_size, progress)
+    report = drift_report(document, calibration, new, limits)
+    written = OutputSet()
+    if json_path is not None:
+        written.add_text(json_path, json.dumps(report.to_json(), indent=1, sort_keys=True) + "\n")
+    if metrics_path is not None:
+        written.add_text(metrics_path, metrics_document(drift_families(report)))
+    written.commit()
+    return report
+
+
+def _drift_limits(given: dict[str, float]) -> dict[str, float]:
+    known = {f.name for f in dataclass_fields(DriftThresholds)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise UsageError(f"unknown drift threshold(s) {unknown}; known: {', '.join(sorted(known))}")
+    for name, value in given.items():
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be a number >= 0, got {value!r}")
+    return given
 
 
 def devices() -> list[DeviceSummary]:

@@ -15,6 +15,7 @@ import click
 from edgeact import __version__
 from edgeact.activations import REGISTRY
 from edgeact.cli_devices import devices
+from edgeact.cli_drift import drift
 from edgeact.cli_gate import gate
 from edgeact.cli_profile import profile_device
 from edgeact.cli_quantize import calibrate, quantize
@@ -121,6 +122,7 @@ def main(debug: bool, verbose: bool) -> None:
       profile-device  int8 model on a device's runtime vs float32: per output, per layer, hazards, latency
       gate       a profile-device report against a committed baseline: exit 3 on a quality regression
       sensitivity  which tensor groups int8 hurts most (and quantize --budget promotes the fewest of them)
+      drift      new data against a model's calibration: clipping, saturation, PSI, NaN/Inf; exit 3 when it moved
       devices    the built-in device profiles: format, runtime, int16 support
       lut        build one activation's exact lookup table and compare it with the int8 error floor
     Run 'edgeact COMMAND --help' for examples.
@@ -248,6 +250,7 @@ main.add_command(profile_device)
 main.add_command(gate)
 main.add_command(sensitivity)
 main.add_command(devices)
+main.add_command(drift)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

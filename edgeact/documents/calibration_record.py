@@ -7,11 +7,14 @@ is generated from it. Readers take what they need through the ``...Core`` classe
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from edgeact.documents.typed_json import Between, spec
+from edgeact.documents.typed_json import Between, from_json, spec
+from edgeact.errors import DocumentError
 
 SHARE = Between(0, 1)
 ANY_NUMBER = Between(-math.inf, math.inf, finite=False)  # dB or a metric: Infinity when exact
@@ -411,3 +414,17 @@ class CalibrationRecordDocument(RecordCore):
     budget: BudgetRecord | None = spec("present when quantize ran with --budget", optional=True)
     bias_correction: BiasCorrectionRecord | None = spec("the bias correction stage; absent in older records",
                                                         optional=True)
+
+
+def read_record(path: str | Path) -> CalibrationRecordDocument:
+    """A calibration record file, checked field by field; an error names the file and the field."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise DocumentError(f"{path}: cannot read the calibration record ({exc.strerror})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DocumentError(f"{path}: not a calibration record (not JSON: {exc})") from exc
+    try:
+        return from_json(CalibrationRecordDocument, data)
+    except DocumentError as exc:
+        raise DocumentError(f"{path}: not a usable calibration record ({exc})") from exc

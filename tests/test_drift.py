@@ -1,0 +1,77 @@
+"""edgeact drift: the calibration's own distribution fits (exit 0), the same data scaled x3 does not (exit 3);
+the numbers are parsed back from OpenMetrics; saved statistics give what streaming the calibration data gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from edgeact.cli import main
+
+DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits"
+MODEL, CALIB, EVAL = (DIGITS / f"mlp_tanh{suffix}" for suffix in (".onnx", ".calib.npz", ".eval.npz"))
+
+
+def invoke(*args: object):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("drift")
+    assert invoke("quantize", MODEL, "--calib", CALIB, "--format", "onnx-qdq", "-o", out).exit_code == 0
+    data = np.load(EVAL)
+    np.savez(out / "scaled.npz", **{name: data[name] * 3.0 for name in data.files})
+    return out
+
+
+def test_same_distribution_fits_and_scaled_data_drifts(world: Path) -> None:
+    record = world / "mlp_tanh.calibration.json"
+    fits = invoke("drift", MODEL, "--record", record, "--data", EVAL, "--calib", CALIB, "--json", world / "ok.json")
+    assert fits.exit_code == 0, fits.output
+    assert "fits the calibration" in fits.output and json.loads((world / "ok.json").read_text())["drifted"] is False
+    moved = invoke("drift", MODEL, "--record", record, "--data", world / "scaled.npz", "--calib", CALIB,
+                   "--metrics", world / "scaled.prom", "--json", world / "scaled.json")
+    assert moved.exit_code == 3, moved.output
+    assert "beyond its grid" in moved.output and "PSI" in moved.output and "DRIFTED" in moved.output
+    samples = {(s.name, s.labels.get("tensor", s.labels.get("activation"))): s.value
+               for f in text_string_to_metric_families((world / "scaled.prom").read_text()) for s in f.samples}
+    report = json.loads((world / "scaled.json").read_text())
+    assert samples[("edgeact_drifted", None)] == 1.0
+    for tensor in report["tensors"]:
+        assert samples[("edgeact_clipped_ratio", tensor["tensor"])] == pytest.approx(tensor["clipped"])
+        assert samples[("edgeact_drift_psi", tensor["tensor"])] == pytest.approx(tensor["psi"])
+        assert samples[("edgeact_nonfinite_total", tensor["tensor"])] == 0
+    x = next(t for t in report["tensors"] if t["tensor"] == "x")  # inputs in [0, 1]: x3 leaves two thirds outside
+    assert x["calibration_clipped"] == 0.0 and x["clipped"] > 0.3 and x["psi"] > 1.0
+    assert any(a["saturation"] > a["calibration_saturation"] + 0.05 for a in report["activations"])
+
+
+def test_saved_statistics_give_the_same_report(world: Path) -> None:
+    assert invoke("calibrate", MODEL, "--calib", CALIB, "--stats-out", world / "calib.stats.json").exit_code == 0
+    record = world / "mlp_tanh.calibration.json"
+    streamed = invoke("drift", MODEL, "--record", record, "--data", world / "scaled.npz", "--calib", CALIB,
+                      "--json", world / "a.json")
+    saved = invoke("drift", MODEL, "--record", record, "--data", world / "scaled.npz", "--stats",
+                   world / "calib.stats.json", "--json", world / "b.json")
+    assert streamed.exit_code == saved.exit_code == 3
+    assert (world / "a.json").read_text() == (world / "b.json").read_text()
+
+
+def test_bad_input_is_a_clear_error(world: Path, tmp_path: Path) -> None:
+    record = world / "mlp_tanh.calibration.json"
+    missing = invoke("drift", MODEL, "--record", record, "--data", EVAL)
+    assert missing.exit_code == 2 and "--calib" in missing.output
+    other = invoke("drift", DIGITS / "cnn_silu.onnx", "--record", record, "--data", DIGITS / "cnn_silu.eval.npz",
+                   "--calib", DIGITS / "cnn_silu.calib.npz")
+    assert other.exit_code == 1 and "another model" in other.output and "Traceback" not in other.output
+    (tmp_path / "r.json").write_text("{}")
+    broken = invoke("drift", MODEL, "--record", tmp_path / "r.json", "--data", EVAL, "--calib", CALIB)
+    assert broken.exit_code == 1 and "not a usable calibration record" in broken.output
+    inputs = invoke("drift", MODEL, "--record", record, "--data", EVAL, "--calib", CALIB, "--json", CALIB)
+    assert inputs.exit_code != 0 and np.load(CALIB).files  # never overwrites an input
