@@ -61,6 +61,7 @@ from edgeact.pipeline.write import file_contents, output_paths, user_files, writ
 from edgeact.planning.plan import PlanOptions, QuantPlan, make_plan
 from edgeact.planning.record import plan_dict
 from edgeact.planning.target_forms import ALIASES, target_profile
+from edgeact.reports.model_explorer import QUANTITIES, node_data_paths
 from edgeact.reports.openmetrics import document as metrics_document
 
 CanonicalModel = Prepared  # the name earlier releases used
@@ -310,13 +311,13 @@ def profile_device(
     model: str | Path, device: str | Path, baseline: str | Path, data: str | Path, *, per_layer: bool = False,
     max_samples: int | None = None, latency_runs: int | None = None, skip_bad_samples: bool = False,
     json_path: str | Path | None = None, html_path: str | Path | None = None, metrics_path: str | Path | None = None,
-    progress: bool = False, max_array_bytes: int | None = None,
+    model_explorer: str | Path | None = None, progress: bool = False, max_array_bytes: int | None = None,
 ) -> ProfileReport:
     """``edgeact profile-device``: run the int8 ``model`` (.tflite or ONNX) on ``device`` (a name from
     :func:`devices`, or a profile ``.toml``) and the float ``baseline`` on ``data``; per output SQNR, cosine, max
     error, top-1 and emulator agreement, per layer with ``per_layer``, hazards, latency. ``json_path`` /
-    ``html_path`` / ``metrics_path`` (OpenMetrics text) write the reports (all or none appear; inputs are never
-    overwritten).
+    ``html_path`` / ``metrics_path`` (OpenMetrics text) write the reports, ``model_explorer`` (with ``per_layer``)
+    Model Explorer node data beside that path (all or none appear; inputs are never overwritten).
 
     >>> report = profile_device("out/model.int8.tflite", "tflm", "model.onnx", "eval.npz")  # doctest: +SKIP
     >>> {name: output.sqnr_db for name, output in report.outputs.items()}  # doctest: +SKIP
@@ -325,13 +326,17 @@ def profile_device(
     from edgeact.profiler.profile import profile_device as run_profile
     from edgeact.profiler.report import write_reports
 
-    destinations = {"--json": json_path, "--html": html_path, "--metrics": metrics_path}
+    if model_explorer is not None and not per_layer:
+        raise UsageError("model_explorer overlays per-layer numbers: pass per_layer=True")
+    overlays = node_data_paths(Path(model_explorer), list(QUANTITIES)) if model_explorer is not None else {}
+    destinations = {"--json": json_path, "--html": html_path, "--metrics": metrics_path,
+                    **{f"--model-explorer ({q})": p for q, p in overlays.items()}}
     check_outputs(destinations, user_files(model, baseline, data))
     check_writable(destinations)
     report = run_profile(model, device, baseline, data, per_layer=per_layer, max_samples=max_samples,
                          latency_runs=latency_runs, skip_bad_samples=skip_bad_samples, progress=progress,
                          max_array_bytes=max_array_bytes)
-    write_reports(report, *(Path(p) if p else None for p in (json_path, html_path, metrics_path)))
+    write_reports(report, *(Path(p) if p else None for p in (json_path, html_path, metrics_path, model_explorer)))
     return report
 
 

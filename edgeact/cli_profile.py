@@ -35,6 +35,10 @@ cmsis-nn, npu-table (run by edgeact's integer emulator under their rules). A dev
 @click.option("--per-layer", is_flag=True, help="Compare every int8 tensor with the float model's.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML report.")
+@click.option("--model-explorer", "model_explorer", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --per-layer: write Model Explorer node data beside PATH (PATH.sqnr_db.json, "
+                   ".sqnr_drop_db.json, .device_agreement.json, .precision_bits.json) and print the command that "
+                   "overlays them on the .tflite.")
 @click.option("--metrics", "metrics_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the numbers as OpenMetrics text (edgeact_sqnr_db{output=...}, edgeact_nonfinite_total, "
                    "edgeact_saturation_ratio{activation=...}, ...) for Prometheus or a textfile collector.")
@@ -46,17 +50,23 @@ cmsis-nn, npu-table (run by edgeact's integer emulator under their rules). A dev
               help="Then gate the report against this baseline (exit 3 on a regression); needs --json.")
 @max_array_bytes_option
 def profile_device(model: Path, device: str, baseline: Path, data: Path, skip_bad_samples: bool, per_layer: bool,
-                   json_path: Path | None, html_path: Path | None, metrics_path: Path | None, max_samples: int | None,
+                   json_path: Path | None, html_path: Path | None, model_explorer: Path | None,
+                   metrics_path: Path | None, max_samples: int | None,
                    latency_runs: int | None, gate_baseline: Path | None, max_array_bytes: int | None) -> None:
     """Run MODEL (int8) on a device's runtime and the float baseline on the same data, and explain the error."""
     from edgeact.cli_gate import check_destinations, run_gate
     from edgeact.gating import load_report, thresholds_from
     from edgeact.profiler.profile import profile_device as profile
     from edgeact.profiler.report import summary_text, write_reports
+    from edgeact.reports.model_explorer import QUANTITIES, node_data_paths
 
+    if model_explorer is not None and not per_layer:
+        raise click.UsageError("--model-explorer overlays per-layer numbers: add --per-layer")
     if gate_baseline is not None and json_path is None:
         raise click.UsageError("--gate needs --json (the report the gate reads and keeps)")
-    check_destinations({"--json": json_path, "--html": html_path, "--metrics": metrics_path},
+    overlay_paths = node_data_paths(model_explorer, list(QUANTITIES)) if model_explorer is not None else {}
+    check_destinations({"--json": json_path, "--html": html_path, "--metrics": metrics_path,
+                        **{f"--model-explorer ({q})": p for q, p in overlay_paths.items()}},
                        [model, baseline, data, gate_baseline])
     if gate_baseline is not None:  # a baseline or settings the gate cannot use fail now, not after the run
         base = run_api(lambda: load_report(gate_baseline, "baseline"))
@@ -65,12 +75,14 @@ def profile_device(model: Path, device: str, baseline: Path, data: Path, skip_ba
                                      latency_runs=latency_runs, skip_bad_samples=skip_bad_samples, progress=True,
                                      max_array_bytes=max_array_bytes))
     click.echo(summary_text(report))
-    run_api(lambda: write_reports(report, json_path, html_path, metrics_path))
+    overlays = run_api(lambda: write_reports(report, json_path, html_path, metrics_path, model_explorer))
     if json_path is not None:
         click.echo(f"  report      {json_path}")
     if html_path is not None:
         click.echo(f"  html        {html_path}")
     if metrics_path is not None:
         click.echo(f"  metrics     {metrics_path}")
+    if overlays:
+        click.echo(f"  model explorer: model-explorer {model} --node_data_paths={','.join(map(str, overlays))}")
     if gate_baseline is not None:
         run_gate(json_path, gate_baseline, base, thresholds, None, None, False)

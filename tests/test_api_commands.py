@@ -91,3 +91,30 @@ def test_an_activation_input_clipped_on_purpose_is_judged_after_the_activation(t
     ranked = [line for line in text.splitlines() if line.startswith("  layer ")]
     assert ranked and not any(gelu["input"] in line for line in ranked)
     assert "activation input(s) not ranked" in text and gelu["input"] in text
+
+
+def test_model_explorer_node_data_is_keyed_by_the_tflites_tensor_names(tmp_path: Path) -> None:
+    """One GraphNodeData file per quantity (``results`` of ``{"value": number}`` by output tensor name, and a
+    colour scale), keyed by the .tflite's own tensor names, which Model Explorer's TFLite adapter shows as each
+    node's ``tensor_name`` (checked by hand with ai-edge-model-explorer-adapter 0.2.1: every key found)."""
+    from edgeact.graph.tflite_import import read_tflite
+    written = edgeact.quantize(DIGITS / "transformer_gelu.onnx", DIGITS / "transformer_gelu.calib.npz",
+                               formats=["tflite"], output_dir=tmp_path)
+    report = edgeact.profile_device(written.paths["tflite"], "litert-reference", DIGITS / "transformer_gelu.onnx",
+                                    DIGITS / "transformer_gelu.eval.npz", per_layer=True, max_samples=16,
+                                    latency_runs=1, model_explorer=tmp_path / "overlay.json")
+    names = {t.name for t in read_tflite(written.paths["tflite"].read_bytes()).tensors}
+    files = sorted(tmp_path.glob("overlay.*.json"))
+    assert [f.name for f in files] == ["overlay.device_agreement.json", "overlay.precision_bits.json",
+                                       "overlay.sqnr_db.json", "overlay.sqnr_drop_db.json"]
+    for path in files:
+        data = json.loads(path.read_text())
+        assert set(data) <= {"results", "gradient", "thresholds"} and data["results"]
+        assert set(data["results"]) <= names, path.name
+        assert all(set(v) == {"value"} and isinstance(v["value"], float | int) for v in data["results"].values())
+    sqnr = json.loads((tmp_path / "overlay.sqnr_db.json").read_text())["results"]
+    by_name = {layer.device_tensor: layer.sqnr_db for layer in report.layers}
+    assert all(entry["value"] == pytest.approx(min(by_name[name], 200.0), abs=1e-4) for name, entry in sqnr.items())
+    with pytest.raises(UsageError, match="per_layer"):
+        edgeact.profile_device(written.paths["tflite"], "litert-reference", DIGITS / "transformer_gelu.onnx",
+                               DIGITS / "transformer_gelu.eval.npz", model_explorer=tmp_path / "x.json")

@@ -84,6 +84,9 @@ class LayerReport:
     """One int8 tensor of the model against the same tensor of the float model (``--per-layer``)."""
 
     tensor: str = spec("the ONNX value the int8 tensor carries")
+    device_tensor: str | None = spec("the tensor's name in the .tflite (what Model Explorer shows); absent for an "
+                                     "ONNX model", optional=True)
+    device_dtype: str | None = spec("its type in the .tflite (int8, int16); absent for an ONNX model", optional=True)
     sqnr_db: float | None = spec("SQNR against the float model's tensor; null when the float model has none",
                                  between=SQNR)
     sqnr_drop_db: float | None = spec("SQNR lost against the layers that feed it (its own share of the error); "

@@ -420,8 +420,9 @@ def _layers(graph: LoweredGraph, reference: dict[str, np.ndarray], tensors: list
         values = np.concatenate([_dequantize(graph, index, t[index]) for t in tensors])
         if graph.tensors[index].layout == "nhwc":
             values = np.transpose(values, (0, 3, 1, 2))
-        entry = {"tensor": name, "sqnr_db": sqnr_db(reference[name][: len(values)], values.reshape(
-            reference[name][: len(values)].shape))}
+        entry = {"tensor": name, "device_tensor": graph.tensors[index].name, "device_dtype": graph.tensors[index].dtype,
+                 "sqnr_db": sqnr_db(reference[name][: len(values)], values.reshape(
+                     reference[name][: len(values)].shape))}
         if agreement is not None and index in agreement:
             entry.update(agreement[index])
         entry["index"] = index

@@ -19,6 +19,7 @@ from edgeact.documents.profile_report import (
 )
 from edgeact.io import OutputSet, atomic_write_text
 from edgeact.reports.embed import script_json
+from edgeact.reports.model_explorer import node_data_texts
 from edgeact.reports.openmetrics import document, profile_families
 
 __all__ = ["READABLE_SCHEMAS", "REPORT_SCHEMA", "ProfileReport", "html_page", "json_text", "summary_text",
@@ -34,10 +35,13 @@ def write_json(report: ProfileReport, path: str | Path) -> Path:
 
 
 def write_reports(report: ProfileReport, json_path: Path | None, html_path: Path | None,
-                  metrics_path: Path | None = None) -> None:
-    """The JSON, HTML and OpenMetrics reports as one set: all appear, or none (the JSON, which a gate reads,
-    last)."""
+                  metrics_path: Path | None = None, model_explorer: Path | None = None) -> list[Path]:
+    """The JSON, HTML, OpenMetrics and Model Explorer node-data files as one set: all appear, or none (the JSON,
+    which a gate reads, last). Returns the node-data files."""
+    overlays = node_data_texts(report, model_explorer) if model_explorer is not None else {}
     with OutputSet() as outputs:
+        for path, text in overlays.items():
+            outputs.add_text(path, text)
         if metrics_path is not None:
             outputs.add_text(metrics_path, document(profile_families(report)))
         if html_path is not None:
@@ -45,6 +49,7 @@ def write_reports(report: ProfileReport, json_path: Path | None, html_path: Path
         if json_path is not None:
             outputs.add_text(json_path, json_text(report))
         outputs.commit()
+    return list(overlays)
 
 
 def _fmt(value: object, digits: int = 3) -> str:
