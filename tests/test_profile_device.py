@@ -134,6 +134,9 @@ def test_cli_writes_json_and_html(exported, tmp_path: Path) -> None:
     assert page.count("data:image/png;base64,") == 4  # per-layer SQNR, error histogram, transfer curve, saturation
     for title in ("Per-layer SQNR", "Error histogram: logits", "Transfer curve:", "Activation saturation"):
         assert title in page
+    for shown in ("<th>NaN</th>", "<th>Inf</th>", "<th>emulator agreement</th>", "<p>Latency:", "<h2>Activations</h2>",
+                  "<th>int8 floor</th>", "<h2>Layers</h2>", "<th>loses vs inputs dB</th>"):  # what the JSON holds
+        assert shown in page, shown
     embedded = re.search(r'<script type="application/json" id="report">(.*?)</script>', page, flags=re.S).group(1)
 
     def strict(token: str) -> None:  # what a browser's JSON.parse refuses

@@ -9,6 +9,7 @@ import html
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 from edgeact.documents.profile_report import (
     READABLE_SCHEMAS,
@@ -150,9 +151,9 @@ def _layer_plot(report: ProfileReport) -> list[tuple[str, str]]:
     colours = ["tab:gray" if layer.feeds_activation else "tab:blue" for layer in layers]
     labels = [layer.tensor[-40:] + (" (act. input)" if layer.feeds_activation else "") for layer in layers]
     axis.barh(labels, [layer.sqnr_db for layer in layers], color=colours)
-    axis.set_xlabel("SQNR vs float32 (dB)")
-    axis.set_title("per-layer SQNR (int8 tensor vs the float model's; grey: an activation's input, its grid chosen "
-                   "for the error after it)", fontsize=9)
+    axis.set_xlabel("SQNR vs float32 (dB)\ngrey: an activation's input, its grid chosen for the error after it",
+                    fontsize=9)
+    axis.set_title("per-layer SQNR (int8 tensor vs the float model's)")
     return [("Per-layer SQNR", _png_closed(figure))]
 
 
@@ -170,11 +171,12 @@ def _histogram_png(name: str, histogram: ErrorHistogram) -> str:
 def _saturation_png(acts: list[ActivationReport]) -> str:
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(9, 3))
-    axis.bar(range(len(acts)), [a.saturation_rate or 0.0 for a in acts], color="tab:red")
-    axis.set_xticks(range(len(acts)), [a.function for a in acts], rotation=90, fontsize=7)
-    axis.set_ylabel("saturation rate")
-    axis.set_title("activation saturation (calibration data)")
+    figure, axis = plt.subplots(figsize=(9, max(2.5, 0.28 * len(acts) + 1.0)))  # one row per activation
+    labels = [f"{a.function}: {a.node[-36:]}" for a in reversed(acts)]
+    axis.barh(labels, [a.saturation_rate or 0.0 for a in reversed(acts)], color="tab:red")
+    axis.tick_params(axis="y", labelsize=7)
+    axis.set_xlabel("saturation rate (share of calibration inputs beyond the saturation bounds)")
+    axis.set_title("activation saturation")
     return _png_closed(figure)
 
 
@@ -222,12 +224,61 @@ def write_html(report: ProfileReport, path: str | Path) -> Path:
     return atomic_write_text(path, html_page(report))
 
 
+def _agreement(agreement: Any) -> str:
+    return "-" if agreement is None else f"{agreement.equal_codes:.2%} (max {agreement.max_lsb} LSB)"
+
+
+def _latency_html(report: ProfileReport) -> str:
+    lat = report.latency_ms
+    if lat is None:
+        return "<p>Latency: not measured (an emulated device has no timing).</p>"
+    return (f"<p>Latency: median <b>{lat.median:.3f} ms</b>, p95 {lat.p95:.3f} ms ({lat.runs} runs, "
+            f"{lat.threads} thread(s)).</p>")
+
+
+def _bad_samples_html(report: ProfileReport) -> str:
+    if not report.bad_samples:
+        return ""
+    shown = html.escape(", ".join(report.bad_samples))
+    return f"<p>Skipped {len(report.bad_samples)} sample(s) with NaN/Inf: {shown}</p>"
+
+
+def _activations_html(report: ProfileReport) -> str:
+    if not report.activations:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(a.node)}</td><td>{html.escape(a.function)}</td><td>{_fmt(a.rms_error)}</td>"
+        f"<td>{_fmt(a.rms_floor)}</td><td>{_fmt(a.rms_error / a.rms_floor if a.rms_floor else None)}</td>"
+        f"<td>{'-' if a.saturation_rate is None else f'{a.saturation_rate:.1%}'}</td></tr>" for a in report.activations)
+    return ("<h2>Activations</h2><table><tr><th>node</th><th>function</th><th>RMS error</th><th>int8 floor</th>"
+            f"<th>error / floor</th><th>saturation</th></tr>{rows}</table>")
+
+
+def _layers_html(report: ProfileReport) -> str:
+    if not report.layers:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(layer.tensor)}</td><td>{_fmt(layer.sqnr_db, 4)}</td><td>{_fmt(layer.sqnr_drop_db, 3)}"
+        f"</td><td>{'-' if layer.equal_codes is None else f'{layer.equal_codes:.2%}'}</td>"
+        f"<td>{html.escape(layer.source)}</td><td>{_after(layer)}</td></tr>" for layer in report.layers)
+    return ("<h2>Layers</h2><table><tr><th>tensor</th><th>SQNR dB</th><th>loses vs inputs dB</th>"
+            f"<th>device = emulator</th><th>source</th><th>note</th></tr>{rows}</table>")
+
+
+def _after(layer: Any) -> str:
+    if layer.feeds_activation is None:
+        return ""
+    return (f"input of {html.escape(layer.feeds_activation)}, its grid chosen for the error after it: "
+            f"{_fmt(layer.after_activation_sqnr_db, 4)} dB there")
+
+
 def html_page(report: ProfileReport) -> str:
     """The self-contained HTML report (tables, plots as data URLs, the JSON report embedded)."""
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{_fmt(o.sqnr_db, 4)}</td><td>{_fmt(o.cosine, 5)}</td>"
         f"<td>{_fmt(o.max_abs_error)}</td><td>{_fmt(o.max_abs_error_lsb)}</td>"
-        f"<td>{_fmt(o.top1_agreement)}</td></tr>" for name, o in report.outputs.items())
+        f"<td>{_fmt(o.top1_agreement)}</td><td>{_agreement(o.emulator)}</td><td>{o.nan_count}</td>"
+        f"<td>{o.inf_count}</td></tr>" for name, o in report.outputs.items())
     hazards = "".join(f"<li><b>{html.escape(h.status)}</b> {html.escape(h.op)} {html.escape(h.tensor)}: "
                       f"{html.escape(h.reason)}</li>" for h in report.hazards) or "<li>none</li>"
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in report.warnings)
@@ -247,8 +298,9 @@ table{{border-collapse:collapse}}</style></head><body>
 <p>{html.escape(device.description)}; {report.samples} samples; baseline
 {html.escape(report.baseline)}; {report.model_size_bytes:,} bytes; edgeact {report.edgeact_version}</p>
 <h2>Outputs</h2><table><tr><th>output</th><th>SQNR dB</th><th>cosine</th><th>max |err|</th><th>max |err| LSB</th>
-<th>top-1 agreement</th></tr>{rows}</table>
-{warnings}{delegate}<h2>Hazards</h2><ul>{hazards}</ul>{images}
+<th>top-1 agreement</th><th>emulator agreement</th><th>NaN</th><th>Inf</th></tr>{rows}</table>
+{_latency_html(report)}{_bad_samples_html(report)}{warnings}{delegate}<h2>Hazards</h2><ul>{hazards}</ul>
+{_activations_html(report)}{_layers_html(report)}{images}
 <script type="application/json" id="report">{script_json(report.to_json())}</script>
 </body></html>
 """
