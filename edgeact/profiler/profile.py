@@ -392,11 +392,14 @@ def _check_record_model(found: tuple[Path, RecordCore], baseline: Path, view: Gr
             "numbers compare the int8 model with another model")
 
 
-def _op_agreement(graph: LoweredGraph, tensors: list[dict[int, np.ndarray]], rules) -> dict[int, dict]:  # type: ignore[no-untyped-def]
+def _op_agreement(graph: LoweredGraph, tensors: list[dict[int, np.ndarray]], rules,  # type: ignore[no-untyped-def]
+                  progress: bool = False) -> dict[int, dict]:
     """Each op re-run by the emulator on the device's own inputs, against the device's output: device mismatch
     without propagation."""
+    from tqdm import tqdm
+
     agreement: dict[int, dict] = {}
-    for op in graph.ops:
+    for op in tqdm(graph.ops, desc="per-layer check", unit="op", leave=False, disable=None if progress else True):
         index = op.outputs[0]
         if graph.tensors[index].dtype not in ("int8", "int16"):
             continue
@@ -529,12 +532,14 @@ def _reference(base, view: GraphView, model: Int8Model, samples: list[list[np.nd
 
 
 def _compare(profile: DeviceProfile, model: Int8Model, samples: list[list[np.ndarray]],
-             expected: dict[str, np.ndarray], per_layer: bool) -> tuple[dict[str, dict], list[dict[str, Any]]]:
+             expected: dict[str, np.ndarray], per_layer: bool,
+             progress: bool = False) -> tuple[dict[str, dict], list[dict[str, Any]]]:
     """Per output and (``per_layer``) per layer: the device's int8 run against the float reference and the
     emulator."""
     graph = model.graph
     source = str(model.path)
-    device_run = run_device(profile, model.payload, graph, samples, keep_tensors=per_layer, source=source)
+    device_run = run_device(profile, model.payload, graph, samples, keep_tensors=per_layer, source=source,
+                            progress=progress)
     emulator = emulator_for(profile, model.payload, graph, source) if graph is not None else None
     emulated_outputs, emulated = (emulator.run_with_intermediates(samples[:EMULATED_SAMPLES]) if emulator is not None
                                   else (None, None))
@@ -557,7 +562,7 @@ def _compare(profile: DeviceProfile, model: Int8Model, samples: list[list[np.nda
     if per_layer and graph is not None:
         if device_run.tensors is not None:  # the device shows its tensors: per-op agreement on its own inputs
             observed = device_run.tensors[:EMULATED_SAMPLES]
-            layers = _layers(graph, expected, observed, _op_agreement(graph, observed, emulator.rules))
+            layers = _layers(graph, expected, observed, _op_agreement(graph, observed, emulator.rules, progress))
         else:
             layers = _layers(graph, expected, emulated, None)
         for layer in layers:
@@ -600,7 +605,7 @@ def profile_device(
     if record is not None:
         _check_record_model(record, baseline, view, fingerprint.float_model_sha256, warnings)
     outputs, layers = _compare(profile, int8, samples, _reference(base, view, int8, samples, per_layer, progress),
-                               per_layer)
+                               per_layer, progress)
     _mark_activation_inputs(layers, record[1] if record is not None else None)
     latency = _latency(profile, int8, samples, latency_runs, warnings)
     return ProfileReport(
