@@ -4,6 +4,6 @@
 set -e
 REPORT="${1:-out/demo/digits/profile.html}"
 OUT="${2:-docs/profile-report.png}"
-chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,2700 \
+chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,3000 \
     --screenshot="$OUT" "file://$(realpath "$REPORT")" 2>/dev/null
 echo "wrote $OUT from $REPORT"
