@@ -2,7 +2,8 @@
 
 Public API (mirrors the CLI): :func:`quantize` (``edgeact quantize``), :func:`calibrate` (``edgeact calibrate``),
 :func:`sensitivity` (``edgeact sensitivity``), :func:`profile_device` (``edgeact profile-device``), :func:`gate`
-(``edgeact gate``), :func:`devices` (``edgeact devices``), :func:`build_lut` (``edgeact lut``), plus the building
+(``edgeact gate``), :func:`drift` (``edgeact drift``), :func:`devices` (``edgeact devices``), :func:`build_lut`
+(``edgeact lut``), plus the building
 blocks :func:`activation`, :class:`QParams` and :func:`lut_for`. The commands' functions load onnx, onnxruntime and
 LiteRT on first use.
 """
@@ -15,10 +16,10 @@ from edgeact.numerics import Convention, QParams, lut_for, table_error  # noqa: 
 
 __all__ = [
     "Convention", "LutReport", "QParams", "QuantizeResult", "__version__", "activation", "build_lut", "calibrate",
-    "devices", "gate", "lut_for", "profile_device", "quantize", "sensitivity", "table_error",
+    "devices", "drift", "gate", "lut_for", "profile_device", "quantize", "sensitivity", "table_error",
 ]
 
-_LAZY = {"quantize", "calibrate", "sensitivity", "devices", "profile_device", "gate", "QuantizeResult"}
+_LAZY = {"quantize", "calibrate", "sensitivity", "devices", "drift", "profile_device", "gate", "QuantizeResult"}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - module-level lazy attribute

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from edgeact.analysis.budget import PRECISIONS, Budget, TargetCheck, measure_plan, parse_budget, plan_to_budget
-from edgeact.analysis.drift import DriftReport, DriftThresholds, drift_families
+from edgeact.analysis.drift import DriftReport, DriftThresholds, drift_families, plan_cuts
 from edgeact.analysis.drift import drift as drift_report
 from edgeact.analysis.render import html_page, json_text
 from edgeact.analysis.sensitivity import SAMPLES, SEGMENTS, analyse, int16_alternative, trials_for
@@ -42,7 +42,7 @@ from edgeact.io import OutputSet, check_outputs, check_writable
 from edgeact.metrics import Metric, resolve_metric
 from edgeact.pipeline import bias_correction
 from edgeact.pipeline.bias_correction import SAMPLES as BIAS_SAMPLES
-from edgeact.pipeline.calibrate import calibration_data, first_batches, merged_stats, statistics, stream
+from edgeact.pipeline.calibrate import bucket_counts, calibration_data, first_batches, merged_stats, statistics, stream
 from edgeact.pipeline.evaluate import EVAL_SAMPLES, evaluate, loadable, low_sqnr_warnings
 from edgeact.pipeline.export import (
     DEFAULT_FORMATS,
@@ -357,6 +357,11 @@ def gate(report: ProfileReport | str | Path, baseline: ProfileReport | str | Pat
     from edgeact.gating import gate as run_gate
     from edgeact.gating import load_report, thresholds_from, write_gate_outputs
 
+    if metrics_path is not None:  # never onto the report, the baseline or the settings
+        check_outputs({"metrics_path": metrics_path}, user_files(*(x for x in (report, baseline, config)
+                                                                  if isinstance(x, str | Path))))
+        check_writable({"metrics_path": metrics_path})
+
     def loaded(given: ProfileReport | str | Path, role: str) -> ProfileReport:
         return load_report(given, role) if isinstance(given, str | Path) else given
 
@@ -387,7 +392,9 @@ def drift(
     """``edgeact drift``: does ``data`` (new inputs: an .npz or a folder of them) still fit the grids the calibration
     ``record`` holds for the float ``model``? Its statistics, by the same observers, against the calibration
     statistics (``stats`` files from ``edgeact calibrate --stats-out``, or ``calib`` streamed again): per tensor the
-    share of values beyond its grid and a PSI of its histogram, per activation its saturation rate, NaN/Inf counts.
+    share of values beyond its grid and a PSI over the calibration data's deciles, per activation its saturation
+    rate, NaN/Inf counts. The new data is counted exactly; ``calib`` is too, while ``stats`` give the calibration
+    shares (and the PSI) read off histograms.
     ``thresholds``: ``max_clipped_increase`` (0.01), ``max_saturation_increase`` (0.05), ``max_psi`` (0.25),
     ``max_nonfinite`` (0). ``report.drifted`` says whether one was crossed, ``report.findings`` which.
 
@@ -403,16 +410,23 @@ def drift(
     check_outputs(destinations, user_files(model, data, record, calib, *stats))
     check_writable(destinations)
     document = read_record(record)
-    prepared = prepare(model, data, input_shapes=input_shapes, static=document.static_shapes is not None)
+    prepared = prepare(model, data, input_shapes=input_shapes, static=document.static_shapes is not None,
+                       skip_bad_samples=True)  # a NaN/Inf sample is a finding, not a refusal
     if prepared.fingerprint != document.model_sha256:
         raise CalibrationDataError(
             f"{record}: made for another model than {prepared.source} as edgeact prepares it (model_sha256 "
             f"{document.model_sha256[:12]}, this model {prepared.fingerprint[:12]}; the same --input-shape as "
             "quantize's, if it had one)")
-    new = statistics(prepared, prepared.data, batch_size=batch_size, progress=progress)
-    calibration = statistics(prepared, calibration_data(prepared, calib) if calib is not None else None, stats,
-                             batch_size, progress)
-    report = drift_report(document, calibration, new, limits)
+    calib_data = calibration_data(prepared, calib) if calib is not None else None
+    calibration = statistics(prepared, calib_data, stats, batch_size, progress)  # its deciles cut the counts
+    cuts = plan_cuts(document, calibration)
+    edges = {name: cut.edges for name, cut in cuts.items()}
+    new = bucket_counts(prepared, prepared.data, edges, batch_size, progress)
+    before = bucket_counts(prepared, calib_data, edges, batch_size, progress) if calib_data is not None else None
+    new_stats = statistics(prepared, prepared.data, batch_size=batch_size) if before is None else None
+    summary = prepared.data.summary
+    report = drift_report(document, calibration, cuts, new, before, summary.samples, limits, summary.bad_samples,
+                          new_stats)
     written = OutputSet()
     if json_path is not None:
         written.add_text(json_path, json.dumps(report.to_json(), indent=1, sort_keys=True) + "\n")
@@ -428,8 +442,12 @@ def _drift_limits(given: dict[str, float]) -> dict[str, float]:
     if unknown:
         raise UsageError(f"unknown drift threshold(s) {unknown}; known: {', '.join(sorted(known))}")
     for name, value in given.items():
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be a number >= 0, got {value!r}")
+        share = name in ("max_clipped_increase", "max_saturation_increase")
+        count = name == "max_nonfinite"
+        if (not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0
+                or (share and value > 1) or (count and value != int(value))):
+            kind = "a share in [0, 1]" if share else "a whole number >= 0" if count else "a number >= 0"
+            raise UsageError(f"--{name.replace('_', '-')} must be {kind}, got {value!r}")
     return given
 
 

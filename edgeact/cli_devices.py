@@ -9,8 +9,9 @@ import click
 from edgeact.cli_support import run_api
 
 DEVICES_EPILOG = """\b
-A device name goes to --target (quantize: the .tflite's device) and --device (profile-device); a profile of your own
-is a .toml path in either place (copy a built-in one from edgeact/device_profiles and edit its facts).
+A device name goes to --device (profile-device), and a tflite device's name to --target (quantize: the .tflite's
+device; "litert" there is litert-xnnpack); a profile of your own is a .toml path in either place (copy a built-in
+one from edgeact/device_profiles and edit its facts).
 Examples:
   edgeact devices
   edgeact devices --json | jq '.[] | select(.model_format == "tflite") | .name'
@@ -28,8 +29,8 @@ def devices(as_json: bool) -> None:
         click.echo(json.dumps([d.to_json() for d in found], indent=1, sort_keys=True))
         return
     rows = [("device", "format", "runtime", "arithmetic", "int16", "float islands", "description")]
-    rows += [(d.name + (f" ({', '.join(d.aliases)})" if d.aliases else ""), d.model_format, d.backend, d.arithmetic,
-              d.int16, "yes" if d.float_islands else "no", d.description) for d in found]
+    rows += [(d.name + (f" (--target {', '.join(d.aliases)})" if d.aliases else ""), d.model_format, d.backend,
+              d.arithmetic, d.int16, "yes" if d.float_islands else "no", d.description) for d in found]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])

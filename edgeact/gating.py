@@ -169,6 +169,9 @@ def thresholds_from(config: str | Path | None, **overrides: Any) -> Thresholds:
     unknown = sorted(set(values) - known)
     if unknown:
         raise UsageError(f"{path}: unknown gate setting(s) {unknown}; known: {', '.join(sorted(known))}")
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise UsageError(f"unknown gate setting(s) {unknown}; known: {', '.join(sorted(known))}")
     checked = {name: _checked_setting(name, value, f"{path}: {name}") for name, value in values.items()}
     checked.update({name: _checked_setting(name, value, f"--{name.replace('_', '-')}")
                     for name, value in overrides.items() if value is not None})

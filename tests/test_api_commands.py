@@ -118,3 +118,14 @@ def test_model_explorer_node_data_is_keyed_by_the_tflites_tensor_names(tmp_path:
     with pytest.raises(UsageError, match="per_layer"):
         edgeact.profile_device(written.paths["tflite"], "litert-reference", DIGITS / "transformer_gelu.onnx",
                                DIGITS / "transformer_gelu.eval.npz", model_explorer=tmp_path / "x.json")
+
+
+def test_api_gate_refuses_unknown_settings_and_outputs_onto_its_inputs(profiled) -> None:  # type: ignore[no-untyped-def]
+    out, report = profiled
+    before = (out / "report.json").read_bytes()
+    with pytest.raises(UsageError, match="nonsense"):
+        edgeact.gate(report, out / "report.json", nonsense=3)
+    with pytest.raises(UsageError):
+        edgeact.gate(out / "report.json", out / "report.json", metrics_path=out / "report.json")
+    assert (out / "report.json").read_bytes() == before
+    assert callable(edgeact.drift) and "drift" in edgeact.__all__

@@ -31,7 +31,7 @@ def test_the_table_lists_every_profile_file_with_its_runtime_and_int16_support()
             assert "off its fast path" in line  # LiteRT's XNNPACK: LiteRT runs 16x8, its delegate does not
         if not facts.get("int16_ops") and facts["model_format"] == "tflite":
             assert "16x8" not in line
-    assert any(line.startswith("litert-xnnpack (litert) ") for line in lines)  # the --target shorthand
+    assert any(line.startswith("litert-xnnpack (--target litert) ") for line in lines)  # quantize's shorthand
 
 
 def test_json_has_the_same_profiles_as_the_api() -> None:

@@ -7,7 +7,9 @@ saturation rate; NaN/Inf counts. A threshold crossed is a finding (``edgeact dri
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -54,6 +56,7 @@ class DriftReport:
     activations: list[ActivationDrift]
     thresholds: DriftThresholds
     findings: list[str] = field(default_factory=list)
+    bad_samples: list[str] = field(default_factory=list)  # new samples with NaN/Inf inputs, left out
 
     @property
     def drifted(self) -> bool:
@@ -61,71 +64,149 @@ class DriftReport:
 
     def to_json(self) -> dict[str, object]:
         return {"model": self.model, "samples": self.samples, "drifted": self.drifted, "findings": self.findings,
+                "bad_samples": self.bad_samples,
                 "thresholds": vars(self.thresholds), "tensors": [vars(t) for t in self.tensors],
                 "activations": [vars(a) for a in self.activations]}
 
 
 def grid_range(scale: float, zero_point: int, dtype: str) -> tuple[float, float]:
-    """The real values a grid holds: [scale * (qmin - zp), scale * (qmax - zp)]."""
+    """Where a grid starts clipping: half a step beyond its end codes (a value nearer rounds onto them)."""
     low, high = integer_range(dtype)
-    return scale * (low - zero_point), scale * (high - zero_point)
+    return scale * (low - zero_point - 0.5), scale * (high - zero_point + 0.5)
 
 
-def _below(stats: TensorStats, x: float) -> float:
-    return stats.fraction_outside(x, None) if stats.finite_count else 0.0
-
-
-def psi(expected: TensorStats, actual: TensorStats, buckets: int = PSI_BUCKETS) -> float:
-    """Population stability index of ``actual`` against ``expected`` over ``expected``'s quantile buckets."""
-    if not expected.finite_count or not actual.finite_count:
+def histogram_below(stats: TensorStats, x: float) -> float:
+    """Share of ``stats``'s finite values below ``x``, interpolated inside its bin (saved statistics only)."""
+    total = stats.finite_count
+    if not total or x <= stats.min:
         return 0.0
-    edges = sorted({expected.quantile(i / buckets) for i in range(1, buckets)})
-    cdf = [(_below(expected, x), _below(actual, x)) for x in edges]
-    points = [(0.0, 0.0), *cdf, (1.0, 1.0)]
+    if x > stats.max:
+        return 1.0
+    position = x / stats.width - stats.first
+    index = int(np.clip(np.floor(position), 0, len(stats.counts) - 1))
+    inside = float(np.clip(position - index, 0.0, 1.0)) if 0 <= position < len(stats.counts) else float(position >= 0)
+    return float((stats.counts[:index].sum() + stats.counts[index] * inside) / total)
+
+
+@dataclass(frozen=True)
+class Cuts:
+    """Where one tensor's values are counted: its grid's ends, the calibration deciles, its activation's
+    saturation bounds (all among ``edges``, sorted)."""
+
+    grid: tuple[float, float]
+    deciles: tuple[float, ...]
+    saturation: tuple[float | None, float | None] | None = None
+
+    @property
+    def edges(self) -> list[float]:
+        points = [*self.grid, *self.deciles, *(b for b in (self.saturation or ()) if b is not None)]
+        return sorted(set(points))
+
+
+class Counted:
+    """Exact bucket counts of one tensor's values over its cuts: shares below / above any edge."""
+
+    def __init__(self, edges: list[float], counts: list[int]) -> None:
+        self.edges, self.counts = edges, np.asarray(counts, dtype=np.float64)
+        self.total = float(self.counts.sum())
+
+    def below(self, x: float) -> float:
+        return float(self.counts[: self.edges.index(x) + 1].sum() / self.total) if self.total else 0.0
+
+    def above(self, x: float) -> float:
+        return float(self.counts[self.edges.index(x) + 1:].sum() / self.total) if self.total else 0.0
+
+
+def plan_cuts(record: CalibrationRecordDocument, calibration: CalibrationStats,
+              buckets: int = PSI_BUCKETS) -> dict[str, Cuts]:
+    """The cuts of every planned tensor the calibration saw (the deciles from its statistics)."""
+    bounds = {}
+    for act in record.activations:
+        if act.input is not None and act.function in REGISTRY and act.saturation_rate is not None:
+            bounds[act.input] = activation(act.function, **act.params).saturation_bounds(act.output_grid.scale)
+    cuts = {}
+    for name, grid in sorted(record.tensors.items()):
+        stats = calibration.tensors.get(name)
+        if stats is None or not stats.finite_count:
+            continue
+        deciles = tuple(sorted({stats.quantile(i / buckets) for i in range(1, buckets)}))
+        cuts[name] = Cuts(grid_range(grid.scale, grid.zero_point, grid.dtype), deciles, bounds.get(name))
+    return cuts
+
+
+def psi(expected: list[float], actual: list[float]) -> float:
+    """Population stability index of bucket shares ``actual`` against ``expected``."""
     total = 0.0
-    for (e0, a0), (e1, a1) in zip(points, points[1:], strict=False):
-        e, a = max(e1 - e0, PSI_FLOOR), max(a1 - a0, PSI_FLOOR)
+    for e, a in zip(expected, actual, strict=True):
+        e, a = max(e, PSI_FLOOR), max(a, PSI_FLOOR)
         total += (a - e) * math.log(a / e)
     return float(total)
 
 
-def drift(record: CalibrationRecordDocument, calibration: CalibrationStats, new: CalibrationStats,
-          thresholds: DriftThresholds | None = None) -> DriftReport:
-    """``new`` against ``calibration`` under ``record``'s grids (all three of one model as edgeact prepares it)."""
+def _shares(below: list[float]) -> list[float]:
+    points = [0.0, *below, 1.0]
+    return [hi - lo for lo, hi in zip(points, points[1:], strict=False)]
+
+
+def drift(record: CalibrationRecordDocument, calibration: CalibrationStats, cuts: dict[str, Cuts],
+          new: dict[str, tuple[list[int], int]], before: dict[str, tuple[list[int], int]] | None, samples: int,
+          thresholds: DriftThresholds | None = None, bad_samples: Sequence[str] = (),
+          new_stats: CalibrationStats | None = None) -> DriftReport:
+    """The new data's exact counts ``new`` against the calibration data's (``before``) over each tensor's ``cuts``,
+    under ``record``'s grids. Without ``before`` (saved statistics only) the calibration shares are read off its
+    histograms, and the PSI compares them with the new data's histograms (``new_stats``), read the same way."""
     limits = thresholds or DriftThresholds()
-    report = DriftReport(record.model, new.samples, [], [], limits)
-    for name, grid in sorted(record.tensors.items()):
-        if name not in new.tensors or name not in calibration.tensors:
+    report = DriftReport(record.model, samples, [], [], limits, bad_samples=list(bad_samples))
+    if len(bad_samples) > limits.max_nonfinite:
+        report.findings.append(f"{len(bad_samples)} new sample(s) hold NaN/Inf inputs (left out of the counts): "
+                               f"{', '.join(bad_samples[:5])}{', ...' if len(bad_samples) > 5 else ''}")
+    for name, cut in cuts.items():
+        if name not in new:
             continue
-        lo, hi = grid_range(grid.scale, grid.zero_point, grid.dtype)
-        seen, before = new.tensors[name], calibration.tensors[name]
-        entry = TensorDrift(name, seen.fraction_outside(lo, hi), before.fraction_outside(lo, hi), psi(before, seen),
-                            seen.nonfinite)
+        seen = Counted(cut.edges, new[name][0])
+        new_below = seen.below
+        if before is not None and name in before:
+            known = Counted(cut.edges, before[name][0])
+            calibration_below = known.below
+        else:
+            calibration_below = partial(histogram_below, calibration.tensors[name])
+            if new_stats is not None and name in new_stats.tensors:
+                new_below = partial(histogram_below, new_stats.tensors[name])
+        lo, hi = cut.grid
+        clipped = seen.below(lo) + seen.above(hi)
+        calibration_clipped = calibration_below(lo) + 1.0 - calibration_below(hi)
+        stability = psi(_shares([calibration_below(x) for x in cut.deciles]),
+                        _shares([new_below(x) for x in cut.deciles]))
+        entry = TensorDrift(name, clipped, max(0.0, calibration_clipped), stability, new[name][1])
         report.tensors.append(entry)
-        if entry.clipped - entry.calibration_clipped > limits.max_clipped_increase:
-            report.findings.append(f"{name}: {entry.clipped:.2%} of values beyond its grid [{lo:.4g}, {hi:.4g}] "
-                                   f"(calibration: {entry.calibration_clipped:.2%})")
-        if entry.psi > limits.max_psi:
-            report.findings.append(f"{name}: PSI {entry.psi:.3f} against the calibration histogram "
-                                   f"(limit {limits.max_psi})")
-        if entry.nonfinite > limits.max_nonfinite:
-            report.findings.append(f"{name}: {entry.nonfinite} NaN/Inf values")
-    for act in record.activations:
-        if act.input not in new.tensors:
-            continue
-        if act.function not in REGISTRY:  # a fused chain: its saturation is not one of the registry's
-            continue
-        function = activation(act.function, **act.params)
-        bounds = function.saturation_bounds(act.output_grid.scale)
-        if bounds == (None, None) or act.saturation_rate is None:
-            continue
-        entry = ActivationDrift(act.node, act.function, new.tensors[act.input].fraction_outside(*bounds),
-                                act.saturation_rate)
-        report.activations.append(entry)
-        if entry.saturation - entry.calibration_saturation > limits.max_saturation_increase:
-            report.findings.append(f"activation {act.node} ({act.function}) saturates on {entry.saturation:.2%} of "
-                                   f"its inputs (calibration: {entry.calibration_saturation:.2%})")
+        _tensor_findings(report, entry, cut, limits)
+        if cut.saturation is not None:
+            _saturation(report, record, name, seen, cut, limits)
     return report
+
+
+def _tensor_findings(report: DriftReport, entry: TensorDrift, cut: Cuts, limits: DriftThresholds) -> None:
+    lo, hi = cut.grid
+    if entry.clipped - entry.calibration_clipped > limits.max_clipped_increase:
+        report.findings.append(f"{entry.tensor}: {entry.clipped:.2%} of values beyond its grid [{lo:.4g}, {hi:.4g}] "
+                               f"(calibration: {entry.calibration_clipped:.2%})")
+    if entry.psi > limits.max_psi:
+        report.findings.append(f"{entry.tensor}: PSI {entry.psi:.3f} against the calibration data's deciles "
+                               f"(limit {limits.max_psi})")
+    if entry.nonfinite > limits.max_nonfinite:
+        report.findings.append(f"{entry.tensor}: {entry.nonfinite} NaN/Inf values")
+
+
+def _saturation(report: DriftReport, record: CalibrationRecordDocument, name: str, seen: Counted, cut: Cuts,
+                limits: DriftThresholds) -> None:
+    act = next(a for a in record.activations if a.input == name)
+    low, high = cut.saturation or (None, None)
+    share = (seen.below(low) if low is not None else 0.0) + (seen.above(high) if high is not None else 0.0)
+    entry = ActivationDrift(act.node, act.function, share, act.saturation_rate or 0.0)
+    report.activations.append(entry)
+    if entry.saturation - entry.calibration_saturation > limits.max_saturation_increase:
+        report.findings.append(f"activation {act.node} ({act.function}) saturates on {entry.saturation:.2%} of "
+                               f"its inputs (calibration: {entry.calibration_saturation:.2%})")
 
 
 def worst(report: DriftReport, count: int = 5) -> list[TensorDrift]:

@@ -11,7 +11,7 @@ from edgeact.calibration.engine import CalibrationStats, collect_stats, input_sp
 from edgeact.errors import CalibrationDataError, UsageError
 from edgeact.graph.observe import observation_model
 from edgeact.pipeline.prepare import Prepared
-from edgeact.runtimes.onnxruntime import ort_session
+from edgeact.runtimes.onnxruntime import ort_session, run_ort
 
 
 def calibration_data(prepared: Prepared, calib: str | Path, skip_bad_samples: bool = False,
@@ -64,3 +64,26 @@ def statistics(prepared: Prepared, data: CalibrationData | None = None, stats: S
     if not collected:
         raise UsageError("give calibration data (--calib) or saved statistics (--stats)")
     return collected[0] if len(collected) == 1 else collected[0].merge(collected[1], "calibration data")
+
+
+def bucket_counts(prepared: Prepared, data: CalibrationData, edges: dict[str, list[float]], batch_size: int = 8,
+                  progress: bool = False) -> dict[str, tuple[list[int], int]]:
+    """For each tensor, exact counts of its finite values in the buckets ``edges`` (sorted) cut the line into
+    (``len(edges) + 1`` buckets; a value equal to an edge goes above it), and its non-finite count: what a histogram
+    of coarse bins cannot say when one outlier widened them."""
+    import numpy as np
+    from tqdm import tqdm
+
+    names = [name for name in edges if name in set(observed_tensors(prepared.view))]
+    session = ort_session(observation_model(prepared.model, names), f"float model {prepared.source}")
+    counts = {name: np.zeros(len(edges[name]) + 1, dtype=np.int64) for name in names}
+    nonfinite = dict.fromkeys(names, 0)
+    for feeds in tqdm(data.batches(batch_size), desc="counting", unit="batch", leave=False,
+                      disable=None if progress else True):
+        for name, values in run_ort(session, feeds, names).items():
+            flat = np.asarray(values, dtype=np.float64).ravel()
+            finite = flat[np.isfinite(flat)]
+            nonfinite[name] += int(flat.size - finite.size)
+            counts[name] += np.bincount(np.searchsorted(np.asarray(edges[name]), finite, side="right"),
+                                        minlength=len(counts[name]))
+    return {name: (counts[name].tolist(), nonfinite[name]) for name in names}

@@ -26,7 +26,7 @@ BUILTIN, TABLE, FLOAT = FormKind.BUILTIN, FormKind.TABLE, FormKind.FLOAT
 ALIASES = {"litert": "litert-xnnpack"}  # target names that stand for a built-in profile
 ONNX_CODES = ("auto", "int8", "uint8")  # --onnx-activations
 RECURRENT_CELLS = ("auto", "int16", "float", "int8")  # --recurrent-cells
-CELL_BUILTINS_16X8 = ("FULLY_CONNECTED", "ADD", "MUL", "SPLIT", "GATHER")  # an unrolled cell's 16x8 .tflite ops
+CELL_BUILTINS_16X8 = ("FULLY_CONNECTED", "ADD", "SUB", "MUL", "SPLIT", "GATHER")  # an unrolled cell's 16x8 ops
 # activation -> the TFLite int8 builtin that computes it as a 256-entry table, and that builtin's options
 # (each registry entry's ``tflite`` field, where its int8 kernel is a table)
 TFLITE_INT8_BUILTINS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -164,12 +164,12 @@ def recurrent_cell_precision(profile: DeviceProfile, choice: str = "auto") -> tu
     if choice != "auto":
         return choice, f"--recurrent-cells {choice}"
     state = "int8 error in a recurrent cell's gates and state compounds over its steps"
-    runs = profile.int16_activations and (profile.model_format == "onnx" or all(
-        profile.runs_int16(op) for op in CELL_BUILTINS_16X8))
-    if runs:
+    missing = [] if profile.model_format == "onnx" else [op for op in CELL_BUILTINS_16X8 if not profile.runs_int16(op)]
+    if profile.int16_activations and not missing:
         return "int16", f"{state}: int16 there, as TFLite's integer LSTM keeps them (the cell's output h int8)"
-    return "float", (f"{state}, and {profile.name} runs no int16 on its fast path for the cell's ops "
-                     f"({', '.join(CELL_BUILTINS_16X8)}): float there (--recurrent-cells int8 makes them int8)")
+    why = (f"runs no 16x8 {', '.join(missing)}" if missing else
+           "takes no int16 on its fast path (int16_activations = false)")
+    return "float", f"{state}, and {profile.name} {why}: float there (--recurrent-cells int8 makes them int8)"
 
 
 @cache
