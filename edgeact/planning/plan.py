@@ -49,6 +49,7 @@ MASK_THRESHOLD = -1.0e4  # values at or below this are additive-mask fill, never
 CONCAT_RANGE_RATIO = 16.0  # concat inputs whose ranges differ more than this keep the concat float
 SHAPE_READERS = frozenset({"Shape", "Size"})  # read a float tensor's dims, never its values
 OUTPUT_FORMATS = ("onnx-qdq", "onnx-table", "tflite")
+CELL_OUTPUT_OPS = frozenset({"Mul", "Sub"})  # the op that makes a recurrent cell's output h from its gates alone
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,8 @@ class _Planner:
         outputs = {self.view.values[name].cell for name in node.outputs if name in self.view.values}
         if len(outputs) == 1 and "" not in outputs:
             return outputs.pop()
+        if node.op_type not in CELL_OUTPUT_OPS:  # h = o * tanh(c) (LSTM), candidate - z * (...) (GRU)
+            return ""
         read = [self.view.values[name] for name in node.inputs if name in self.view.values]
         inputs = {value.cell for value in read if value.constant is None}
         return inputs.pop() if len(inputs) == 1 and "" not in inputs else ""
