@@ -243,26 +243,29 @@ def _bad_samples_html(report: ProfileReport) -> str:
     return f"<p>Skipped {len(report.bad_samples)} sample(s) with NaN/Inf: {shown}</p>"
 
 
-def _activations_html(report: ProfileReport) -> str:
-    if not report.activations:
+def _table_html(title: str, headers: list[str], rows: list[list[str]]) -> str:
+    """An HTML section: a heading and a table (cells already escaped); nothing without rows."""
+    if not rows:
         return ""
-    rows = "".join(
-        f"<tr><td>{html.escape(a.node)}</td><td>{html.escape(a.function)}</td><td>{_fmt(a.rms_error)}</td>"
-        f"<td>{_fmt(a.rms_floor)}</td><td>{_fmt(a.rms_error / a.rms_floor if a.rms_floor else None)}</td>"
-        f"<td>{'-' if a.saturation_rate is None else f'{a.saturation_rate:.1%}'}</td></tr>" for a in report.activations)
-    return ("<h2>Activations</h2><table><tr><th>node</th><th>function</th><th>RMS error</th><th>int8 floor</th>"
-            f"<th>error / floor</th><th>saturation</th></tr>{rows}</table>")
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<h2>{title}</h2><table><tr>{head}</tr>{body}</table>"
+
+
+def _activations_html(report: ProfileReport) -> str:
+    rows = [[html.escape(a.node), html.escape(a.function), _fmt(a.rms_error), _fmt(a.rms_floor),
+             _fmt(a.rms_error / a.rms_floor if a.rms_floor else None),
+             "-" if a.saturation_rate is None else f"{a.saturation_rate:.1%}"] for a in report.activations]
+    return _table_html("Activations", ["node", "function", "RMS error", "int8 floor", "error / floor", "saturation"],
+                       rows)
 
 
 def _layers_html(report: ProfileReport) -> str:
-    if not report.layers:
-        return ""
-    rows = "".join(
-        f"<tr><td>{html.escape(layer.tensor)}</td><td>{_fmt(layer.sqnr_db, 4)}</td><td>{_fmt(layer.sqnr_drop_db, 3)}"
-        f"</td><td>{'-' if layer.equal_codes is None else f'{layer.equal_codes:.2%}'}</td>"
-        f"<td>{html.escape(layer.source)}</td><td>{_after(layer)}</td></tr>" for layer in report.layers)
-    return ("<h2>Layers</h2><table><tr><th>tensor</th><th>SQNR dB</th><th>loses vs inputs dB</th>"
-            f"<th>device = emulator</th><th>source</th><th>note</th></tr>{rows}</table>")
+    rows = [[html.escape(layer.tensor), _fmt(layer.sqnr_db, 4), _fmt(layer.sqnr_drop_db, 3),
+             "-" if layer.equal_codes is None else f"{layer.equal_codes:.2%}", html.escape(layer.source),
+             _after(layer)] for layer in report.layers]
+    return _table_html("Layers", ["tensor", "SQNR dB", "loses vs inputs dB", "device = emulator", "source", "note"],
+                       rows)
 
 
 def _after(layer: Any) -> str:
