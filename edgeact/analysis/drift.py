@@ -232,6 +232,3 @@ def drift_families(report: DriftReport) -> list[list[str]]:
         family("edgeact_drifted", "gauge", "1 when a drift threshold was crossed", [(base, float(report.drifted))]),
     ]
 
-
-def nonfinite_total(report: DriftReport) -> int:
-    return int(np.sum([t.nonfinite for t in report.tensors])) if report.tensors else 0
