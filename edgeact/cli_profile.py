@@ -27,7 +27,8 @@ cmsis-nn, npu-table (run by edgeact's integer emulator under their rules). A dev
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--device", required=True, help="A built-in device profile name, or a profile .toml path.")
 @click.option("--baseline", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The float32 .onnx model the int8 model came from (its inputs and outputs must match).")
+              help="The float32 model the int8 model came from: .onnx, or the float .tflite it was quantized from "
+                   "(inputs and outputs must match).")
 @click.option("--data", required=True, type=click.Path(path_type=Path),
               help="Evaluation data: an .npz keyed by the model's inputs, or a folder of them.")
 @click.option("--skip-bad-samples", is_flag=True,

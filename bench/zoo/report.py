@@ -92,6 +92,8 @@ def source(result: dict[str, Any]) -> str:
         exporter = ((record.get("frontend") or {}).get("exporter")) or "torch.onnx"
         return f"PyTorch state_dict → edgeact front door ({exporter}); baselines: torch.onnx, opset {opset}"
     producer = info.get("producer", "?")
+    if "builtins" in info:  # a float .tflite: edgeact reads it; onnxruntime's baseline quantizes edgeact's ONNX form
+        return f"{producer} (float), {sum(info['builtins'].values())} ops; ORT baseline on edgeact's ONNX form"
     if producer == "(blank)" and "Paddle" in info.get("graph_name", ""):
         producer = "PaddlePaddle (paddle2onnx, producer field blank)"
     return f"{producer}, opset {opset}"
@@ -255,8 +257,10 @@ def details(result: dict[str, Any]) -> list[str]:
     fp32 = ", ".join(f"{k} {num(v, 2)}" for k, v in sorted((result.get("fp32") or {}).items()))
     lines = [f"### {result['name']}", "",
              f"- {result['task']}; `{result['package']}`, wheel member `{result['member']}`",
-             f"- model: {source(result)}; producer `{info.get('producer')}`, graph `{info.get('graph_name')}`, "
-             f"opsets {info.get('opsets')}, IR {info.get('ir_version')}, {info.get('size_mb')} MB",
+             f"- model: {source(result)}; " + (
+                 f"builtins {info['builtins']}, {info.get('size_mb')} MB" if "builtins" in info else
+                 f"producer `{info.get('producer')}`, graph `{info.get('graph_name')}`, "
+                 f"opsets {info.get('opsets')}, IR {info.get('ir_version')}, {info.get('size_mb')} MB"),
              f"- data: {result['samples']['calib']} calibration feeds, {result['samples']['eval']} evaluation feeds",
              f"- fp32 on the evaluation set: {fp32}", ""]
     lines += _edgeact_run("edgeact", result.get("edgeact") or {})

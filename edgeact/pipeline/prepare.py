@@ -111,7 +111,13 @@ def check_float_model(model: Any, source: str) -> None:
 
 
 def load_model(model: str | Path | bytes, name: str) -> tuple[Any, str]:
-    """The imported (not yet canonical) model and its name for messages."""
+    """The imported (not yet canonical) model and its name for messages (a float .tflite through its ONNX form)."""
+    from edgeact.frontends import tflite as tflite_frontend
+
+    if tflite_frontend.is_tflite_source(model):
+        payload = model if isinstance(model, bytes) else tflite_frontend.read_payload(Path(model))
+        source = name if isinstance(model, bytes) else str(model)
+        return load_onnx_bytes(tflite_frontend.convert(payload, source).onnx, source), source
     if isinstance(model, bytes):
         return load_onnx_bytes(model, name), name
     return load_onnx(model), str(model)
@@ -121,11 +127,15 @@ def resolve_model(
     model: Any, calib: str | Path | None = None, example_inputs: dict[str, np.ndarray] | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None, max_array_bytes: int | None = None,
 ) -> ModelSource:
-    """An ONNX path, ONNX bytes or ModelProto, or a PyTorch model (exported to ONNX here)."""
+    """An ONNX path, ONNX bytes or ModelProto, a float .tflite (converted to ONNX here and checked against LiteRT),
+    or a PyTorch model (exported to ONNX here)."""
+    from edgeact.frontends import tflite as tflite_frontend
     from edgeact.frontends import torch as torch_frontend
 
     if isinstance(model, ModelSource):
         return model
+    if tflite_frontend.is_tflite_source(model):
+        return _tflite_source(model, calib, example_inputs, max_array_bytes)
     if hasattr(model, "SerializeToString") and not torch_frontend.is_torch_source(model):  # an onnx.ModelProto
         model = model.SerializeToString()
     if isinstance(model, bytes):
@@ -139,6 +149,26 @@ def resolve_model(
                            Path(model) if isinstance(model, (str, Path)) and Path(model).is_file() else None)
     path = Path(model)
     return ModelSource(str(model), path.name.removesuffix(".onnx"), path, {"kind": "onnx"}, path)
+
+
+def _tflite_source(model: str | Path | bytes, calib: str | Path | None,
+                   example_inputs: dict[str, np.ndarray] | None, max_array_bytes: int | None) -> ModelSource:
+    """A float .tflite as ONNX, its outputs checked against LiteRT's on one feed (the first calibration sample, else
+    seeded values)."""
+    from edgeact.frontends import tflite as tflite_frontend
+    from edgeact.pipeline.conversion_check import check_tflite_conversion
+
+    path = None if isinstance(model, bytes) else Path(model)
+    payload = model if path is None else tflite_frontend.read_payload(path)
+    source = "<tflite bytes>" if path is None else str(path)
+    converted = tflite_frontend.convert(payload, source)
+    feeds = example_inputs or (_example_inputs(calib, None, max_array_bytes) if calib is not None else None)
+    difference = check_tflite_conversion(payload, converted.onnx, feeds, source)
+    builtins = ", ".join(f"{op} x{count}" for op, count in converted.builtins.items())
+    frontend = {"kind": "tflite", "converter": f"edgeact tflite frontend (ONNX opset {tflite_frontend.ONNX_OPSET})",
+                "source": source, "builtins": builtins, "float16_weights": str(converted.float16_weights),
+                "checked_against": f"LiteRT reference kernels on one feed: max |output difference| {difference:.3g}"}
+    return ModelSource(source, converted.name, converted.onnx, frontend, path)
 
 
 def _example_inputs(

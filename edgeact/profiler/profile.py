@@ -323,9 +323,9 @@ def signature_problems(int8: Signature, float_: Signature) -> list[str]:
 
 def _baseline(path: Path, model: Int8Model):  # type: ignore[no-untyped-def]
     """The float model, checked against the int8 one: names, dtypes, ranks and fixed dims of inputs and outputs."""
-    if path.suffix != ".onnx":
-        raise UsageError(f"the baseline must be the float32 .onnx model; got {path}")
-    loaded = load_onnx(path)
+    if path.suffix not in (".onnx", ".tflite"):
+        raise UsageError(f"the baseline must be the float32 .onnx or .tflite model; got {path}")
+    loaded = load_onnx(path) if path.suffix == ".onnx" else _tflite_baseline(path)
     view = view_of(loaded)
     if not view.outputs:
         raise ModelFormatError(f"{path}: the baseline has no outputs; there is nothing to compare")
@@ -339,6 +339,14 @@ def _baseline(path: Path, model: Int8Model):  # type: ignore[no-untyped-def]
     if problems:
         raise UsageError(f"baseline {path} is not the float model of {model.path}: " + "; ".join(problems))
     return loaded, view, signature
+
+
+def _tflite_baseline(path: Path):  # type: ignore[no-untyped-def]
+    """A float .tflite baseline in its ONNX form (checked against LiteRT on seeded inputs, as quantize does)."""
+    from edgeact.pipeline.prepare import load_model, resolve_model
+
+    source = resolve_model(path)
+    return load_model(source.loadable, source.name)[0]
 
 
 def _float_fingerprint(path: Path, shapes: dict[str, tuple[int | None, ...]] | None = None) -> str:

@@ -48,6 +48,7 @@ class Lowering:
     graph: LoweredGraph = field(default_factory=LoweredGraph)
     forms: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (value, dtype, layout) -> tensor
     aliases: dict[str, str] = field(default_factory=dict)
+    folded: dict[str, str] = field(default_factory=dict)  # value -> the Relu/Clip output its integer forms hold
     table_ops: list[str] = field(default_factory=list)  # activation nodes lowered as GATHER tables
     builtin_ops: list[str] = field(default_factory=list)  # activation nodes lowered as exact builtins
     island_ops: list[str] = field(default_factory=list)  # activation nodes lowered as float islands
@@ -140,9 +141,20 @@ class Lowering:
         suffix = f"/{dtype}" if dtype in QUANTIZED else ""
         if layout == "nhwc":  # "/int8_nhwc", "/int16_nhwc", "/nhwc"
             suffix += "_nhwc" if suffix else "/nhwc"
-        tensor = self.graph.tensor(self.resolve(name) + suffix, shape, dtype, quant, source=self.resolve(name),
-                                   layout=layout)
+        source = self.resolve(name)
+        carried = self.folded.get(source, source) if dtype in QUANTIZED else source
+        tensor = self.graph.tensor(source + suffix, shape, dtype, quant, source=carried, layout=layout)
         return self.put(name, tensor, dtype, layout)
+
+    def fold(self, value: str, clamped: str) -> None:
+        """``clamped`` (a Relu/Clip output) is ``value``'s integer forms: their grid clamps as it does, so they
+        carry ``clamped`` (what the profiler compares them with), and ``clamped`` resolves to ``value``."""
+        value = self.resolve(value)
+        self.aliases[clamped] = value
+        self.folded[value] = clamped
+        for (name, dtype, _), index in self.forms.items():
+            if name == value and dtype in QUANTIZED:
+                self.graph.tensors[index].source = clamped
 
     def get(self, name: str, dtype: str, layout: str = "nchw", node: str = "") -> int:
         """Tensor index of ``name`` as ``dtype`` in ``layout``, converting once from a form that exists."""
