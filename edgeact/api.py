@@ -159,10 +159,11 @@ def quantize(
 ) -> QuantizeResult:
     """Quantize a model to int8 and write the requested forms and the calibration record.
 
-    ``model``: an ONNX path, serialised bytes or ``onnx.ModelProto``; or PyTorch — an nn.Module, a TorchScript
-    ``.pt``, an ExportedProgram ``.pt2``, or ``path/file.py:factory`` / ``package.module:factory`` — exported with
-    torch.onnx using ``example_inputs`` (name -> array, forward's argument order), ``input_shapes``, or the first
-    calibration sample.
+    ``model``: an ONNX path, serialised bytes or ``onnx.ModelProto``; a float ``.tflite`` path or its bytes (read
+    into the same graph, checked against LiteRT on the first calibration sample); or PyTorch — an nn.Module, a
+    TorchScript ``.pt``, an ExportedProgram ``.pt2``, or ``path/file.py:factory`` / ``package.module:factory`` —
+    exported with torch.onnx using ``example_inputs`` (name -> array, forward's argument order), ``input_shapes``, or
+    the first calibration sample.
 
     ``output_dir``: where the files go (created if needed; an existing file that is an input is never replaced);
     without it nothing is written and ``QuantizeResult.files`` holds every form's bytes and the record's JSON.

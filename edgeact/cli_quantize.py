@@ -217,11 +217,14 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
              eval_data: Path | None, budget_samples: int, promote: str, int16: tuple[str, ...],
              bias_correction: bool, bias_samples: int, onnx_activations: str, io: str, recurrent_cells: str,
              max_array_bytes: int | None, metric: str | None) -> None:
-    """Quantize MODEL (ONNX, or PyTorch) to int8 with exact activation tables, and write the calibration record.
+    """Quantize MODEL (ONNX, float TFLite, or PyTorch) to int8 with exact activation tables, and write the
+    calibration record.
 
-    MODEL is an .onnx file, a TorchScript .pt / ExportedProgram .pt2, or a PyTorch factory path/to/file.py:factory
-    or package.module:factory. A factory MODEL runs Python code: edgeact imports that file or module and calls the
-    factory, which must return a torch.nn.Module.
+    MODEL is an .onnx file, a float32 (or float16-weight) .tflite, a TorchScript .pt / ExportedProgram .pt2, or a
+    PyTorch factory path/to/file.py:factory or package.module:factory. A .tflite is read into the same graph (its
+    NHWC inputs and outputs keep their layout: give data as the .tflite takes it) and checked against LiteRT before
+    it is calibrated. A factory MODEL runs Python code: edgeact imports that file or module and calls the factory,
+    which must return a torch.nn.Module.
     """
     if calib is None and not stats:
         raise click.UsageError("give calibration data with --calib, or saved statistics with --stats")

@@ -1,0 +1,432 @@
+"""The float-.tflite reader: tiny models written with edgeact's own writer, converted to ONNX, and run on LiteRT's
+reference kernels and on onnxruntime. The expected values always come from LiteRT; the ONNX form must agree to
+1e-5 of each output's largest magnitude, with the .tflite's output shapes (NHWC stays NHWC). Then the refusals, the
+conversion check, and one quantization of a .tflite end to end.
+
+ELU runs on LiteRT's builtin kernels: the reference resolver has none.
+
+Not covered: TRANSPOSE_CONV and RESIZE_BILINEAR -- edgeact's writer has no options table for them (they are not in
+``edgeact.ops.table.OPTIONS``), so it cannot write the stride/padding or alignCorners/halfPixelCenters they need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+
+import edgeact
+from edgeact.errors import ModelFormatError
+from edgeact.exporters.tflite.writer import serialise
+from edgeact.frontends.tflite import TFLiteConversion, convert
+from edgeact.metrics import sqnr_db
+from edgeact.numerics import QParams
+from edgeact.pipeline.conversion_check import check_tflite_conversion
+from edgeact.runtimes.litert import LiteRTKernels, litert_interpreter, run_litert
+from edgeact.tflite.graph import LoweredGraph
+
+SAME, VALID = 0, 1  # TFLite Padding
+RELU, RELU6 = 1, 3  # TFLite ActivationFunctionType
+RELATIVE = 1e-5  # of each output's largest magnitude
+
+Shape = tuple[int, ...]
+
+
+# ---- building float .tflite models --------------------------------------------------------------------------------
+class Net:
+    """A float .tflite being built: seeded constants (``seed``), every op's output a new float32 tensor."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.graph = LoweredGraph()
+        self.rng = np.random.default_rng(seed)
+
+    def shape(self, index: int) -> Shape:
+        return self.graph.tensors[index].shape
+
+    def input(self, shape: Shape) -> int:
+        index = self.graph.tensor(f"in{len(self.graph.inputs)}", shape, "float32")
+        self.graph.inputs.append(index)
+        return index
+
+    def weights(self, shape: Shape, dtype: str = "float32", scale: float = 1.0) -> int:
+        data = (scale * self.rng.normal(size=shape)).astype(dtype)
+        return self.graph.tensor(f"w{len(self.graph.tensors)}", shape, dtype, data=data)
+
+    def ints(self, values: Sequence[int] | Sequence[Sequence[int]]) -> int:
+        data = np.asarray(values, dtype=np.int32)
+        return self.graph.tensor(f"c{len(self.graph.tensors)}", data.shape, "int32", data=data)
+
+    def op(self, builtin: str, inputs: Sequence[int], shape: Shape, **options: object) -> int:
+        out = self.graph.tensor(f"{builtin.lower()}{len(self.graph.ops)}", shape, "float32")
+        self.graph.op(builtin, list(inputs), [out], f"op{len(self.graph.ops)}", **options)
+        return out
+
+    def conv(self, x: int, channels: int, kernel: int = 3, stride: int = 1, padding: int = SAME, dilation: int = 1,
+             fused: int = 0, weights: int | None = None) -> int:
+        depth = self.shape(x)[3]
+        weights = self.weights((channels, kernel, kernel, depth), scale=0.5) if weights is None else weights
+        out = _spatial_out(self.shape(x), kernel, stride, padding, dilation)
+        return self.op("CONV_2D", [x, weights, self.weights((channels,))], (1, *out, channels), padding=padding,
+                       strideH=stride, strideW=stride, dilationHFactor=dilation, dilationWFactor=dilation,
+                       fusedActivationFunction=fused)
+
+    def depthwise(self, x: int, multiplier: int, kernel: int = 3, stride: int = 1, padding: int = SAME) -> int:
+        channels = self.shape(x)[3] * multiplier
+        out = _spatial_out(self.shape(x), kernel, stride, padding)
+        return self.op("DEPTHWISE_CONV_2D", [x, self.weights((1, kernel, kernel, channels)), self.weights((channels,))],
+                       (1, *out, channels), padding=padding, strideH=stride, strideW=stride,
+                       depthMultiplier=multiplier)
+
+    def pool(self, builtin: str, x: int, kernel: int, stride: int, padding: int = SAME) -> int:
+        out = _spatial_out(self.shape(x), kernel, stride, padding)
+        return self.op(builtin, [x], (1, *out, self.shape(x)[3]), padding=padding, strideH=stride, strideW=stride,
+                       filterHeight=kernel, filterWidth=kernel)
+
+    def reshape(self, x: int, shape: Shape) -> int:
+        return self.op("RESHAPE", [x, self.ints(shape)], shape)
+
+    def payload(self, outputs: Sequence[int]) -> bytes:
+        self.graph.outputs = list(outputs)
+        return serialise(self.graph, {}, "test")
+
+
+def _spatial_out(shape: Shape, kernel: int, stride: int, padding: int, dilation: int = 1) -> tuple[int, int]:
+    """The output height and width of a window op on an NHWC ``shape`` (TFLite's SAME and VALID)."""
+    if padding == SAME:
+        return -(-shape[1] // stride), -(-shape[2] // stride)
+    reach = (kernel - 1) * dilation
+    return -(-(shape[1] - reach) // stride), -(-(shape[2] - reach) // stride)
+
+
+# ---- the cases ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    """A model: ``inputs`` shapes, and ``build(net, *inputs)`` giving its output tensor(s); ``kernels``: LiteRT's
+    kernels that give the expected values (the reference ones, unless they lack the builtin)."""
+
+    name: str
+    inputs: tuple[Shape, ...]
+    build: Callable[..., int | tuple[int, ...]]
+    kernels: LiteRTKernels = LiteRTKernels.REFERENCE
+
+
+def _float16(n: Net, shape: Shape, scale: float = 1.0) -> int:
+    """A float16 constant widened by DEQUANTIZE, as TFLite's float16 models store weights."""
+    half = n.weights(shape, "float16", scale)
+    widened = n.graph.tensor(f"{n.graph.tensors[half].name}/float32", shape, "float32")
+    n.graph.op("DEQUANTIZE", [half], [widened], f"dequantize{half}")
+    return widened
+
+
+def _float16_conv(n: Net, x: int) -> int:
+    """Weights, bias and a per-channel scale in float16."""
+    shape = (1, 5, 5, 4)
+    conv = n.op("CONV_2D", [x, _float16(n, (4, 3, 3, 3), 0.5), _float16(n, (4,))], shape, padding=SAME,
+                fusedActivationFunction=RELU)
+    return n.op("MUL", [conv, _float16(n, (4,))], shape)
+
+
+def _concatenated_heads(n: Net, x: int) -> int:
+    """BlazeFace's heads: two convs reshaped to (1, anchors, values) and concatenated along the anchors."""
+    small = n.pool("MAX_POOL_2D", x, 2, 2, VALID)
+    first, second = n.conv(x, 6), n.conv(small, 6)
+    rows = [n.reshape(first, (1, 32, 3)), n.reshape(second, (1, 8, 3))]
+    return n.op("CONCATENATION", rows, (1, 40, 3), axis=1)
+
+
+def _squeeze_excite(n: Net, x: int) -> int:
+    """MobileNetV3's gate: MEAN to (1, C), FULLY_CONNECTED, reshaped to (1, 1, 1, C), times the features."""
+    features = n.conv(x, 4)
+    pooled = n.op("MEAN", [features, n.ints([1, 2])], (1, 4))
+    gate = n.op("LOGISTIC", [n.op("FULLY_CONNECTED", [pooled, n.weights((4, 4)), n.weights((4,))], (1, 4))], (1, 4))
+    return n.op("MUL", [features, n.reshape(gate, (1, 1, 1, 4))], (1, 4, 4, 4))
+
+
+def _binaries(n: Net, x: int, y: int) -> int:
+    """SUB, DIV, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE between a conv output (NCHW) and the inputs (NHWC)."""
+    shape = n.shape(x)
+    c = n.conv(x, 2)
+    a = n.op("SUB", [c, y], shape)
+    b = n.op("DIV", [a, n.op("ADD", [n.op("ABS", [y], shape), n.weights((2,), scale=0.1)], shape)], shape)
+    m = n.op("MAXIMUM", [b, n.op("MINIMUM", [x, c], shape)], shape)
+    return n.op("SQUARED_DIFFERENCE", [m, x], shape)
+
+
+def _unaries(n: Net, x: int) -> int:
+    """The elementwise builtins without options, on a conv output (the divisor and logs kept positive)."""
+    shape = n.shape(x)
+    c = n.conv(x, 2)
+    positive = n.op("EXP", [n.op("TANH", [c], shape)], shape)
+    a = n.op("RSQRT", [positive], shape)
+    b = n.op("LOG", [n.op("SQRT", [positive], shape)], shape)
+    d = n.op("RELU_N1_TO_1", [n.op("NEG", [c], shape)], shape)
+    e = n.op("RELU6", [n.op("RELU", [c], shape)], shape)
+    return n.op("ADD", [n.op("ADD", [a, b], shape), n.op("ADD", [d, e], shape)], shape)
+
+
+def _split(n: Net, x: int) -> tuple[int, int, int]:
+    """SPLIT and SPLIT_V (negative axis) of a conv output on the channel axis; three of the parts are outputs."""
+    c = n.conv(x, 6)
+    outs = [n.graph.tensor(f"part{i}", (1, 4, 4, 2), "float32") for i in range(3)]
+    n.graph.op("SPLIT", [n.ints(3), c], outs, "split", numSplits=3)
+    left, right = (n.graph.tensor(f"v{i}", (1, 4, 4, 2 + 2 * i), "float32") for i in range(2))
+    n.graph.op("SPLIT_V", [c, n.ints([2, 4]), n.ints(-1)], [left, right], "split_v", numSplits=2)
+    return outs[0], outs[2], right
+
+
+def _squeeze_expand(n: Net, x: int) -> int:
+    """SQUEEZE is written without options (not in the writer's table): it drops every axis of size 1."""
+    pooled = n.op("MEAN", [n.conv(x, 5), n.ints([1, 2])], (2, 1, 1, 5), keepDims=True)
+    squeezed = n.op("SQUEEZE", [pooled], (2, 5))
+    return n.op("EXPAND_DIMS", [squeezed, n.ints(1)], (2, 1, 5))
+
+
+CONVOLUTIONS = [
+    Case("conv_same_relu", ((1, 6, 6, 3),), lambda n, x: n.conv(x, 4, fused=RELU)),
+    Case("conv_valid_relu6", ((1, 7, 6, 3),), lambda n, x: n.conv(x, 5, padding=VALID, fused=RELU6)),
+    Case("conv_same_stride2_odd", ((1, 7, 7, 3),), lambda n, x: n.conv(x, 4, stride=2)),
+    Case("conv_same_stride2_uneven_pads", ((1, 6, 8, 3),), lambda n, x: n.conv(x, 4, stride=2)),
+    Case("conv_valid_stride2", ((1, 8, 7, 2),), lambda n, x: n.conv(x, 3, stride=2, padding=VALID)),
+    Case("conv_same_dilation2", ((1, 7, 7, 3),), lambda n, x: n.conv(x, 4, dilation=2)),
+    Case("conv_valid_dilation2", ((1, 8, 8, 2),), lambda n, x: n.conv(x, 3, padding=VALID, dilation=2)),
+    Case("conv_1x1", ((1, 4, 4, 5),), lambda n, x: n.conv(x, 2, kernel=1)),
+    Case("depthwise_multiplier1", ((1, 6, 6, 4),), lambda n, x: n.depthwise(x, 1)),
+    Case("depthwise_multiplier2_stride2", ((1, 7, 7, 3),), lambda n, x: n.depthwise(x, 2, stride=2)),
+    Case("depthwise_after_conv_valid", ((1, 6, 6, 3),), lambda n, x: n.depthwise(n.conv(x, 4), 2, padding=VALID)),
+    Case("float16_weights_dequantize", ((1, 5, 5, 3),), _float16_conv),
+    Case("max_pool_same_odd", ((1, 5, 5, 3),), lambda n, x: n.pool("MAX_POOL_2D", x, 3, 2)),
+    Case("average_pool_same_odd", ((1, 5, 5, 3),), lambda n, x: n.pool("AVERAGE_POOL_2D", x, 3, 2)),
+    Case("max_pool_same_odd_uneven_pads", ((1, 5, 7, 3),), lambda n, x: n.pool("MAX_POOL_2D", n.conv(x, 3), 2, 2)),
+    Case("average_pool_same_odd_uneven_pads", ((1, 5, 7, 3),), lambda n, x: n.pool("AVERAGE_POOL_2D", x, 2, 2)),
+    Case("average_pool_same_stride1", ((1, 5, 4, 2),), lambda n, x: n.pool("AVERAGE_POOL_2D", x, 2, 1)),
+    Case("conv_output_rank4", ((1, 5, 6, 3),), lambda n, x: n.conv(n.conv(x, 4, stride=2), 2)),
+    Case("conv_output_also_feeds_conv", ((1, 5, 6, 3),), lambda n, x: (c := n.conv(x, 4), n.conv(c, 2))),
+]
+
+ELEMENTWISE = [
+    Case("add_two_convs", ((1, 5, 5, 3),), lambda n, x: n.op("ADD", [n.conv(x, 4), n.conv(x, 4)], (1, 5, 5, 4))),
+    Case("add_input_and_conv", ((1, 5, 5, 3),),
+         lambda n, x: n.op("ADD", [x, n.conv(x, 3)], (1, 5, 5, 3), fusedActivationFunction=RELU)),
+    Case("add_two_inputs", ((1, 3, 4, 2), (1, 3, 4, 2)), lambda n, x, y: n.op("ADD", [x, y], (1, 3, 4, 2))),
+    Case("add_channel_constant_after_conv", ((1, 4, 4, 3),),
+         lambda n, x: n.op("ADD", [n.conv(x, 5), n.weights((5,))], (1, 4, 4, 5))),
+    Case("mul_channel_constant_after_conv", ((1, 4, 4, 3),),
+         lambda n, x: n.op("MUL", [n.weights((5,)), n.conv(x, 5)], (1, 4, 4, 5))),
+    Case("mul_channel_constant_on_input", ((1, 4, 4, 3),),
+         lambda n, x: n.op("MUL", [x, n.weights((3,))], (1, 4, 4, 3))),
+    Case("logistic", ((1, 4, 4, 3),), lambda n, x: n.op("LOGISTIC", [n.conv(x, 3)], (1, 4, 4, 3))),
+    Case("tanh", ((2, 7),), lambda n, x: n.op("TANH", [x], (2, 7))),
+    Case("hard_swish", ((1, 4, 4, 3),), lambda n, x: n.op("HARD_SWISH", [n.conv(x, 4)], (1, 4, 4, 4))),
+    Case("leaky_relu", ((1, 4, 4, 3),), lambda n, x: n.op("LEAKY_RELU", [n.conv(x, 4)], (1, 4, 4, 4), alpha=0.15)),
+    Case("prelu_after_conv", ((1, 4, 4, 3),),
+         lambda n, x: n.op("PRELU", [n.conv(x, 4), n.weights((1, 1, 4), scale=0.3)], (1, 4, 4, 4))),
+    Case("prelu_on_input", ((1, 3, 5, 4),),
+         lambda n, x: n.op("PRELU", [x, n.weights((1, 1, 4), scale=0.3)], (1, 3, 5, 4))),
+    Case("gelu", ((1, 4, 4, 3),), lambda n, x: n.op("GELU", [n.conv(x, 4)], (1, 4, 4, 4))),
+    Case("gelu_tanh_approximation", ((3, 8),), lambda n, x: n.op("GELU", [x], (3, 8), approximate=True)),
+]
+
+SHAPES = [
+    Case("pad_channels_after_conv", ((1, 4, 4, 3),),
+         lambda n, x: n.op("PAD", [n.conv(x, 4), n.ints([[0, 0], [0, 0], [0, 0], [0, 4]])], (1, 4, 4, 8))),
+    Case("pad_spatial_on_input", ((1, 3, 3, 2),),
+         lambda n, x: n.op("PAD", [x, n.ints([[0, 0], [1, 2], [0, 1], [0, 0]])], (1, 6, 4, 2))),
+    Case("concatenation_channels_of_convs", ((1, 4, 4, 3),),
+         lambda n, x: n.op("CONCATENATION", [n.conv(x, 2), n.conv(x, 3)], (1, 4, 4, 5), axis=3)),
+    Case("concatenation_negative_axis_input_and_conv", ((1, 4, 4, 3),),
+         lambda n, x: n.op("CONCATENATION", [x, n.conv(x, 3)], (1, 4, 4, 6), axis=-1)),
+    Case("reshape_conv_rank3", ((1, 4, 4, 3),), lambda n, x: n.reshape(n.conv(x, 6), (1, 32, 3))),
+    Case("reshape_concatenation_heads", ((1, 4, 4, 3),), _concatenated_heads),
+    Case("fully_connected_rank4_relu", ((1, 4, 4, 3),),
+         lambda n, x: n.op("FULLY_CONNECTED", [n.conv(x, 3, stride=2), n.weights((5, 12), scale=0.3),
+                                               n.weights((5,))], (1, 5), fusedActivationFunction=RELU)),
+    Case("fully_connected_keep_num_dims_relu", ((1, 5, 6),),
+         lambda n, x: n.op("FULLY_CONNECTED", [x, n.weights((4, 6)), n.weights((4,))], (1, 5, 4),
+                           keepNumDims=True, fusedActivationFunction=RELU)),
+    Case("fully_connected_rank2", ((2, 6),),
+         lambda n, x: n.op("FULLY_CONNECTED", [x, n.weights((4, 6)), n.weights((4,))], (2, 4))),
+    Case("mean_spatial", ((1, 4, 5, 3),), lambda n, x: n.op("MEAN", [n.conv(x, 6), n.ints([1, 2])], (1, 6))),
+    Case("mean_spatial_keep_dims", ((1, 4, 5, 3),),
+         lambda n, x: n.op("MEAN", [n.conv(x, 6), n.ints([1, 2])], (1, 1, 1, 6), keepDims=True)),
+    Case("mean_channels_keep_dims", ((1, 4, 5, 3),),
+         lambda n, x: n.op("MEAN", [n.conv(x, 6), n.ints([-1])], (1, 4, 5, 1), keepDims=True)),
+    Case("softmax_beta", ((3, 6),), lambda n, x: n.op("SOFTMAX", [x], (3, 6), beta=0.7)),
+    Case("softmax_rank4_after_conv", ((1, 3, 4, 2),), lambda n, x: n.op("SOFTMAX", [n.conv(x, 5)], (1, 3, 4, 5))),
+    Case("resize_nearest_asymmetric", ((1, 3, 4, 2),),
+         lambda n, x: n.op("RESIZE_NEAREST_NEIGHBOR", [n.conv(x, 3), n.ints([6, 8])], (1, 6, 8, 3))),
+    Case("resize_nearest_half_pixel", ((1, 3, 4, 2),),
+         lambda n, x: n.op("RESIZE_NEAREST_NEIGHBOR", [n.conv(x, 3), n.ints([7, 9])], (1, 7, 9, 3),
+                           halfPixelCenters=True)),
+    Case("resize_nearest_align_corners", ((1, 3, 4, 2),),
+         lambda n, x: n.op("RESIZE_NEAREST_NEIGHBOR", [n.conv(x, 3), n.ints([5, 7])], (1, 5, 7, 3),
+                           alignCorners=True)),
+    Case("depth_to_space", ((1, 3, 4, 3),),
+         lambda n, x: n.op("DEPTH_TO_SPACE", [n.conv(x, 8)], (1, 6, 8, 2), blockSize=2)),
+]
+
+OTHER_BUILTINS = [
+    Case("squeeze_excite", ((1, 4, 4, 3),), _squeeze_excite),
+    Case("depthwise_dilation2", ((1, 7, 7, 3),),
+         lambda n, x: n.op("DEPTHWISE_CONV_2D", [x, n.weights((1, 3, 3, 3)), n.weights((3,))], (1, 7, 7, 3),
+                           padding=SAME, dilationHFactor=2, dilationWFactor=2)),
+    Case("sub_div_max_min", ((1, 3, 4, 2), (1, 3, 4, 2)), _binaries),
+    Case("unaries", ((1, 3, 4, 2),), _unaries),
+    Case("strided_slice_after_conv", ((1, 6, 6, 3),),
+         lambda n, x: n.op("STRIDED_SLICE", [n.conv(x, 4), n.ints([0, 1, 0, 1]), n.ints([1, 6, 5, 4]),
+                                             n.ints([1, 2, 1, 1])], (1, 3, 5, 3))),
+    Case("strided_slice_reversed_masks", ((2, 5, 3),),
+         lambda n, x: n.op("STRIDED_SLICE", [x, n.ints([0, 0, 0]), n.ints([0, 0, 0]), n.ints([1, -1, 1])],
+                           (2, 5, 3), beginMask=7, endMask=7)),
+    Case("strided_slice_shrink", ((2, 5, 3),),
+         lambda n, x: n.op("STRIDED_SLICE", [x, n.ints([0, -1, 0]), n.ints([2, 0, 3]), n.ints([1, 1, 1])],
+                           (2, 3), shrinkAxisMask=2)),
+    Case("slice_after_conv", ((1, 5, 5, 3),),
+         lambda n, x: n.op("SLICE", [n.conv(x, 4), n.ints([0, 1, 2, 1]), n.ints([-1, 3, -1, 2])], (1, 3, 3, 2))),
+    Case("split_channels_of_conv", ((1, 4, 4, 3),), _split),
+    Case("transpose_after_conv", ((1, 3, 4, 2),),
+         lambda n, x: n.op("TRANSPOSE", [n.conv(x, 5), n.ints([0, 3, 1, 2])], (1, 5, 3, 4))),
+    Case("squeeze_and_expand_dims", ((2, 4, 4, 3),), _squeeze_expand),
+    Case("elu_builtin_kernels", ((2, 7),), lambda n, x: n.op("ELU", [x], (2, 7)), LiteRTKernels.BUILTIN),
+    Case("padv2_value", ((1, 3, 3, 2),),
+         lambda n, x: n.op("PADV2", [n.conv(x, 2), n.ints([[0, 0], [1, 1], [2, 0], [0, 0]]),
+                                     n.graph.tensor("v", (1,), "float32", data=np.array([-0.5], np.float32))],
+                           (1, 5, 5, 2))),
+    Case("space_to_depth", ((1, 4, 6, 2),),
+         lambda n, x: n.op("SPACE_TO_DEPTH", [n.conv(x, 3)], (1, 2, 3, 12), blockSize=2)),
+    Case("batch_matmul_adjoint", ((2, 3, 4), (2, 5, 4)),
+         lambda n, x, y: n.op("BATCH_MATMUL", [x, y], (2, 3, 5), adjY=True)),
+    Case("concatenation_with_constant", ((1, 3, 3, 2),),
+         lambda n, x: n.op("CONCATENATION", [n.conv(x, 2), n.weights((1, 3, 3, 1))], (1, 3, 3, 3), axis=3)),
+]
+
+CASES = CONVOLUTIONS + ELEMENTWISE + SHAPES + OTHER_BUILTINS
+
+
+# ---- running both -------------------------------------------------------------------------------------------------
+def _model(case: Case, seed: int = 0) -> tuple[bytes, list[np.ndarray]]:
+    """``case``'s .tflite and one seeded feed for it."""
+    net = Net(seed)
+    inputs = [net.input(shape) for shape in case.inputs]
+    outputs = case.build(net, *inputs)
+    payload = net.payload(list(outputs) if isinstance(outputs, tuple) else [outputs])
+    rng = np.random.default_rng(1)
+    return payload, [rng.uniform(-3.0, 3.0, size=shape).astype(np.float32) for shape in case.inputs]
+
+
+def _run_onnx(conversion: TFLiteConversion, feeds: list[np.ndarray]) -> list[np.ndarray]:
+    session = onnxruntime.InferenceSession(conversion.onnx, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, dict(zip(names, feeds, strict=True)))
+
+
+def _assert_close(got: np.ndarray, expected: np.ndarray, what: str) -> None:
+    assert got.shape == expected.shape, f"{what}: ONNX shape {got.shape}, LiteRT {expected.shape}"
+    assert got.dtype == expected.dtype, what
+    scale = max(float(np.max(np.abs(expected))), 1e-6)
+    difference = float(np.max(np.abs(got.astype(np.float64) - expected)))
+    assert difference <= RELATIVE * scale, f"{what}: max |difference| {difference:.3g}, largest |output| {scale:.3g}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_converted_model_matches_litert(case: Case) -> None:
+    payload, feeds = _model(case)
+    conversion = convert(payload, f"{case.name}.tflite")
+    onnx.checker.check_model(onnx.load_from_string(conversion.onnx))
+    expected = run_litert(payload, feeds, case.kernels)
+    got = _run_onnx(conversion, feeds)
+    assert len(got) == len(expected)
+    for index, (mine, reference) in enumerate(zip(got, expected, strict=True)):
+        _assert_close(mine, reference, f"{case.name} output {index}")
+
+
+def test_conversion_reports_builtins_and_float16_weights() -> None:
+    case = next(c for c in CASES if c.name == "float16_weights_dequantize")
+    conversion = convert(_model(case)[0], "half.tflite")
+    assert conversion.name == "half"
+    assert conversion.builtins == {"CONV_2D": 1, "DEQUANTIZE": 3, "MUL": 1}
+    assert conversion.float16_weights == 3
+
+
+# ---- refusals -----------------------------------------------------------------------------------------------------
+def test_quantized_model_is_refused() -> None:
+    net = Net()
+    x = net.input((1, 4))
+    codes = net.graph.tensor("x/int8", (1, 4), "int8", QParams(0.05, 0))
+    y = net.graph.tensor("y", (1, 4), "float32")
+    net.graph.op("QUANTIZE", [x], [codes], "quantize")
+    net.graph.op("DEQUANTIZE", [codes], [y], "dequantize")
+    with pytest.raises(ModelFormatError, match=r"q\.tflite: already quantized \(tensor 'x/int8' is int8"):
+        convert(net.payload([y]), "q.tflite")
+
+
+def test_unknown_builtin_is_refused_by_name() -> None:
+    net = Net()
+    x = net.input((1, 4))
+    y = net.op("CUMSUM", [x, net.ints(1)], (1, 4))
+    with pytest.raises(ModelFormatError, match=r"cannot read TFLite builtin\(s\) CUMSUM x1"):
+        convert(net.payload([y]), "cumsum.tflite")
+
+
+@pytest.mark.parametrize("payload", [b"", b"not a model at all", b"\x00" * 4 + b"TFL3" + b"\xff" * 24],
+                         ids=["empty", "text", "garbage_with_identifier"])
+def test_bytes_that_are_not_a_tflite_are_refused(payload: bytes) -> None:
+    with pytest.raises(ModelFormatError, match=r"junk\.tflite: .*(not a \.tflite model|not a valid \.tflite)"):
+        convert(payload, "junk.tflite")
+
+
+def test_conversion_check_refuses_a_differing_model() -> None:
+    case = next(c for c in CASES if c.name == "conv_same_relu")
+    payload, feeds = _model(case)
+    other, _ = _model(case, seed=7)  # same inputs and outputs, other weights
+    converted = convert(payload, "a.tflite").onnx
+    feed = {"in0": feeds[0]}
+    assert check_tflite_conversion(payload, converted, feed, "a.tflite") <= 1e-4
+    with pytest.raises(ModelFormatError, match=r"b\.tflite: edgeact's ONNX form of this model differs from LiteRT on "
+                                               r"output 'conv_2d0'"):
+        check_tflite_conversion(other, converted, feed, "b.tflite")
+
+
+def test_conversion_check_runs_ops_the_reference_resolver_lacks() -> None:
+    """LiteRT's reference resolver has no ELU: the check falls back to its builtin kernels instead of refusing."""
+    case = next(c for c in CASES if c.name == "elu_builtin_kernels")
+    payload, feeds = _model(case)
+    converted = convert(payload, "elu.tflite").onnx
+    assert check_tflite_conversion(payload, converted, {"in0": feeds[0]}, "elu.tflite") <= 1e-4
+
+
+# ---- end to end ---------------------------------------------------------------------------------------------------
+def test_quantize_a_float_tflite_end_to_end(tmp_path: Path) -> None:
+    net = Net()
+    x = net.input((1, 8, 8, 3))
+    y = net.conv(net.depthwise(net.conv(x, 8, stride=2, fused=RELU6), 1), 4)
+    model = tmp_path / "small.tflite"
+    model.write_bytes(net.payload([y]))
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(3)
+    for shard in range(2):
+        np.savez(calib / f"s{shard}.npz", in0=rng.uniform(-3, 3, size=(16, 8, 8, 3)).astype(np.float32))
+
+    result = edgeact.quantize(model, calib=calib, output_dir=tmp_path / "out", formats=("tflite", "onnx-qdq"))
+
+    assert result.record["frontend"]["kind"] == "tflite"
+    assert set(result.paths) >= {"tflite", "onnx-qdq", "record"}
+    (qdq_input,) = onnxruntime.InferenceSession(result.paths["onnx-qdq"].read_bytes()).get_inputs()
+    assert qdq_input.shape == [1, 8, 8, 3]
+    int8 = result.paths["tflite"].read_bytes()
+    interpreter = litert_interpreter(int8, LiteRTKernels.REFERENCE)
+    (detail,) = interpreter.get_input_details()
+    assert tuple(detail["shape"]) == (1, 8, 8, 3) and detail["dtype"] == np.float32
+    ops = [op["op_name"] for op in interpreter._get_ops_details()]  # noqa: SLF001
+    assert ops.count("CONV_2D") == 2 and "TRANSPOSE" not in ops, ops  # int8 convs, NHWC throughout
+    assert any(t["dtype"] == np.int8 for t in interpreter.get_tensor_details())
+    sample = rng.uniform(-3, 3, size=(1, 8, 8, 3)).astype(np.float32)
+    (reference,) = run_litert(model.read_bytes(), [sample], LiteRTKernels.REFERENCE)
+    (quantized,) = run_litert(int8, [sample], LiteRTKernels.REFERENCE)
+    assert quantized.shape == reference.shape == (1, 4, 4, 4)
+    assert sqnr_db(reference, quantized) > 20.0
