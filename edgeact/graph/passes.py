@@ -13,6 +13,7 @@ from edgeact.elementwise import ELEMENTWISE_OP, ELEMENTWISE_OPS
 from edgeact.errors import ModelFormatError
 from edgeact.graph import chains as chains_module
 from edgeact.graph import fusions, recurrent
+from edgeact.graph.equalize import equalize
 from edgeact.graph.importer import model_bytes
 from edgeact.graph.view import EDGEACT_DOMAIN
 
@@ -121,6 +122,15 @@ class FoldBatchNorm(EdgeactPass):
         rules = [common_rules.fuse_batchnorm_into_conv_rule, common_rules.fuse_batchnorm_into_conv_transpose_rule,
                  common_rules.fuse_batchnorm_into_gemm_rule]
         return ir.passes.PassResult(model, bool(_rewrite_main_graph(rules, model)))
+
+
+class EqualizeChannels(EdgeactPass):
+    name = "equalize-channels"
+    changes = ("cross-layer equalization: rescales the channels between two Convs (through ReLU/PReLU/pooling/zero "
+               "pads) so each channel's weights span the same range in both; outputs change by float rounding")
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        return ir.passes.PassResult(model, bool(equalize(model.graph)))
 
 
 class ConstantsRight(EdgeactPass):
@@ -245,6 +255,7 @@ CANONICALISATION: tuple[type[EdgeactPass], ...] = (
     RemoveIdentityDropout,
     UnrollRecurrent,
     FoldBatchNorm,
+    EqualizeChannels,
     ScalarConstants,
     ConstantsRight,
     FuseActivations,

@@ -368,6 +368,19 @@ def _fingerprint(path: Path, signature: Signature, warnings: list[str]) -> Finge
                        outputs=[SignatureEntry(**e) for e in signature["outputs"]])
 
 
+def _reference_model(path: Path, loaded, record: tuple[Path, RecordCore] | None, view: GraphView):  # type: ignore[no-untyped-def]
+    """The float model the int8 one was made from, as quantize prepared it (canonical: equalized, fused, unrolled
+    at the record's static shapes), so the tensors the int8 model carries have their float counterparts; the
+    baseline as loaded where it cannot be prepared so."""
+    from edgeact.pipeline.prepare import Prepared
+
+    try:
+        fixed = _fixed_dims(record[1], view) if record is not None else None
+        return Prepared.load(path, str(path), fixed).model
+    except EdgeactError:
+        return loaded
+
+
 def _fixed_dims(record: RecordCore, view: GraphView) -> dict[str, tuple[int | None, ...]] | None:
     """The input dims the quantize run fixed before canonicalising (for a static target), or None."""
     from edgeact.pipeline.shapes import StaticShapes
@@ -612,8 +625,9 @@ def profile_device(
     record = _calibration_record(int8, warnings)
     if record is not None:
         _check_record_model(record, baseline, view, fingerprint.float_model_sha256, warnings)
-    outputs, layers = _compare(profile, int8, samples, _reference(base, view, int8, samples, per_layer, progress),
-                               per_layer, progress)
+    canonical = _reference_model(baseline, base, record, view)
+    outputs, layers = _compare(profile, int8, samples, _reference(canonical, view_of(canonical), int8, samples,
+                                                                  per_layer, progress), per_layer, progress)
     _mark_activation_inputs(layers, record[1] if record is not None else None)
     latency = _latency(profile, int8, samples, latency_runs, warnings)
     return ProfileReport(
