@@ -25,7 +25,8 @@ cmsis-nn, npu-table (run by edgeact's integer emulator under their rules). A dev
 
 @click.command("profile-device", epilog=PROFILE_EPILOG)
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--device", required=True, help="A built-in device profile name, or a profile .toml path.")
+@click.option("--device", required=True,
+              help="A built-in device profile name (litert = litert-xnnpack), or a profile .toml path.")
 @click.option("--baseline", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The float32 model the int8 model came from: .onnx, or the float .tflite it was quantized from "
                    "(inputs and outputs must match).")

@@ -72,6 +72,12 @@ def test_bad_profiles_name_key_and_file(tmp_path: Path, text: str, message: str)
     assert message in str(error.value) and str(path) in str(error.value)
 
 
+def test_the_litert_alias_names_the_same_profile_everywhere() -> None:
+    """``litert`` (quantize's default target) is litert-xnnpack for profile-device and drift too."""
+    assert load_profile("litert") == load_profile("litert-xnnpack")
+    assert load_profile("litert").name == "litert-xnnpack"
+
+
 def test_unknown_builtin_profile() -> None:
     with pytest.raises(DeviceProfileError, match="no built-in device profile 'esp32'"):
         load_profile("esp32")

@@ -315,9 +315,13 @@ def builtin_profiles() -> list[str]:
                   if entry.name.endswith(".toml") and entry.name != OP_SETS)
 
 
+ALIASES = {"litert": "litert-xnnpack"}  # names that stand for a built-in profile
+
+
 def load_profile(name_or_path: str | Path) -> DeviceProfile:
-    """A built-in profile by name (``"tflm"``, matching ``NAME_PATTERN``) or a profile file by a path ending .toml."""
-    text = str(name_or_path)
+    """A built-in profile by name (``"tflm"``, matching ``NAME_PATTERN``; an alias such as ``"litert"``) or a
+    profile file by a path ending .toml."""
+    text = ALIASES.get(str(name_or_path), str(name_or_path))
     if text.endswith(".toml"):
         source, content = text, _read(Path(text))
     elif NAME_PATTERN.fullmatch(text):

@@ -17,13 +17,12 @@ import numpy as np
 
 from edgeact.activations import REGISTRY, Activation
 from edgeact.errors import DeviceProfileError, UsageError
-from edgeact.hardware.profiles import DeviceProfile, activation_verdict, builtin_profiles, load_profile
+from edgeact.hardware.profiles import ALIASES, DeviceProfile, activation_verdict, builtin_profiles, load_profile
 from edgeact.numerics import Table, lut_for
 from edgeact.ops.spec import FormKind
 from edgeact.ops.table import SPECS
 
 BUILTIN, TABLE, FLOAT = FormKind.BUILTIN, FormKind.TABLE, FormKind.FLOAT
-ALIASES = {"litert": "litert-xnnpack"}  # target names that stand for a built-in profile
 ONNX_CODES = ("auto", "int8", "uint8")  # --onnx-activations
 RECURRENT_CELLS = ("auto", "int16", "float", "int8")  # --recurrent-cells
 CELL_BUILTINS_16X8 = ("FULLY_CONNECTED", "ADD", "SUB", "MUL", "SPLIT", "GATHER")  # an unrolled cell's 16x8 ops
