@@ -231,6 +231,13 @@ def _drop(base: float, now: float) -> float:
     return 0.0 if base == now else base - now
 
 
+def _sqnr_check(what: str, base_db: float, now_db: float, allowed: float) -> Check:
+    """``what`` may lose at most ``allowed`` dB of SQNR against the baseline."""
+    drop = _drop(base_db, now_db)
+    return Check(f"{what}: SQNR", drop <= allowed,
+                 f"{now_db:.2f} dB vs baseline {base_db:.2f} dB (drop {drop:.2f}, allowed {allowed})")
+
+
 def _output_checks(report: ProfileReport, baseline: ProfileReport, t: Thresholds) -> list[Check]:
     checks = []
     for name, base in baseline.outputs.items():
@@ -238,10 +245,7 @@ def _output_checks(report: ProfileReport, baseline: ProfileReport, t: Thresholds
         if now is None:
             checks.append(Check(f"output {name}: present", False, "missing from the report"))
             continue
-        drop = _drop(base.sqnr_db, now.sqnr_db)
-        checks.append(Check(f"output {name}: SQNR", drop <= t.max_sqnr_drop,
-                            f"{now.sqnr_db:.2f} dB vs baseline {base.sqnr_db:.2f} dB (drop {drop:.2f}, "
-                            f"allowed {t.max_sqnr_drop})"))
+        checks.append(_sqnr_check(f"output {name}", base.sqnr_db, now.sqnr_db, t.max_sqnr_drop))
         if base.top1_agreement is not None and now.top1_agreement is not None:
             floor = t.min_top1_agreement if t.min_top1_agreement is not None else base.top1_agreement - 0.01
             checks.append(Check(f"output {name}: top-1 agreement", now.top1_agreement >= floor,
@@ -262,10 +266,7 @@ def _layer_checks(report: ProfileReport, baseline: ProfileReport, t: Thresholds)
         if layer.sqnr_db is None:
             checks.append(Check(f"layer {base.tensor}: SQNR", False, "not measured in the report"))
             continue
-        drop = _drop(base.sqnr_db, layer.sqnr_db)
-        checks.append(Check(f"layer {base.tensor}: SQNR", drop <= t.max_layer_sqnr_drop,
-                            f"{layer.sqnr_db:.2f} dB vs baseline {base.sqnr_db:.2f} dB (drop {drop:.2f}, "
-                            f"allowed {t.max_layer_sqnr_drop})"))
+        checks.append(_sqnr_check(f"layer {base.tensor}", base.sqnr_db, layer.sqnr_db, t.max_layer_sqnr_drop))
     return checks
 
 
