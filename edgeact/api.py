@@ -54,7 +54,14 @@ from edgeact.pipeline.export import (
     tflite_check,
     tflite_record,
 )
-from edgeact.pipeline.prepare import ModelSource, Prepared, prepare, prepare_for_calibration, resolve_model
+from edgeact.pipeline.prepare import (
+    ModelSource,
+    Prepared,
+    prepare,
+    prepare_for_calibration,
+    resolve_model,
+    verify_conversion,
+)
 from edgeact.pipeline.record import CalibrationRecord
 from edgeact.pipeline.shapes import StaticShapes, static_input_shapes, static_shapes
 from edgeact.pipeline.write import file_contents, output_paths, user_files, write
@@ -112,6 +119,7 @@ def calibrate(
     prepared = (model if isinstance(model, Prepared)
                 else prepare_for_calibration(model, calib, input_shapes, max_array_bytes))
     data = calibration_data(prepared, calib, skip_bad_samples, max_array_bytes)
+    verify_conversion(prepared.origin, data)
     stats = stream(prepared, data, batch_size, progress)
     if stats_out is not None:
         stats.save(stats_out)

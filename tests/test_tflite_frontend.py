@@ -11,6 +11,7 @@ Not covered: TRANSPOSE_CONV and RESIZE_BILINEAR -- edgeact's writer has no optio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -430,3 +431,53 @@ def test_quantize_a_float_tflite_end_to_end(tmp_path: Path) -> None:
     (quantized,) = run_litert(int8, [sample], LiteRTKernels.REFERENCE)
     assert quantized.shape == reference.shape == (1, 4, 4, 4)
     assert sqnr_db(reference, quantized) > 20.0
+
+
+def _small_model(tmp_path: Path) -> Path:
+    net = Net()
+    x = net.input((1, 8, 8, 3))
+    model = tmp_path / "small.tflite"
+    model.write_bytes(net.payload([net.conv(x, 4, fused=RELU)]))
+    return model
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("nchw", r"calib/0\.npz: input 'in0': axis 1 must be 8 .*got shape \[1, 3, 8, 8\]"),
+    ("float64", r"calib/0\.npz: .*'in0'.*float32.*float64"),
+    ("wrong_name", r"calib/0\.npz: keys must be the model's inputs \['in0'\]; missing \['in0'\], unexpected "
+                   r"\['images'\]"),
+    ("nan_first", r"calib/0\.npz: sample 0 contains NaN or Inf"),
+])
+def test_bad_calibration_data_is_named_before_the_conversion_is_checked(tmp_path: Path, case: str,
+                                                                        expected: str) -> None:
+    """The data is checked (names, shapes, dtypes, NaN) before its first sample runs the conversion check: a wrong
+    feed is the data's fault, named as for an ONNX model, never an internal error or a converter bug."""
+    from click.testing import CliRunner
+
+    from edgeact.cli import main
+
+    model, calib = _small_model(tmp_path), tmp_path / "calib"
+    calib.mkdir()
+    x = np.random.default_rng(4).uniform(-1, 1, size=(1, 8, 8, 3)).astype(np.float32)
+    if case == "nan_first":
+        x[0, 0, 0, 0] = np.nan
+    arrays = {"nchw": {"in0": x.transpose(0, 3, 1, 2)}, "float64": {"in0": x.astype(np.float64)},
+              "wrong_name": {"images": x}, "nan_first": {"in0": x}}[case]
+    np.savez(calib / "0.npz", **arrays)
+    for command in (["quantize", str(model), "--calib", str(calib), "-o", str(tmp_path / "out")],
+                    ["calibrate", str(model), "--calib", str(calib), "--stats-out", str(tmp_path / "s.json")]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1, (command, result.output)
+        assert re.search(expected, result.output), result.output
+        assert "internal error" not in result.output and "Traceback" not in result.output
+
+
+def test_a_nan_sample_skipped_on_request_is_not_the_one_checked(tmp_path: Path) -> None:
+    model, calib = _small_model(tmp_path), tmp_path / "calib"
+    calib.mkdir()
+    x = np.random.default_rng(5).uniform(-1, 1, size=(4, 8, 8, 3)).astype(np.float32)
+    x[0, 1, 1, 1] = np.inf
+    np.savez(calib / "0.npz", in0=x)
+    result = edgeact.quantize(model, calib=calib, formats=("tflite",), skip_bad_samples=True)
+    assert result.record["frontend"]["checked_against"].startswith("LiteRT reference kernels on the first "
+                                                                   "calibration sample")

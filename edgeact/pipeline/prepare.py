@@ -42,6 +42,7 @@ class ModelSource:
     loadable: str | Path | bytes
     frontend: dict[str, str]
     path: Path | None = None  # the user's file, never to be overwritten
+    tflite: bytes | None = None  # a float .tflite whose ONNX form ``loadable`` is: checked by verify_conversion
 
 
 @dataclass
@@ -135,7 +136,7 @@ def resolve_model(
     if isinstance(model, ModelSource):
         return model
     if tflite_frontend.is_tflite_source(model):
-        return _tflite_source(model, calib, example_inputs, max_array_bytes)
+        return _tflite_source(model)
     if hasattr(model, "SerializeToString") and not torch_frontend.is_torch_source(model):  # an onnx.ModelProto
         model = model.SerializeToString()
     if isinstance(model, bytes):
@@ -151,24 +152,33 @@ def resolve_model(
     return ModelSource(str(model), path.name.removesuffix(".onnx"), path, {"kind": "onnx"}, path)
 
 
-def _tflite_source(model: str | Path | bytes, calib: str | Path | None,
-                   example_inputs: dict[str, np.ndarray] | None, max_array_bytes: int | None) -> ModelSource:
-    """A float .tflite as ONNX, its outputs checked against LiteRT's on one feed (the first calibration sample, else
-    seeded values)."""
+def _tflite_source(model: str | Path | bytes) -> ModelSource:
+    """A float .tflite as ONNX (checked against LiteRT by :func:`verify_conversion` once the data is)."""
     from edgeact.frontends import tflite as tflite_frontend
-    from edgeact.pipeline.conversion_check import check_tflite_conversion
 
     path = None if isinstance(model, bytes) else Path(model)
     payload = model if path is None else tflite_frontend.read_payload(path)
     source = "<tflite bytes>" if path is None else str(path)
     converted = tflite_frontend.convert(payload, source)
-    feeds = example_inputs or (_example_inputs(calib, None, max_array_bytes) if calib is not None else None)
-    difference = check_tflite_conversion(payload, converted.onnx, feeds, source)
     builtins = ", ".join(f"{op} x{count}" for op, count in converted.builtins.items())
     frontend = {"kind": "tflite", "converter": f"edgeact tflite frontend (ONNX opset {tflite_frontend.ONNX_OPSET})",
-                "source": source, "builtins": builtins, "float16_weights": str(converted.float16_weights),
-                "checked_against": f"LiteRT reference kernels on one feed: max |output difference| {difference:.3g}"}
-    return ModelSource(source, converted.name, converted.onnx, frontend, path)
+                "source": source, "builtins": builtins, "float16_weights": str(converted.float16_weights)}
+    return ModelSource(source, converted.name, converted.onnx, frontend, path, payload)
+
+
+def verify_conversion(source: ModelSource | None, data: CalibrationData | None) -> None:
+    """A converted float .tflite and its ONNX form run on the first sample of ``data`` (already checked: names,
+    shapes, dtypes, NaN; seeded values without data) on LiteRT and onnxruntime; they must agree. The record's
+    ``frontend`` says how closely."""
+    if source is None or source.tflite is None or "checked_against" in source.frontend:
+        return
+    from edgeact.pipeline.conversion_check import check_tflite_conversion
+
+    feeds = next(data.batches(1), None) if data is not None else None
+    difference = check_tflite_conversion(source.tflite, bytes(source.loadable), feeds, source.name)
+    where = "the first calibration sample" if feeds is not None else "seeded inputs"
+    source.frontend["checked_against"] = (f"LiteRT reference kernels on {where}: max |output difference| "
+                                          f"{difference:.3g}")
 
 
 def _example_inputs(
@@ -210,6 +220,7 @@ def prepare(
     if data is not None and fixed and any(size is not None for dims in fixed.values() for size in dims):
         data = _data_for(prepared, calib, skip_bad_samples, max_array_bytes, shapes.source)  # every feed must fit
     prepared.data = data
+    verify_conversion(source, data)
     return prepared
 
 

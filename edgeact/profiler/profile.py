@@ -343,9 +343,10 @@ def _baseline(path: Path, model: Int8Model):  # type: ignore[no-untyped-def]
 
 def _tflite_baseline(path: Path):  # type: ignore[no-untyped-def]
     """A float .tflite baseline in its ONNX form (checked against LiteRT on seeded inputs, as quantize does)."""
-    from edgeact.pipeline.prepare import load_model, resolve_model
+    from edgeact.pipeline.prepare import load_model, resolve_model, verify_conversion
 
     source = resolve_model(path)
+    verify_conversion(source, None)
     return load_model(source.loadable, source.name)[0]
 
 
