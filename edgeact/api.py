@@ -428,7 +428,7 @@ def drift(
             "quantize's, if it had one)")
     calib_data = calibration_data(prepared, calib) if calib is not None else None
     calibration = statistics(prepared, calib_data, stats, batch_size, progress)  # its deciles cut the counts
-    cuts = plan_cuts(document, calibration)
+    cuts = plan_cuts(document, calibration, prepared.view)
     edges = {name: cut.edges for name, cut in cuts.items()}
     new = bucket_counts(prepared, prepared.data, edges, batch_size, progress)
     before = bucket_counts(prepared, calib_data, edges, batch_size, progress) if calib_data is not None else None

@@ -97,3 +97,28 @@ def test_bad_input_is_a_clear_error(world: Path, tmp_path: Path) -> None:
     assert broken.exit_code == 1 and "not a usable calibration record" in broken.output
     inputs = invoke("drift", MODEL, "--record", record, "--data", EVAL, "--calib", CALIB, "--json", CALIB)
     assert inputs.exit_code != 0 and np.load(CALIB).files  # never overwrites an input
+
+
+def test_a_relu_folded_into_its_producers_grid_is_no_drift(tmp_path: Path) -> None:
+    """A linear layer's grid clamps to the ReLU after it: half its float input lies below the grid on purpose.
+    Drift measures the ReLU's output on that grid instead; the calibration's own distribution fits (with saved
+    statistics too, where the calibration's share is read off histograms)."""
+    import onnx
+
+    from examples import onnx_models
+
+    model = onnx_models.detector_head()
+    onnx.save(model, tmp_path / "head.onnx")
+    np.savez(tmp_path / "calib.npz", **onnx_models.sample_inputs(model, 256, seed=1))
+    np.savez(tmp_path / "eval.npz", **onnx_models.sample_inputs(model, 256, seed=2))
+    assert invoke("quantize", tmp_path / "head.onnx", "--calib", tmp_path / "calib.npz", "--format", "onnx-qdq",
+                  "-o", tmp_path).exit_code == 0
+    assert invoke("calibrate", tmp_path / "head.onnx", "--calib", tmp_path / "calib.npz", "--stats-out",
+                  tmp_path / "s.json").exit_code == 0
+    relu = next(n for n in model.graph.node if n.op_type == "Relu")
+    for source in (["--calib", tmp_path / "calib.npz"], ["--stats", tmp_path / "s.json"]):
+        result = invoke("drift", tmp_path / "head.onnx", "--record", tmp_path / "head.calibration.json", "--data",
+                        tmp_path / "eval.npz", *source, "--json", tmp_path / "d.json")
+        assert result.exit_code == 0, result.output
+        tensors = {t["tensor"] for t in json.loads((tmp_path / "d.json").read_text())["tensors"]}
+        assert relu.input[0] not in tensors and relu.output[0] in tensors, tensors

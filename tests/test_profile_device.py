@@ -128,13 +128,14 @@ def test_a_folded_relu_is_compared_after_the_relu(tmp_path: Path) -> None:
     np.savez(tmp_path / "calib.npz", **onnx_models.sample_inputs(model, 64, seed=1))
     np.savez(tmp_path / "eval.npz", **onnx_models.sample_inputs(model, 32, seed=2))
     result = edgeact.quantize(tmp_path / "head.onnx", tmp_path / "calib.npz", output_dir=tmp_path / "out",
-                              formats=["tflite"])
+                              formats=["tflite", "onnx-qdq"])
     relu = next(n for n in model.graph.node if n.op_type == "Relu")
-    report = profile_device(result.paths["tflite"], "litert-reference", tmp_path / "head.onnx",
-                            tmp_path / "eval.npz", per_layer=True, latency_runs=3)
-    layers = {layer["tensor"]: layer for layer in report["layers"]}
-    assert relu.input[0] not in layers, sorted(layers)
-    assert layers[relu.output[0]]["sqnr_db"] > 30, layers[relu.output[0]]
+    for form, device in (("tflite", "litert-reference"), ("onnx-qdq", "onnxruntime-cpu")):
+        report = profile_device(result.paths[form], device, tmp_path / "head.onnx", tmp_path / "eval.npz",
+                                per_layer=True, latency_runs=3)
+        layers = {layer["tensor"]: layer for layer in report["layers"]}
+        assert relu.input[0] not in layers, (form, sorted(layers))
+        assert layers[relu.output[0]]["sqnr_db"] > 30, (form, layers[relu.output[0]])
 
 
 def invoke(*args: object):  # type: ignore[no-untyped-def]

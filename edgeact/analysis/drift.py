@@ -17,7 +17,9 @@ from edgeact.activations import REGISTRY, activation
 from edgeact.calibration.engine import CalibrationStats
 from edgeact.calibration.observers import TensorStats
 from edgeact.documents.calibration_record import CalibrationRecordDocument
-from edgeact.numerics.qparams import integer_range
+from edgeact.graph.view import GraphView
+from edgeact.numerics.qparams import QParams, integer_range
+from edgeact.ops.relu_clip import folded_values
 
 PSI_BUCKETS = 10  # deciles of the calibration data (the usual PSI buckets)
 PSI_FLOOR = 1e-4  # a bucket share below this counts as this (an empty bucket would make PSI infinite)
@@ -117,16 +119,22 @@ class Counted:
         return float(self.counts[self.edges.index(x) + 1:].sum() / self.total) if self.total else 0.0
 
 
-def plan_cuts(record: CalibrationRecordDocument, calibration: CalibrationStats,
+def plan_cuts(record: CalibrationRecordDocument, calibration: CalibrationStats, view: GraphView | None = None,
               buckets: int = PSI_BUCKETS) -> dict[str, Cuts]:
-    """The cuts of every planned tensor the calibration saw (the deciles from its statistics)."""
+    """The cuts of every planned tensor the calibration saw (the deciles from its statistics). With the model's
+    ``view``, a value whose grid folds the Relu/Clip after it is left out: its grid clamps on purpose (a ReLU's
+    input is half outside it by design), and that Relu/Clip's output, on the same grid, is the tensor measured."""
     bounds = {}
     for act in record.activations:
         if act.input is not None and act.function in REGISTRY and act.saturation_rate is not None:
             bounds[act.input] = activation(act.function, **act.params).saturation_bounds(act.output_grid.scale)
+    grids = {name: QParams(grid.scale, grid.zero_point, grid.dtype) for name, grid in record.tensors.items()}
+    folded = folded_values(view, grids) if view is not None else {}
     cuts = {}
     for name, grid in sorted(record.tensors.items()):
         stats = calibration.tensors.get(name)
+        if name in folded:
+            continue
         if stats is None or not stats.finite_count:
             continue
         deciles = tuple(sorted({stats.quantile(i / buckets) for i in range(1, buckets)}))

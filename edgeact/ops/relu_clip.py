@@ -14,22 +14,45 @@ from edgeact.ops.layout import FLOAT
 from edgeact.ops.spec import Builtin, OpQuantizer, OpSpec, Role
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from edgeact.exporters.tflite.lower import Lowering
-    from edgeact.graph.view import NodeView
+    from edgeact.graph.view import GraphView, NodeView
+    from edgeact.numerics.qparams import QParams
 
 
-# ---- TFLite lowering ----------------------------------------------------------------------------------------------
-def _clip_bounds(ctx: Lowering, node: NodeView) -> tuple[float | None, float | None]:
+FOLDING_OPS = ("Relu", "Clip")
+
+
+def clip_bounds(node: NodeView, constant: Callable[[str], np.ndarray | None]) -> tuple[float | None, float | None]:
+    """The [low, high] a Relu or Clip clamps to (None: no bound on that side)."""
     if node.op_type == "Relu":
         return 0.0, None
-    low = ctx.constant(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else None
-    high = ctx.constant(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    low = constant(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else None
+    high = constant(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
     return (None if low is None else float(low)), (None if high is None else float(high))
 
 
+def folded_values(view: GraphView, grids: Mapping[str, QParams]) -> dict[str, str]:
+    """Values whose integer grid already clamps as the Relu/Clip reading them (alone) does, so the Relu/Clip is
+    folded away: value -> the Relu/Clip output its integer form holds (what it is compared with)."""
+    folded = {}
+    for node in view.nodes:
+        if node.domain or node.op_type not in FOLDING_OPS:
+            continue
+        x, y = node.inputs[0], node.outputs[0]
+        grid = grids.get(x)
+        if grid is None or grids.get(y) != grid or len(view.consumers(x)) != 1:
+            continue
+        if _clamps(grid, *clip_bounds(node, lambda name: view.values[name].constant)):
+            folded[x] = y
+    return folded
+
+
+# ---- TFLite lowering ----------------------------------------------------------------------------------------------
 def lower_relu_clip(ctx: Lowering, node: NodeView, dtype: str) -> None:
     x, y = node.inputs[0], node.outputs[0]
-    low, high = _clip_bounds(ctx, node)
+    low, high = clip_bounds(node, ctx.constant)
     if dtype != FLOAT and ctx.grid(x) == ctx.grid(y) and _clamps(ctx.grid(x), low, high):
         ctx.fold(x, y)  # folded: the producer's grid already clamps to the Relu/Clip range
         return

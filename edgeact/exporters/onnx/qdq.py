@@ -23,8 +23,10 @@ import onnx_ir.passes.common as common
 from edgeact.documents.provenance import PROVENANCE_KEY, OnnxProvenance
 from edgeact.errors import EdgeactError
 from edgeact.exporters.onnx.grids import CODE_TYPES, qdq_domain
+from edgeact.graph import view_of
 from edgeact.graph.importer import check_bytes, model_bytes
 from edgeact.numerics import PerChannelQParams, QParams, as_codes
+from edgeact.ops.relu_clip import folded_values
 from edgeact.ops.spec import OnnxEmission
 from edgeact.ops.table import onnx_emission
 from edgeact.planning.plan import ActivationPlan, ConstantPlan, QuantPlan
@@ -169,10 +171,12 @@ def _inline_by_emission(model: ir.Model) -> None:
     common.InlinePass(criteria=lambda function: function.identifier() in inline)(model)
 
 
-def _provenance(writer: _Writer, model: ir.Model) -> OnnxProvenance:
-    """Which planned value each DequantizeLinear output still in ``model`` restores."""
+def _provenance(writer: _Writer, model: ir.Model, folded: dict[str, str]) -> OnnxProvenance:
+    """Which planned value each DequantizeLinear output still in ``model`` restores: a value whose grid folds the
+    Relu/Clip after it restores that Relu/Clip's output (its grid clamps as the Relu/Clip does)."""
     present = {value.name for node in model.graph for value in node.outputs}
-    return OnnxProvenance(dequantized={node.outputs[0].name: name for name, node in writer.dequantize_nodes.items()
+    return OnnxProvenance(dequantized={node.outputs[0].name: folded.get(name, name)
+                                       for name, node in writer.dequantize_nodes.items()
                                        if node.outputs[0].name in present})
 
 
@@ -193,7 +197,8 @@ def export_onnx(model: ir.Model, plan: QuantPlan, form: str) -> bytes:
     common.RemoveUnusedFunctionsPass()(copy)
     common.RemoveUnusedOpsetsPass()(copy)
     common.TopologicalSortPass()(copy)
-    copy.metadata_props[PROVENANCE_KEY] = _provenance(writer, copy).to_text()
+    folded = folded_values(view_of(model), plan.grids)
+    copy.metadata_props[PROVENANCE_KEY] = _provenance(writer, copy, folded).to_text()
     payload = model_bytes(copy)
     check_bytes(payload, form)
     return payload
