@@ -49,6 +49,7 @@ from edgeact.pipeline.export import (
     FORMATS,
     SUFFIXES,
     Artifact,
+    default_formats,
     export,
     export_forms,
     tflite_check,
@@ -140,7 +141,7 @@ def quantize(
     *,
     stats: Sequence[str | Path] = (),
     method: str = "auto",
-    formats: Sequence[str] = DEFAULT_FORMATS,
+    formats: Sequence[str] | None = None,
     target: str = "litert",
     float_tflite: bool = False,
     per_tensor: bool = False,
@@ -177,7 +178,8 @@ def quantize(
     without it nothing is written and ``QuantizeResult.files`` holds every form's bytes and the record's JSON.
 
     Statistics come from ``calib`` (an .npz or folder of .npz), from saved ``stats`` files (merged), or both.
-    ``formats``: onnx-qdq, onnx-table, tflite (int8 for the ``target`` device profile: litert, tflm, ...);
+    ``formats``: onnx-qdq, onnx-table, tflite (int8 for the ``target`` device profile: litert, tflm, ...); by
+    default tflite for a .tflite model, else onnx-qdq and onnx-table;
     ``float_tflite`` adds the float32 .tflite baseline. With ``plots``, each activation's nonlinear quantization
     map is drawn to OUTDIR/<name>.plots/<node>.png. ``max_array_bytes``: the largest array a data file may declare
     (default $EDGEACT_MAX_ARRAY_BYTES, else 4 GiB). ``budget`` (``sqnr>=30``, ``top1>=0.99``, ``cosine>=0.995``):
@@ -201,6 +203,7 @@ def quantize(
     ``auto`` (int16 where the target runs the cell's ops on int16, as TFLite's integer LSTM does; else float),
     ``int16``, ``float`` or ``int8``.
     """
+    formats = default_formats(model) if formats is None else formats
     options = PlanOptions(method=method, per_tensor=per_tensor, exclude=frozenset(exclude), target=target,
                           int16=frozenset(int16), onnx_activations=onnx_activations, io=io,
                           recurrent_cells=recurrent_cells)

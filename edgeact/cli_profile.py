@@ -14,6 +14,7 @@ Examples:
   edgeact profile-device out/model.int8.tflite --device litert-reference --baseline model.onnx \\
           --data eval.npz --per-layer --json report.json --html report.html
   edgeact profile-device out/model.int8.qdq.onnx --device onnxruntime-cpu --baseline model.onnx --data eval.npz
+  edgeact profile-device out/detector.int8.tflite --device litert --baseline detector.tflite --data eval/
   edgeact profile-device out/model.int8.tflite --device my_board.toml --baseline model.onnx --data eval.npz
 
 \b

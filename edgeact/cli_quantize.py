@@ -81,6 +81,7 @@ Examples:
   edgeact quantize model.onnx --stats shard0.json shard1.json --format onnx-table
   edgeact quantize model.onnx --calib calib.npz --method percentile --exclude Softmax attn/out
   edgeact quantize model.onnx --calib calib.npz --format tflite --target tflm --float-tflite
+  edgeact quantize face_detector.tflite --calib faces/ -o out/       # float .tflite in, int8 .tflite out (NHWC data)
   edgeact quantize my_models.py:build_net --calib calib.npz          # PyTorch: factory returning an nn.Module
   edgeact quantize net.pt2 --input-shape x=1x3x32x32 --calib calib.npz  # ExportedProgram (or TorchScript .pt)
   edgeact quantize det.onnx --calib feeds/ --format tflite --input-shape images=1x3x416x416  # dynamic H/W
@@ -92,9 +93,11 @@ Examples:
 
 \b
 Writes OUTDIR/<name>.int8.qdq.onnx, OUTDIR/<name>.int8.table.onnx and OUTDIR/<name>.calibration.json
-(with --format tflite: OUTDIR/<name>.int8.tflite; with --float-tflite: OUTDIR/<name>.fp32.tflite).
+(for a .tflite MODEL, or with --format tflite: OUTDIR/<name>.int8.tflite; with --float-tflite:
+OUTDIR/<name>.fp32.tflite).
 \b
-Models: ONNX opsets 13-21 (7-12 are upgraded), or PyTorch. Any single-input chain of elementwise ops
+Models: ONNX opsets 13-21 (7-12 are upgraded), float TFLite (float16 weights too; README: "Float TFLite in"
+        lists the builtins read), or PyTorch. Any single-input chain of elementwise ops
         (an unknown GELU/SiLU/hardswish spelling, exp, log(clip(x))) becomes one exact int8 table.
         A file.py:factory / package.module:factory MODEL imports and runs that Python code (the factory is called
         and must return a torch.nn.Module; standard library callables are refused): only name code you trust.
@@ -147,8 +150,9 @@ def calibrate(model: str, calib: Path, stats_out: Path, batch_size: int, skip_ba
               help="Saved statistics to merge (from 'edgeact calibrate'); takes several files.")
 @click.option("--method", type=click.Choice(list(METHODS)), default="auto", show_default=True,
               help="How tensor ranges are chosen.")
-@click.option("--format", "formats", type=FormatList(), default=",".join(DEFAULT_FORMATS), show_default=True,
-              help=f"Comma-separated output forms: {', '.join(FORMATS)}.")
+@click.option("--format", "formats", type=FormatList(), default=None,
+              help=f"Comma-separated output forms: {', '.join(FORMATS)}.  [default: tflite for a .tflite MODEL, "
+                   f"else {','.join(DEFAULT_FORMATS)}]")
 @click.option("--target", type=TargetName(), default="litert", show_default=True,
               help=f"TFLite target device: {', '.join(tflite_targets())} (litert = litert-xnnpack), or a device "
                    "profile .toml; builtins only where its profile says they compute edgeact's table exactly, "
@@ -228,6 +232,7 @@ def quantize(ctx: click.Context, model: str, input_shapes: tuple[tuple[str, tupl
     """
     if calib is None and not stats:
         raise click.UsageError("give calibration data with --calib, or saved statistics with --stats")
+    formats = formats or api.default_formats(model)
     writes_tflite = "tflite" in formats or float_tflite
     warn_ignored(ctx, {
         "target": "" if writes_tflite else "it chooses the TFLite target; add --format tflite (or --float-tflite)",

@@ -481,3 +481,15 @@ def test_a_nan_sample_skipped_on_request_is_not_the_one_checked(tmp_path: Path) 
     result = edgeact.quantize(model, calib=calib, formats=("tflite",), skip_bad_samples=True)
     assert result.record["frontend"]["checked_against"].startswith("LiteRT reference kernels on the first "
                                                                    "calibration sample")
+
+
+def test_a_tflite_in_gives_a_tflite_out_by_default(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from edgeact.cli import main
+
+    model, calib = _small_model(tmp_path), tmp_path / "calib.npz"
+    np.savez(calib, in0=np.random.default_rng(6).uniform(-1, 1, size=(8, 8, 8, 3)).astype(np.float32))
+    result = CliRunner().invoke(main, ["quantize", str(model), "--calib", str(calib), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.calibration.json", "small.int8.tflite"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from edgeact.errors import EdgeactError, UsageError
 from edgeact.exporters.onnx import FORMATS as ONNX_FORMATS
@@ -20,6 +21,14 @@ from edgeact.planning.target_forms import target_profile
 
 FORMATS = (*ONNX_FORMATS, "tflite")
 DEFAULT_FORMATS = ONNX_FORMATS
+TFLITE_DEFAULT_FORMATS = ("tflite",)  # a .tflite in gives a .tflite out unless asked otherwise
+
+
+def default_formats(model: Any) -> tuple[str, ...]:
+    """The forms written when none are asked for: the int8 .tflite for a .tflite model, else both ONNX forms."""
+    from edgeact.frontends.tflite import is_tflite_source
+
+    return TFLITE_DEFAULT_FORMATS if is_tflite_source(model) else DEFAULT_FORMATS
 SUFFIXES = {
     "onnx-qdq": ".int8.qdq.onnx", "onnx-table": ".int8.table.onnx", "tflite": ".int8.tflite",
     "fp32-tflite": ".fp32.tflite",
