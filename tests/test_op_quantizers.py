@@ -76,7 +76,7 @@ def test_op_quantizer_case(case: dict, tmp_path: Path) -> None:
     np.savez(tmp_path / "calib.npz", x=rng.normal(0, 1.5, (64, *case["input"])).astype(np.float32))
     result = edgeact.quantize(path, tmp_path / "calib.npz", output_dir=tmp_path / "out")
     record = result.record
-    assert record["fallbacks"] == []
+    assert sorted(entry["op_type"] for entry in record["fallbacks"]) == sorted(case.get("float", []))
     planned = {op_name(entry.get("domain", ""), entry["op_type"]) for entry in record["quantized_nodes"]}
     assert set(case["int8"]) <= planned, planned
     grids = record["tensors"]

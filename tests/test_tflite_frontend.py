@@ -5,8 +5,8 @@ conversion check, and one quantization of a .tflite end to end.
 
 ELU runs on LiteRT's builtin kernels: the reference resolver has none.
 
-Not covered: TRANSPOSE_CONV and RESIZE_BILINEAR -- edgeact's writer has no options table for them (they are not in
-``edgeact.ops.table.OPTIONS``), so it cannot write the stride/padding or alignCorners/halfPixelCenters they need.
+Not covered: TRANSPOSE_CONV -- edgeact's writer has no options table for it (it is not in
+``edgeact.ops.table.OPTIONS``), so it cannot write the stride and padding it needs.
 """
 
 from __future__ import annotations
@@ -266,6 +266,12 @@ SHAPES = [
     Case("resize_nearest_align_corners", ((1, 3, 4, 2),),
          lambda n, x: n.op("RESIZE_NEAREST_NEIGHBOR", [n.conv(x, 3), n.ints([5, 7])], (1, 5, 7, 3),
                            alignCorners=True)),
+    Case("resize_bilinear_asymmetric", ((1, 3, 4, 2),),
+         lambda n, x: n.op("RESIZE_BILINEAR", [n.conv(x, 3), n.ints([6, 8])], (1, 6, 8, 3))),
+    Case("resize_bilinear_half_pixel", ((1, 3, 4, 2),),
+         lambda n, x: n.op("RESIZE_BILINEAR", [n.conv(x, 3), n.ints([7, 9])], (1, 7, 9, 3), halfPixelCenters=True)),
+    Case("resize_bilinear_align_corners", ((1, 3, 4, 2),),
+         lambda n, x: n.op("RESIZE_BILINEAR", [n.conv(x, 3), n.ints([5, 7])], (1, 5, 7, 3), alignCorners=True)),
     Case("depth_to_space", ((1, 3, 4, 3),),
          lambda n, x: n.op("DEPTH_TO_SPACE", [n.conv(x, 8)], (1, 6, 8, 2), blockSize=2)),
 ]

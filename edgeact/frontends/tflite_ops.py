@@ -486,5 +486,4 @@ def _rsqrt(b: Builder, op: LoweredOp) -> None:
 IMPORT_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "TRANSPOSE_CONV": ("TransposeConvOptions", {"padding": 1, "strideW": 1, "strideH": 1,
                                                 "fusedActivationFunction": 0}),
-    "RESIZE_BILINEAR": ("ResizeBilinearOptions", {"alignCorners": False, "halfPixelCenters": False}),
 }

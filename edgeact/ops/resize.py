@@ -1,4 +1,6 @@
-"""Resize (nearest neighbour, rank 4) -> RESIZE_NEAREST_NEIGHBOR: data movement on one grid."""
+"""Resize of the spatial axes of a rank-4 tensor: nearest neighbour -> RESIZE_NEAREST_NEIGHBOR (data movement on
+one grid); bilinear -> RESIZE_BILINEAR, in float32 (between DEQUANTIZE and QUANTIZE in an int8 model): edgeact has
+no bit-exact model of the runtimes' int8 interpolation, so the plan keeps it float and says why."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeact.numerics.rounding import round_half_away_from_zero
-from edgeact.ops.spec import SHARED, Builtin, OpSpec
+from edgeact.ops._kernel import is_float
+from edgeact.ops.layout import FLOAT
+from edgeact.ops.spec import Builtin, OpQuantizer, OpSpec, Role
 
 if TYPE_CHECKING:
     from edgeact.exporters.tflite.lower import Lowering
@@ -22,11 +26,48 @@ NEAREST_FORMS = {  # (coordinate_transformation_mode, nearest_mode) -> TFLite's 
 }
 
 
+BILINEAR_FORMS = {  # coordinate_transformation_mode -> TFLite's (alignCorners, halfPixelCenters)
+    "asymmetric": (False, False),
+    "align_corners": (True, False),
+    "half_pixel": (False, True),
+    "pytorch_half_pixel": (False, True),  # the same as half_pixel where an output axis is longer than 1
+}
+
+
+def bilinear_stays_float(node: NodeView) -> str | None:
+    """Why a linear Resize stays float (None: it is a nearest-neighbour one, data movement on one grid)."""
+    if node.attributes.get("mode", "nearest") != "linear":
+        return None
+    return ("bilinear Resize runs float32 (DEQUANTIZE -> RESIZE_BILINEAR -> QUANTIZE): edgeact has no bit-exact "
+            "model of the runtimes' int8 interpolation")
+
+
+def _lower_bilinear(ctx: Lowering, node: NodeView, dtype: str) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    transform = node.attributes.get("coordinate_transformation_mode", "half_pixel")
+    in_shape, out_shape = ctx.shape(x), ctx.shape(y)
+    halves_one = transform == "pytorch_half_pixel" and min(out_shape[2:]) == 1
+    if dtype != FLOAT or transform not in BILINEAR_FORMS or ctx.rank(x) != 4 or halves_one:
+        raise ctx.unsupported(node, f"{dtype} bilinear Resize with {transform!r} (TFLite's RESIZE_BILINEAR runs "
+                                    f"float32 {sorted(BILINEAR_FORMS)} on rank-4 tensors)")
+    if in_shape[:2] != out_shape[:2]:
+        raise ctx.unsupported(node, "Resize of the batch or channel axis")
+    align, half = BILINEAR_FORMS[transform]
+    source = ctx.get(x, dtype, "nhwc", node.name)
+    size = ctx.int32_constant(f"{node.name}/size", list(out_shape[2:]))
+    ctx.graph.op("RESIZE_BILINEAR", [source, size], [ctx.output(node, y, dtype, "nhwc")], node.name,
+                 alignCorners=align, halfPixelCenters=half)
+
+
 def lower_resize(ctx: Lowering, node: NodeView, dtype: str) -> None:
-    """Nearest-neighbour Resize of an NCHW tensor -> RESIZE_NEAREST_NEIGHBOR (data movement: one grid)."""
+    """Nearest-neighbour Resize of an NCHW tensor -> RESIZE_NEAREST_NEIGHBOR (data movement: one grid); bilinear
+    (float) -> RESIZE_BILINEAR."""
     x, y = node.inputs[0], node.outputs[0]
     a = node.attributes
     mode = a.get("mode", "nearest")
+    if mode == "linear":
+        _lower_bilinear(ctx, node, dtype)
+        return
     form = (a.get("coordinate_transformation_mode", "half_pixel"), a.get("nearest_mode", "round_prefer_floor"))
     if mode != "nearest" or form not in NEAREST_FORMS or ctx.rank(x) != 4:
         raise ctx.unsupported(node, f"Resize mode {mode!r} with {form[0]!r}/{form[1]!r} (TFLite runs nearest-"
@@ -60,10 +101,38 @@ def resize_nearest(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
     return [x[:, rows][:, :, cols]]
 
 
+def _bilinear_positions(size_in: int, size_out: int, align: bool, half: bool) -> tuple[np.ndarray, ...]:
+    """TFLite's ComputeInterpolationValues along one axis: the source position, the lower and upper index."""
+    scale = np.float32((size_in - 1) / (size_out - 1)) if align and size_out > 1 else np.float32(size_in / size_out)
+    out = np.arange(size_out, dtype=np.float32)
+    position = (out + np.float32(0.5)) * scale - np.float32(0.5) if half else out * scale
+    lower = np.maximum(np.floor(position).astype(np.int64), 0)
+    upper = np.minimum(np.ceil(position).astype(np.int64), size_in - 1)
+    return position, lower, upper
+
+
+def resize_bilinear(graph, op, inputs, rounding):  # type: ignore[no-untyped-def]
+    """Float32 RESIZE_BILINEAR on NHWC (TFLite's reference arithmetic: weights from the unclamped position)."""
+    if not is_float(graph, op):
+        raise NotImplementedError("int8 RESIZE_BILINEAR has no emulator kernel (edgeact plans bilinear Resize float)")
+    x, size = inputs[0], np.asarray(inputs[1]).reshape(-1)
+    align, half = bool(op.options.get("alignCorners")), bool(op.options.get("halfPixelCenters"))
+    ys, y0, y1 = _bilinear_positions(x.shape[1], int(size[0]), align, half)
+    xs, x0, x1 = _bilinear_positions(x.shape[2], int(size[1]), align, half)
+    dy = (ys - y0.astype(np.float32))[None, :, None, None]
+    dx = (xs - x0.astype(np.float32))[None, None, :, None]
+    top = x[:, y0][:, :, x0] * (1 - dx) + x[:, y0][:, :, x1] * dx
+    bottom = x[:, y1][:, :, x0] * (1 - dx) + x[:, y1][:, :, x1] * dx
+    return [(top * (1 - dy) + bottom * dy).astype(np.float32)]
+
+
 # ---- the specs ----------------------------------------------------------------------------------------------------
 BUILTINS = (
     Builtin("RESIZE_NEAREST_NEIGHBOR", resize_nearest, ("ResizeNearestNeighborOptions", {
         "alignCorners": False, "halfPixelCenters": False})),
+    Builtin("RESIZE_BILINEAR", resize_bilinear, ("ResizeBilinearOptions", {
+        "alignCorners": False, "halfPixelCenters": False})),
 )
 
-SPECS = (OpSpec("Resize", SHARED, lower_resize, ("RESIZE_NEAREST_NEIGHBOR",)),)
+SPECS = (OpSpec("Resize", OpQuantizer(Role.SHARED, stays_float=bilinear_stays_float), lower_resize,
+                ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR")),)

@@ -54,6 +54,7 @@ class OpQuantizer:
     output_range_int16: tuple[float, float] | None = None  # that range on an int16 grid (default: output_range)
     reciprocal: int | None = None  # a constant divisor, planned as int8 codes of its reciprocal (TFLite: MUL)
     pad_fill: bool = False  # explicit pads hold the lowest int8 code (TFLite: PADV2 before MAX_POOL_2D)
+    stays_float: Callable[[NodeView], str | None] | None = None  # why a node of this op stays float (None: int8)
 
     def axis_for(self, node: NodeView) -> int:
         return self.weight_axis(node) if callable(self.weight_axis) else self.weight_axis

@@ -222,6 +222,8 @@ class _Planner:
         quantizer = quantizer_for(node, self.view)
         if quantizer is None:
             return f"no int8 quantizer for {node.domain + '::' if node.domain else ''}{node.op_type}"
+        if quantizer.stays_float is not None and (why := quantizer.stays_float(node)):
+            return why
         for name in node.outputs:
             floor = self._mask_floor(name)
             if floor is not None:
