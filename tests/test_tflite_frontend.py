@@ -499,3 +499,17 @@ def test_a_tflite_in_gives_a_tflite_out_by_default(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["quantize", str(model), "--calib", str(calib), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.calibration.json", "small.int8.tflite"]
+
+
+def test_profile_device_says_which_file_is_the_float_one(tmp_path: Path) -> None:
+    """MODEL and --baseline swapped: each message says which role the file has and what it should be."""
+    model, calib = _small_model(tmp_path), tmp_path / "calib.npz"
+    np.savez(calib, in0=np.random.default_rng(7).uniform(-1, 1, size=(8, 8, 8, 3)).astype(np.float32))
+    int8 = edgeact.quantize(model, calib=calib, output_dir=tmp_path / "out").paths["tflite"]
+    with pytest.raises(edgeact.errors.UsageError, match=r"small\.tflite holds no int8 or int16 tensor: it is a float "
+                                                        r"model\. Give the int8 \.tflite"):
+        edgeact.profile_device(model, "litert", model, calib)
+    with pytest.raises(ModelFormatError, match=r"--baseline: .*small\.int8\.tflite: already quantized"):
+        edgeact.profile_device(int8, "litert", int8, calib)
+    report = edgeact.profile_device(int8, "litert", model, calib, per_layer=True)
+    assert report.outputs and not [w for w in report.warnings if "not the baseline" in w], report.warnings

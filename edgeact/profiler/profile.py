@@ -119,6 +119,9 @@ def _read_int8(path: Path, profile: DeviceProfile) -> Int8Model:
                           [o.name for o in session.get_outputs()], onnx_provenance(dict(loaded.metadata_props), path))
     if not model.outputs:
         raise ModelFormatError(f"{path}: the model has no outputs; there is nothing to compare")
+    if model.graph is not None and not any(t.dtype in ("int8", "int16") for t in model.graph.tensors):
+        raise UsageError(f"{path} holds no int8 or int16 tensor: it is a float model. Give the int8 .tflite edgeact "
+                         "wrote as MODEL, and this float model as --baseline")
     return model
 
 
@@ -345,7 +348,10 @@ def _tflite_baseline(path: Path):  # type: ignore[no-untyped-def]
     """A float .tflite baseline in its ONNX form (checked against LiteRT on seeded inputs, as quantize does)."""
     from edgeact.pipeline.prepare import load_model, resolve_model, verify_conversion
 
-    source = resolve_model(path)
+    try:
+        source = resolve_model(path)
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"--baseline: {exc}") from exc
     verify_conversion(source, None)
     return load_model(source.loadable, source.name)[0]
 
