@@ -513,3 +513,17 @@ def test_profile_device_says_which_file_is_the_float_one(tmp_path: Path) -> None
         edgeact.profile_device(int8, "litert", int8, calib)
     report = edgeact.profile_device(int8, "litert", model, calib, per_layer=True)
     assert report.outputs and not [w for w in report.warnings if "not the baseline" in w], report.warnings
+
+
+def test_drift_reads_a_tflite_and_measures_each_number_once(tmp_path: Path) -> None:
+    """The ONNX form lays the NHWC input out as NCHW (a Transpose on the input's grid): drift measures the input
+    once, not its transposed copy, and the ReLU-folded conv output as the ReLU output."""
+    model, calib = _small_model(tmp_path), tmp_path / "calib.npz"
+    np.savez(calib, in0=np.random.default_rng(8).uniform(-1, 1, size=(64, 8, 8, 3)).astype(np.float32))
+    record = edgeact.quantize(model, calib=calib, output_dir=tmp_path / "out").paths["record"]
+    report = edgeact.drift(model, calib, record, calib=calib)
+    measured = {tensor.tensor for tensor in report.tensors}
+    assert "in0" in measured and "in0/nchw" not in measured, measured  # the transposed copy of the input
+    assert len(measured & {"conv_2d0", "conv_2d0/nchw"}) == 1, measured  # the ReLU output, once (its NHWC copy not)
+    assert not any(name.endswith("pre_activation") for name in measured), measured  # folded into the ReLU's grid
+    assert not report.drifted, report.findings

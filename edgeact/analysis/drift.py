@@ -123,23 +123,35 @@ def plan_cuts(record: CalibrationRecordDocument, calibration: CalibrationStats, 
               buckets: int = PSI_BUCKETS) -> dict[str, Cuts]:
     """The cuts of every planned tensor the calibration saw (the deciles from its statistics). With the model's
     ``view``, a value whose grid folds the Relu/Clip after it is left out: its grid clamps on purpose (a ReLU's
-    input is half outside it by design), and that Relu/Clip's output, on the same grid, is the tensor measured."""
+    input is half outside it by design), and that Relu/Clip's output, on the same grid, is the tensor measured; so is
+    a value that only re-lays out another on its grid (the same numbers, measured once)."""
     bounds = {}
     for act in record.activations:
         if act.input is not None and act.function in REGISTRY and act.saturation_rate is not None:
             bounds[act.input] = activation(act.function, **act.params).saturation_bounds(act.output_grid.scale)
     grids = {name: QParams(grid.scale, grid.zero_point, grid.dtype) for name, grid in record.tensors.items()}
-    folded = folded_values(view, grids) if view is not None else {}
+    repeated = set(folded_values(view, grids)) | _relaid(view, grids) if view is not None else set()
     cuts = {}
     for name, grid in sorted(record.tensors.items()):
         stats = calibration.tensors.get(name)
-        if name in folded:
+        if name in repeated:
             continue
         if stats is None or not stats.finite_count:
             continue
         deciles = tuple(sorted({stats.quantile(i / buckets) for i in range(1, buckets)}))
         cuts[name] = Cuts(grid_range(grid.scale, grid.zero_point, grid.dtype), deciles, bounds.get(name))
     return cuts
+
+
+LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
+
+
+def _relaid(view: GraphView, grids: dict[str, QParams]) -> set[str]:
+    """Values that only re-lay out a planned value on its grid (a Transpose, a Reshape): the same numbers, measured
+    once, at the value they come from."""
+    return {node.outputs[0] for node in view.nodes if node.op_type in LAYOUT_OPS and not node.domain
+            and node.inputs and grids.get(node.inputs[0]) is not None
+            and grids.get(node.outputs[0]) == grids.get(node.inputs[0])}
 
 
 def psi(expected: list[float], actual: list[float]) -> float:

@@ -170,6 +170,9 @@ def _output_step(graph: LoweredGraph | None, index: int) -> float | None:
     return None
 
 
+NAMES_SHOWN = 6  # nodes a hazard line names before it counts the rest
+
+
 def _hazards(profile: DeviceProfile, graph: LoweredGraph | None) -> list[dict[str, str]]:
     """What the device computes differently from what the model says, or in float."""
     found = []
@@ -183,8 +186,12 @@ def _hazards(profile: DeviceProfile, graph: LoweredGraph | None) -> list[dict[st
     islands = _float_islands(graph)
     if islands:
         ops = sum(len(members) for members in islands.values())
-        found.append({"op": f"{ops} ops", "tensor": ", ".join(islands), "status": "float",
-                      "reason": "run in float32 between DEQUANTIZE and QUANTIZE (no int8 kernel for them)"})
+        names = list(islands)
+        shown = ", ".join(names[:NAMES_SHOWN]) + (f" (and {len(names) - NAMES_SHOWN} more)"
+                                                  if len(names) > NAMES_SHOWN else "")
+        found.append({"op": f"{ops} ops", "tensor": shown, "status": "float",
+                      "reason": "run in float32 between DEQUANTIZE and QUANTIZE, as the plan decided (the "
+                                "calibration record's fallbacks and float islands say why, node by node)"})
     if backend_class(profile).capabilities.u8s8_saturation_without_vnni and not _has_vnni():
         found.append({"op": "MatMul/Conv", "tensor": "", "status": "u8s8_saturation_risk",
                       "reason": "x86 without VNNI: onnxruntime's u8s8 int8 GEMMs can saturate (use reduce_range)"})
