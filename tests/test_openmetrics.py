@@ -48,6 +48,10 @@ def test_profile_device_metrics_parse_and_carry_the_reports_numbers(profiled) ->
     assert saturation == pytest.approx({a["node"]: a["saturation_rate"] for a in report["activations"]})
     layers = [name for name, _ in samples if name == "edgeact_layer_sqnr_db"]
     assert len(layers) == len([layer for layer in report["layers"] if layer["sqnr_db"] is not None])
+    latency = {dict(labels)["quantile"]: value for (name, labels), value in samples.items()
+               if name == "edgeact_latency_seconds"}  # base units, as Prometheus names them
+    assert latency == pytest.approx({"0.5": report["latency_ms"]["median"] / 1000,
+                                     "0.95": report["latency_ms"]["p95"] / 1000})
     assert (profiled / "r.prom").read_text().endswith("# EOF\n")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 Sample = tuple[dict[str, str], float]
+MS_PER_SECOND = 1000.0  # reports hold milliseconds; metrics use base units (Prometheus: seconds)
 
 
 def _value(number: float) -> str:
@@ -68,9 +69,10 @@ def profile_families(report: Any) -> list[list[str]]:
                (({**base, "activation": a.node}, a.rms_error) for a in acts)),
         family("edgeact_activation_rms_floor", "gauge", "the int8 error floor of the activation's grids",
                (({**base, "activation": a.node}, a.rms_floor) for a in acts)),
-        family("edgeact_latency_ms", "gauge", "single-sample latency on the device (ms)",
-               [({**base, "quantile": "0.5"}, report.latency_ms.median),
-                ({**base, "quantile": "0.95"}, report.latency_ms.p95)] if report.latency_ms is not None else []),
+        family("edgeact_latency_seconds", "gauge", "single-sample latency on the device (median and p95)",
+               [({**base, "quantile": "0.5"}, report.latency_ms.median / MS_PER_SECOND),
+                ({**base, "quantile": "0.95"}, report.latency_ms.p95 / MS_PER_SECOND)]
+               if report.latency_ms is not None else []),
     ]
 
 
