@@ -527,3 +527,26 @@ def test_drift_reads_a_tflite_and_measures_each_number_once(tmp_path: Path) -> N
     assert len(measured & {"conv_2d0", "conv_2d0/nchw"}) == 1, measured  # the ReLU output, once (its NHWC copy not)
     assert not any(name.endswith("pre_activation") for name in measured), measured  # folded into the ReLU's grid
     assert not report.drifted, report.findings
+
+
+DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits"
+
+
+@pytest.mark.parametrize("name", ["mlp_tanh", "cnn_silu", "transformer_gelu", "lstm"])
+def test_a_float_tflite_edgeact_writes_quantizes_like_its_onnx(name: str, tmp_path: Path) -> None:
+    """The digits models' float .tflite (``--float-tflite``: TRANSPOSE at an NCHW input, SiLU as LOGISTIC x MUL,
+    LayerNorm as MEAN/SQUARED_DIFFERENCE/RSQRT, the unrolled LSTM's GATHERs with scalar indices) read back and
+    quantized: the int8 .tflite scores as the one quantized from the ONNX model does. The LSTM's cells stay int8
+    from a .tflite (its cell tags come from unrolling an ONNX LSTM), so it gets a floor instead."""
+    calib, evaluation = DIGITS / f"{name}.calib.npz", np.load(DIGITS / f"{name}.eval.npz")
+    direct = edgeact.quantize(DIGITS / f"{name}.onnx", calib, formats=["tflite"], float_tflite=True,
+                              output_dir=tmp_path / "onnx", recurrent_cells="int8")
+    again = edgeact.quantize(direct.paths["fp32-tflite"], calib, output_dir=tmp_path / "tflite")
+    feeds = {key: evaluation[key][:64] for key in evaluation.files}
+    reference = onnxruntime.InferenceSession(str(DIGITS / f"{name}.onnx")).run(None, feeds)[0]
+
+    def score(path: Path) -> float:
+        rows = [run_litert(path.read_bytes(), [feeds[k][i:i + 1] for k in evaluation.files])[0] for i in range(64)]
+        return sqnr_db(reference, np.concatenate(rows).reshape(reference.shape))
+
+    assert score(again.paths["tflite"]) > score(direct.paths["tflite"]) - 0.5

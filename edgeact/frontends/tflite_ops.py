@@ -69,7 +69,7 @@ class Builder:
         if array.dtype == np.float64:
             array = array.astype(np.float32)
         name = self.fresh(name)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))  # keeps 0-d 0-d
         return name
 
     def shape(self, index: int) -> tuple[int, ...]:
