@@ -23,13 +23,14 @@ import pytest
 
 import edgeact
 from edgeact.errors import ModelFormatError
-from edgeact.exporters.tflite.writer import serialise
+from edgeact.exporters.tflite.writer import TFLiteModelBuilder, serialise
 from edgeact.frontends.tflite import TFLiteConversion, convert
 from edgeact.metrics import sqnr_db
 from edgeact.numerics import QParams
 from edgeact.pipeline.conversion_check import check_tflite_conversion
 from edgeact.runtimes.litert import LiteRTKernels, litert_interpreter, run_litert
 from edgeact.tflite.graph import LoweredGraph
+from edgeact.tflite.schema import builtin_operator_code, schema_module
 
 SAME, VALID = 0, 1  # TFLite Padding
 RELU, RELU6 = 1, 3  # TFLite ActivationFunctionType
@@ -550,3 +551,32 @@ def test_a_float_tflite_edgeact_writes_quantizes_like_its_onnx(name: str, tmp_pa
         return sqnr_db(reference, np.concatenate(rows).reshape(reference.shape))
 
     assert score(again.paths["tflite"]) > score(direct.paths["tflite"]) - 0.5
+
+
+class _CustomOpBuilder(TFLiteModelBuilder):
+    """edgeact's writer, with its CUSTOM operator code carrying a custom code (as MediaPipe's models do)."""
+
+    @staticmethod
+    def _write_opcode(b, op: str) -> int:  # type: ignore[no-untyped-def]
+        if op != "CUSTOM":
+            return TFLiteModelBuilder._write_opcode(b, op)
+        code = schema_module("OperatorCode")
+        name = b.CreateString("Convolution2DTransposeBias")
+        code.Start(b)
+        code.AddDeprecatedBuiltinCode(b, builtin_operator_code("CUSTOM"))
+        code.AddBuiltinCode(b, builtin_operator_code("CUSTOM"))
+        code.AddCustomCode(b, name)
+        code.AddVersion(b, 1)
+        return code.End(b)
+
+
+def test_a_custom_op_is_refused_by_its_code() -> None:
+    builder = _CustomOpBuilder()
+    x = builder.add_tensor("x", (1, 4), "float32")
+    y = builder.add_tensor("y", (1, 4), "float32")
+    builder.add_operator("CUSTOM", [x], [y])
+    builder.set_inputs([x])
+    builder.set_outputs([y])
+    with pytest.raises(ModelFormatError, match=r"seg\.tflite: edgeact cannot read TFLite builtin\(s\) CUSTOM "
+                                               r"Convolution2DTransposeBias x1 yet \(a custom op"):
+        convert(builder.build(), "seg.tflite")

@@ -20,7 +20,7 @@ from onnx import helper
 from edgeact.errors import ModelFormatError
 from edgeact.frontends.tflite_ops import CONVERTERS, IMPORT_OPTIONS, NATIVE, ONNX_DTYPES, Builder
 from edgeact.graph.tflite_import import read_tflite
-from edgeact.tflite.graph import LoweredGraph
+from edgeact.tflite.graph import LoweredGraph, LoweredOp
 
 TFLITE_SUFFIX = ".tflite"
 TFLITE_MAGIC = b"TFL3"  # the flatbuffer file identifier, bytes 4..8
@@ -80,11 +80,18 @@ def _check_float(graph: LoweredGraph, source: str) -> None:
             f"{source}: already quantized (tensor {quantized[0].name!r} is {quantized[0].dtype}, and "
             f"{len(quantized) - 1} more); edgeact quantizes float32 models (float16 weights are fine): give the "
             "float model this one came from")
-    unknown = Counter(op.op for op in graph.ops if op.op not in CONVERTERS)
+    unknown = Counter(_op_label(op) for op in graph.ops if op.op not in CONVERTERS)
     if unknown:
         found = ", ".join(f"{op} x{count}" for op, count in sorted(unknown.items()))
-        raise ModelFormatError(
-            f"{source}: edgeact cannot read TFLite builtin(s) {found} yet; it reads {', '.join(sorted(CONVERTERS))}")
+        custom = (" (a custom op computes what the runtime that registered it says: edgeact converts builtins only)"
+                  if any(op.op == "CUSTOM" for op in graph.ops) else "")
+        raise ModelFormatError(f"{source}: edgeact cannot read TFLite builtin(s) {found} yet{custom}; it reads "
+                               f"{', '.join(sorted(CONVERTERS))}")
+
+
+def _op_label(op: LoweredOp) -> str:
+    """A builtin's name; a custom op's with its code (CUSTOM Convolution2DTransposeBias)."""
+    return f"CUSTOM {op.options.get('customCode') or '(no code)'}" if op.op == "CUSTOM" else op.op
 
 
 def _value_info(builder: Builder, index: int, name: str) -> onnx.ValueInfoProto:

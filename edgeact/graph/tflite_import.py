@@ -115,8 +115,10 @@ def read_tflite(payload: bytes, source: str = "<tflite>", options: Mapping[str, 
         inputs, outputs = _array(op.InputsAsNumpy()), _array(op.OutputsAsNumpy())
         params = lowered.tensors[inputs[0]] if inputs and inputs[0] >= 0 else None
         table = name == "GATHER" and params is not None and params.data is not None and params.shape == (256,)
-        lowered.ops.append(LoweredOp(name, inputs, outputs, _options(op, name, f"{source}: operator {index}", tables),
-                                      f"op{index}", table))
+        options = _options(op, name, f"{source}: operator {index}", tables)
+        if name == "CUSTOM":  # which custom op: only the runtime that registered it knows what it computes
+            options = {"customCode": (code.CustomCode() or b"").decode(errors="replace")}
+        lowered.ops.append(LoweredOp(name, inputs, outputs, options, f"op{index}", table))
     lowered.inputs, lowered.outputs = list(_array(graph.InputsAsNumpy())), list(_array(graph.OutputsAsNumpy()))
     if not lowered.inputs or not lowered.outputs:
         raise ModelFormatError(f"{source}: the model has no {'inputs' if not lowered.inputs else 'outputs'}")
