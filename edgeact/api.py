@@ -43,7 +43,7 @@ from edgeact.metrics import Metric, resolve_metric
 from edgeact.pipeline import bias_correction
 from edgeact.pipeline.bias_correction import SAMPLES as BIAS_SAMPLES
 from edgeact.pipeline.calibrate import bucket_counts, calibration_data, first_batches, merged_stats, statistics, stream
-from edgeact.pipeline.evaluate import EVAL_SAMPLES, evaluate, loadable, low_sqnr_warnings
+from edgeact.pipeline.evaluate import EVAL_SAMPLES, evaluate, is_low, loadable, low_sqnr_warnings, worst_tensors
 from edgeact.pipeline.export import (
     DEFAULT_FORMATS,
     FORMATS,
@@ -241,7 +241,9 @@ def quantize(
         calibration={"samples": total.samples, "bad_samples": total.bad_samples}, plan=plan_dict(decided),
         tflite=tflite_record(artifacts).get("tflite"),
         static_shapes=prepared.shapes.record() if prepared.shapes is not None else None,
-        warnings=warnings + (low_sqnr_warnings(evaluation, Path(source.name).name) if wanted is None else []),
+        warnings=warnings + (low_sqnr_warnings(evaluation, Path(source.name).name,
+                                               worst_tensors(prepared, decided, artifacts, prepared.data))
+                             if wanted is None and is_low(evaluation) else []),
         evaluation=evaluation,
         files={form: path.name for form, path in paths.items() if form != "record"}, budget=budget_record,
         bias_correction=bias_record,

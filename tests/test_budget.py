@@ -198,6 +198,8 @@ def test_without_a_budget_a_low_output_sqnr_is_a_warning_that_says_what_to_do(tm
     result = edgeact.quantize(model, data, output_dir=tmp_path / "plain", formats=["onnx-qdq"])
     warned = [w for w in result.record["warnings"] if "dB SQNR against fp32" in w]
     assert len(warned) == 1 and "onnx-qdq: output 'y'" in warned[0] and "edgeact sensitivity outlier.onnx" in warned[0]
+    narrow = [n.output[0] for n in onnx.load(model).graph.node if n.op_type == "Mul"][1]  # the outlier's victims
+    assert f"the tensors that lose most: {narrow!r} (" in warned[0], warned[0]
     assert "--budget" in warned[0]
     budgeted = edgeact.quantize(model, data, output_dir=tmp_path / "budget", formats=["onnx-qdq"], budget="sqnr>=30")
     assert not any("dB SQNR against fp32" in w for w in budgeted.record["warnings"])

@@ -6,7 +6,9 @@ int8 forms run on onnxruntime (ONNX) or the target device's backend (TFLite: its
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from edgeact.calibration.data import CalibrationData
 from edgeact.documents.calibration_record import Evaluation
@@ -14,12 +16,18 @@ from edgeact.errors import EdgeactError
 from edgeact.exporters.tflite.targets import target as target_profile
 from edgeact.graph.importer import model_bytes
 from edgeact.metrics import SqnrSum
-from edgeact.pipeline.export import Artifact
+from edgeact.pipeline.calibrate import first_batches
+from edgeact.pipeline.export import Artifact, export
 from edgeact.pipeline.prepare import Prepared
+from edgeact.planning.plan import QuantPlan
+from edgeact.reports.layers import layer_errors
 from edgeact.runtimes.backends import OnnxRuntimeBackend, Runner, backend_for, check_runs, named_runner
 
 EVAL_SAMPLES = 64
 LOW_SQNR_DB = 20.0  # below this output SQNR (about 10% rms error) int8 is likely to cost task accuracy: say so
+LOSS_SAMPLES, LOSS_BATCH = 16, 8  # calibration samples (and batch) the tensors' losses are measured on
+WORST_SHOWN = 3  # tensors a low-SQNR warning names
+MIN_NAMED_LOSS_DB = 1.0  # a tensor losing less than this against its inputs is not named
 
 
 def _ort_runner(payload: bytes, what: str) -> Runner:
@@ -82,8 +90,43 @@ def evaluate(prepared: Prepared, artifacts: dict[str, Artifact], data: Calibrati
     return Evaluation(samples=seen, forms=forms)
 
 
-def low_sqnr_warnings(evaluation: Evaluation, model: str) -> list[str]:
-    """A warning for each form whose worst output is below ``LOW_SQNR_DB`` against fp32, with what to do next."""
+def is_low(evaluation: Evaluation) -> bool:
+    """Whether some form's worst output is below ``LOW_SQNR_DB`` against fp32."""
+    return any(outputs and min(outputs.values()) < LOW_SQNR_DB for outputs in evaluation.forms.values())
+
+
+@dataclass(frozen=True)
+class TensorLoss:
+    tensor: str
+    sqnr_db: float  # the int8 tensor against the float one
+    drop_db: float  # what it loses against the planned tensors its producer reads (its own share of the error)
+
+
+def worst_tensors(prepared: Prepared, plan: QuantPlan, artifacts: dict[str, Artifact],
+                  data: CalibrationData | None) -> list[TensorLoss]:
+    """The planned tensors that lose most SQNR against the tensors their producer reads (QDQ model against the
+    float model, on the first ``LOSS_SAMPLES`` calibration samples), most first."""
+    if data is None:
+        return []
+    qdq = artifacts["onnx-qdq"].payload if "onnx-qdq" in artifacts else export(prepared, plan, "onnx-qdq").payload
+    batches = first_batches(data, LOSS_SAMPLES, LOSS_BATCH, prepared)
+    measured = {e.tensor: e.sqnr_db for e in layer_errors(prepared.model, plan, qdq, batches, (), {})}
+    losses = []
+    for name, db in measured.items():
+        producer = prepared.view.producer(name)
+        upstream = [measured[i] for i in (producer.inputs if producer is not None else ()) if i in measured]
+        if upstream and math.isfinite(db) and min(upstream) - db >= MIN_NAMED_LOSS_DB:
+            losses.append(TensorLoss(name, db, min(upstream) - db))
+    return sorted(losses, key=lambda loss: -loss.drop_db)[:WORST_SHOWN]
+
+
+def low_sqnr_warnings(evaluation: Evaluation, model: str, worst: Sequence[TensorLoss] = ()) -> list[str]:
+    """A warning for each form whose worst output is below ``LOW_SQNR_DB`` against fp32, naming the tensors that
+    lose most (``worst``), with what to do next."""
+    named = ""
+    if worst:
+        named = "; the tensors that lose most: " + ", ".join(
+            f"{loss.tensor!r} ({loss.drop_db:.1f} dB lost, {loss.sqnr_db:.1f} dB)" for loss in worst)
     warnings = []
     for form, outputs in evaluation.forms.items():
         if not outputs:
@@ -92,7 +135,7 @@ def low_sqnr_warnings(evaluation: Evaluation, model: str) -> list[str]:
         if db < LOW_SQNR_DB:
             warnings.append(
                 f"{form}: output {name!r} is {db:.1f} dB SQNR against fp32 on {evaluation.samples} calibration "
-                f"samples (below {LOW_SQNR_DB:.0f} dB: int8 may cost task accuracy); `edgeact sensitivity {model} "
-                "--calib ...` ranks the tensor groups that cost most, and `--budget sqnr>=30` (or your task metric) "
-                "keeps the fewest of them wider")
+                f"samples (below {LOW_SQNR_DB:.0f} dB: int8 may cost task accuracy){named}; `edgeact sensitivity "
+                f"{model} --calib ...` ranks the tensor groups that cost most, and `--budget sqnr>=30` (or your task "
+                "metric) keeps the fewest of them wider")
     return warnings
