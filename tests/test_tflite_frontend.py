@@ -5,8 +5,8 @@ conversion check, and one quantization of a .tflite end to end.
 
 ELU runs on LiteRT's builtin kernels: the reference resolver has none.
 
-Not covered: TRANSPOSE_CONV -- edgeact's writer has no options table for it (it is not in
-``edgeact.ops.table.OPTIONS``), so it cannot write the stride and padding it needs.
+TRANSPOSE_CONV is written by a test subclass of edgeact's writer (edgeact itself writes none, so its options table
+is not in ``edgeact.ops.table.OPTIONS``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pytest
 
 import edgeact
 from edgeact.errors import ModelFormatError
+from edgeact.exporters.tflite import writer as writer_module
 from edgeact.exporters.tflite.writer import TFLiteModelBuilder, serialise
 from edgeact.frontends.tflite import TFLiteConversion, convert
 from edgeact.metrics import sqnr_db
@@ -30,7 +31,7 @@ from edgeact.numerics import QParams
 from edgeact.pipeline.conversion_check import check_tflite_conversion
 from edgeact.runtimes.litert import LiteRTKernels, litert_interpreter, run_litert
 from edgeact.tflite.graph import LoweredGraph
-from edgeact.tflite.schema import builtin_operator_code, schema_module
+from edgeact.tflite.schema import builtin_operator_code, builtin_options_code, schema_module
 
 SAME, VALID = 0, 1  # TFLite Padding
 RELU, RELU6 = 1, 3  # TFLite ActivationFunctionType
@@ -580,3 +581,47 @@ def test_a_custom_op_is_refused_by_its_code() -> None:
     with pytest.raises(ModelFormatError, match=r"seg\.tflite: edgeact cannot read TFLite builtin\(s\) CUSTOM "
                                                r"Convolution2DTransposeBias x1 yet \(a custom op"):
         convert(builder.build(), "seg.tflite")
+
+
+class _TransposeConvBuilder(TFLiteModelBuilder):
+    """edgeact's writer plus TRANSPOSE_CONV's options table (edgeact writes no TRANSPOSE_CONV itself)."""
+
+    def add_operator(self, op: str, inputs: list[int], outputs: list[int], **options: object) -> None:
+        if op != "TRANSPOSE_CONV":
+            super().add_operator(op, inputs, outputs, **options)
+            return
+        self._operators.append(writer_module._Operator(op, tuple(inputs), tuple(outputs), dict(options)))
+
+    @staticmethod
+    def _write_options(b, op):  # type: ignore[no-untyped-def]
+        if op.op != "TRANSPOSE_CONV":
+            return TFLiteModelBuilder._write_options(b, op)
+        table = schema_module("TransposeConvOptions")
+        table.Start(b)
+        table.AddPadding(b, op.options["padding"])
+        table.AddStrideW(b, op.options["stride"])
+        table.AddStrideH(b, op.options["stride"])
+        return builtin_options_code("TransposeConvOptions"), table.End(b)
+
+
+@pytest.mark.parametrize("padding, size, stride, kernel, longer", [
+    (SAME, 4, 2, 3, 0), (VALID, 4, 2, 3, 0), (SAME, 5, 2, 4, 0), (VALID, 3, 1, 2, 0), (VALID, 4, 2, 3, 1)])
+def test_transpose_conv_matches_litert(padding: int, size: int, stride: int, kernel: int, longer: int) -> None:
+    """SAME with an odd total of padding (its odd pixel at the end, as TFLite puts it), and an output one pixel
+    longer than the input reaches."""
+    rng = np.random.default_rng(9)
+    out = (size * stride if padding == SAME else (size - 1) * stride + kernel) + longer
+    builder = _TransposeConvBuilder()
+    x = builder.add_tensor("x", (1, size, size, 3), "float32")
+    shape = builder.add_constant("shape", np.asarray([1, out, out, 5], np.int32))
+    weights = builder.add_constant("w", rng.normal(size=(5, kernel, kernel, 3)).astype(np.float32))
+    bias = builder.add_constant("b", rng.normal(size=(5,)).astype(np.float32))
+    y = builder.add_tensor("y", (1, out, out, 5), "float32")
+    builder.add_operator("TRANSPOSE_CONV", [shape, weights, x, bias], [y], padding=padding, stride=stride)
+    builder.set_inputs([x])
+    builder.set_outputs([y])
+    payload = builder.build()
+    feed = rng.uniform(-2, 2, size=(1, size, size, 3)).astype(np.float32)
+    (expected,) = run_litert(payload, [feed], LiteRTKernels.REFERENCE)
+    (got,) = _run_onnx(convert(payload, "deconv.tflite"), [feed])
+    _assert_close(got, expected, f"TRANSPOSE_CONV padding {padding}")

@@ -203,17 +203,19 @@ def transpose_conv(b: Builder, op: LoweredOp) -> None:
     _, height, width, _ = b.shape(op.inputs[2])
     _, out_h, out_w, _ = b.shape(op.outputs[0])
     stride = (int(op.options.get("strideH", 1)), int(op.options.get("strideW", 1)))
-    pads = []
+    pads, extra = [], []
     for size, out, kernel, step in ((height, out_h, weights.shape[1], stride[0]),
                                     (width, out_w, weights.shape[2], stride[1])):
-        total = max((size - 1) * step + kernel - out, 0)
-        pads.append((total // 2, total - total // 2))
+        total = (size - 1) * step + kernel - out  # TFLite: the odd pixel of padding at the end
+        pads.append((max(total, 0) // 2, max(total, 0) - max(total, 0) // 2))
+        extra.append(max(-total, 0))  # an output longer than the input reaches: zeros + bias at the end
     inputs = [b.get(op.inputs[2], NCHW), b.constant(b.label(op.inputs[1]) + "/iohw",
                                                     np.transpose(weights, (3, 0, 1, 2)))]
     if len(op.inputs) > 3 and op.inputs[3] >= 0:
         inputs.append(b.get(op.inputs[3]))
+    # explicit pads, no output_shape: given output_shape, ONNX puts the odd pixel of padding at the start
     b.emit(op, "ConvTranspose", inputs, NCHW, kernel_shape=list(weights.shape[1:3]), strides=list(stride),
-           pads=[pads[0][0], pads[1][0], pads[0][1], pads[1][1]], output_shape=[out_h, out_w])
+           pads=[pads[0][0], pads[1][0], pads[0][1], pads[1][1]], output_padding=extra)
 
 
 def pool_2d(op_type: str) -> Callable[[Builder, LoweredOp], None]:
