@@ -92,14 +92,19 @@ def test_the_float_model_is_unchanged_and_the_weights_balanced(between: list[str
     first = np.abs(weights["w1"]).reshape(4, -1).max(axis=1)
     second = (np.abs(weights["w2"]).max(axis=(0, 2, 3)) if group == "plain"
               else np.abs(weights["w2"]).reshape(4, 2, -1).max(axis=(1, 2)))
-    balanced = np.sqrt(first * second)  # DFQ: both ranges become the geometric mean
+    # DFQ: where the first layer's channel is the wider, both ranges become the geometric mean; a narrower one is
+    # never widened (its scale would be below 1)
+    narrowed = first > second
+    expected_first = np.where(narrowed, np.sqrt(first * second), first)
+    expected_second = np.where(narrowed, np.sqrt(first * second), second)
     conv_first, conv_second = (next(n for n in model.graph if n.name == name) for name in ("first", "second"))
     now_first = np.abs(conv_first.inputs[1].const_value.numpy()).reshape(4, -1).max(axis=1)
     w2_now = conv_second.inputs[1].const_value.numpy()
     now_second = (np.abs(w2_now).max(axis=(0, 2, 3)) if group == "plain"
                   else np.abs(w2_now).reshape(4, 2, -1).max(axis=(1, 2)))
-    np.testing.assert_allclose(now_first, balanced, rtol=1e-4)
-    np.testing.assert_allclose(now_second, balanced, rtol=1e-4)
+    np.testing.assert_allclose(now_first, expected_first, rtol=1e-4)
+    np.testing.assert_allclose(now_second, expected_second, rtol=1e-4)
+    assert narrowed[0]  # the wide channel
 
 
 def test_int8_gains_where_one_channel_dominated(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -143,3 +148,68 @@ def test_shared_weights_are_left_alone() -> None:
     model.graph.append(extra)
     model.graph.outputs.append(extra.outputs[0])
     assert find_pairs(model.graph) == []
+
+
+def _with_pad(pads: list[int], axes: list[int] | None = None) -> onnx.ModelProto:
+    """The chain with a Pad between the ReLU and the second Conv (opset 18 when ``axes`` is given)."""
+    model = _conv_chain(["Relu"], "plain")
+    graph = model.graph
+    second = next(n for n in graph.node if n.name == "second")
+    graph.initializer.append(numpy_helper.from_array(np.asarray(pads, np.int64), "pads"))
+    inputs = [second.input[0], "pads"]
+    if axes is not None:
+        graph.initializer.append(numpy_helper.from_array(np.asarray(axes, np.int64), "axes"))
+        inputs += ["", "axes"]
+        del model.opset_import[:]
+        model.opset_import.append(helper.make_opsetid("", 18))
+    graph.node.insert(len(graph.node) - 1, helper.make_node("Pad", inputs, ["padded"], name="pad"))
+    second.input[0] = "padded"
+    return model
+
+
+@pytest.mark.parametrize("pads, axes, expected", [
+    ([0, 0, 1, 1, 0, 0, 1, 1], None, 1),  # spatial: channels stay where they are
+    ([0, 1, 0, 0, 0, -1, 0, 0], None, 0),  # one channel in front, one cropped behind: channel i moves to i + 1
+    ([1, -1], [1], 0),  # the same, through axes
+])
+def test_a_pad_that_moves_channels_is_not_crossed(pads: list[int], axes: list[int] | None, expected: int) -> None:
+    assert _pairs(_with_pad(pads, axes)) == expected
+
+
+def test_a_weight_a_graph_output_shows_is_left_alone() -> None:
+    model = _conv_chain(["Relu"])
+    model.graph.output.append(helper.make_tensor_value_info("w1", TensorProto.FLOAT, [4, 3, 3, 3]))
+    assert _pairs(model) == 0
+
+
+def test_a_channel_switched_off_by_its_batchnorm_is_not_widened() -> None:
+    """A near-zero filter with a normal bias (what folding a BatchNorm with gamma ~ 0 gives): widening it by 1/s
+    would make its constant bias the widest channel between the convolutions. Channels are only narrowed."""
+    model = _conv_chain(["Relu"], "plain")
+    weights = {i.name: i for i in model.graph.initializer}
+    w1, b1 = numpy_helper.to_array(weights["w1"]).copy(), numpy_helper.to_array(weights["b1"]).copy()
+    w1[1] *= 1e-5
+    b1[1] = 1.0
+    weights["w1"].CopyFrom(numpy_helper.from_array(w1, "w1"))
+    weights["b1"].CopyFrom(numpy_helper.from_array(b1, "b1"))
+    prepared = load_onnx_bytes(model.SerializeToString())
+    passes.canonicalise(prepared)
+    bias = next(n for n in prepared.graph if n.name == "first").inputs[2].const_value.numpy()
+    assert abs(bias[1]) <= 1.0 + 1e-6 and np.all(np.abs(bias) <= np.abs(b1) + 1e-6), bias
+
+
+def test_the_profile_compares_the_tensor_between_a_pair_like_for_like(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Per layer, the int8 tensor between an equalized pair is compared with the equalized float tensor (the raw
+    baseline's would differ by the scales); the outputs, with the baseline as it is."""
+    model = _conv_chain(["Relu"], "plain")
+    onnx.save(model, tmp_path / "chain.onnx")
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(64, 3, 8, 8)).astype(np.float32))
+    np.savez(tmp_path / "eval.npz", x=rng.normal(size=(16, 3, 8, 8)).astype(np.float32))
+    result = edgeact.quantize(tmp_path / "chain.onnx", tmp_path / "calib.npz", output_dir=tmp_path / "out",
+                              formats=["tflite"])
+    report = edgeact.profile_device(result.paths["tflite"], "litert-reference", tmp_path / "chain.onnx",
+                                    tmp_path / "eval.npz", per_layer=True)
+    layers = {layer.tensor: layer for layer in report.layers}
+    assert layers["t1"].sqnr_db > 25, layers["t1"]
+    assert report.outputs["y"].sqnr_db > 25

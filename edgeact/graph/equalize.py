@@ -7,8 +7,9 @@ output). Dividing ``P``'s output channel ``i`` (its filters and bias) by ``s_i``
 ``i`` by ``s_i`` leaves ``C``'s output unchanged. With ``s_i = sqrt(r1_i / r2_i)`` (``r1_i``: the largest |weight|
 of ``P``'s filter ``i``, ``r2_i``: of ``C``'s input channel ``i``) both become ``sqrt(r1_i * r2_i)``: one channel
 that dominated the per-tensor int8 grid of the tensor between them (a depthwise channel 100x wider than the rest)
-no longer does. Only pairs whose scales span 8x or more are taken (:data:`MIN_IMBALANCE`); they are swept until
-the scales settle, since a Conv can end one pair and start the next.
+no longer does. Channels are only narrowed (``s_i`` below 1 is taken as 1): widening one could blow up a bias that
+dominates a near-zero filter. Only pairs whose scales span 8x or more are taken (:data:`MIN_IMBALANCE`); they are
+swept until the scales settle, since a Conv can end one pair and start the next.
 
 Data-free: the scales come from the weights only, so ``calibrate``, ``quantize``, ``sensitivity`` and the profiler
 all see the same equalized model, and statistics of separate calibration runs still merge.
@@ -39,10 +40,17 @@ class Pair:
 
 
 def _weights(node: ir.Node, index: int) -> np.ndarray | None:
+    """A constant input only ``node`` reads, that no feed overrides and no graph output shows (so it may change)."""
     value = node.inputs[index] if len(node.inputs) > index else None
-    if value is None or value.const_value is None or len(value.uses()) != 1 or value.is_graph_input():
+    if (value is None or value.const_value is None or len(value.uses()) != 1 or value.is_graph_input()
+            or value.is_graph_output()):
         return None
     return value.const_value.numpy()
+
+
+def _fixed(value: ir.Value | None) -> np.ndarray | None:
+    """A constant no feed overrides."""
+    return None if value is None or value.const_value is None or value.is_graph_input() else value.const_value.numpy()
 
 
 def _group(node: ir.Node) -> int:
@@ -72,14 +80,34 @@ def _passes(node: ir.Node) -> bool:
     if node.op_type not in PASS_THROUGH or node.domain != "":
         return False
     if node.op_type == "Pad":
-        mode = node.attributes.get("mode")
-        fill = node.inputs[2] if len(node.inputs) > 2 else None
-        return (mode is None or mode.value == "constant") and (
-            fill is None or (fill.const_value is not None and not np.any(fill.const_value.numpy())))
+        return _pads_spatially(node)
     if node.op_type == "PRelu":
         slope = node.inputs[1]
         return slope is not None and slope.const_value is not None
     return True
+
+
+def _pads_spatially(node: ir.Node) -> bool:
+    """A constant-mode Pad with zero fill whose constant pads leave the batch and channel axes alone (a pad that
+    moves channels would pair scale s_i with another channel)."""
+    mode = node.attributes.get("mode")
+    if mode is not None and mode.value != "constant":
+        return False
+    inputs = [*node.inputs, None, None, None]
+    if inputs[2] is not None and ((fill := _fixed(inputs[2])) is None or np.any(fill)):
+        return False
+    pads = _fixed(inputs[1])
+    rank = node.inputs[0].shape.rank() if node.inputs[0].shape is not None else None
+    if pads is None or rank is None:
+        return False
+    pads = pads.reshape(-1)
+    count = len(pads) // 2
+    axes = np.arange(count) if inputs[3] is None else _fixed(inputs[3])
+    if axes is None:
+        return False
+    moved = {int(axis) % rank for axis, before, after in zip(axes.reshape(-1), pads[:count], pads[count:],
+                                                             strict=True) if before or after}
+    return not moved & {0, 1}
 
 
 def find_pairs(graph: ir.Graph) -> list[Pair]:
@@ -137,6 +165,12 @@ def _scales(pair: Pair) -> np.ndarray:
     return scale
 
 
+def _narrowing(scale: np.ndarray) -> np.ndarray:
+    """The scales applied: a channel is only ever narrowed (s_i >= 1), never widened, so a channel whose bias
+    dominates a near-zero filter (a BatchNorm that switched it off) is not blown up by 1/s_i."""
+    return np.maximum(scale, 1.0)
+
+
 def imbalance(pair: Pair) -> float:
     """How far apart the pair's channels are: the largest scale over the smallest."""
     scale = _scales(pair)
@@ -147,7 +181,7 @@ def _equalize(pair: Pair) -> float:
     """Rescale one pair; returns the largest relative change of a scale."""
     first, second = _weights(pair.producer, 1), _weights(pair.consumer, 1)
     group = _group(pair.consumer)
-    scale = _scales(pair)
+    scale = _narrowing(_scales(pair))
     _replace(pair.producer, 1, first / scale[:, None, None, None])
     if len(pair.producer.inputs) > 2 and pair.producer.inputs[2] is not None:
         _replace(pair.producer, 2, _weights(pair.producer, 2) / scale)

@@ -547,22 +547,28 @@ def _onnx_layer(name: str, base: str, sub: tuple, got: dict[str, list],
     return entry
 
 
-def _reference(base, view: GraphView, model: Int8Model, samples: list[list[np.ndarray]], per_layer: bool,  # type: ignore[no-untyped-def]
+def _reference(base, canonical, model: Int8Model, samples: list[list[np.ndarray]], per_layer: bool,  # type: ignore[no-untyped-def]
                progress: bool) -> dict[str, np.ndarray]:
-    """The float model's outputs (and, per layer, every tensor the int8 model carries) on every sample."""
+    """The float model's outputs on every sample, from the baseline as it is (a bug in edgeact's own preparation
+    cannot hide there); per layer, every tensor the int8 model carries, from the ``canonical`` model it was made
+    from (equalized, fused: the tensors it quantized)."""
     from tqdm import tqdm
 
     if model.graph is not None:
         carried = {model.graph.tensors[index].source for index in _carried(model.graph)}
     else:
         carried = {value for name in dequantized_tensors(model.payload) if (value := model.provenance.value_of(name))}
-    layer_names = sorted((carried & set(view.values)) - set(model.outputs)) if per_layer else []
-    session = ort_session(with_float_outputs(model_bytes(base), layer_names), "float baseline")
+    layer_names = sorted((carried & set(view_of(canonical).values)) - set(model.outputs)) if per_layer else []
+    runs = [(ort_session(model_bytes(base), "float baseline"), model.outputs)]
+    if layer_names:
+        runs.append((ort_session(with_float_outputs(model_bytes(canonical), layer_names), "float baseline as "
+                                 "edgeact prepares it"), layer_names))
     reference: dict[str, list] = {}
     for sample in tqdm(samples, desc="float baseline", unit="sample", disable=None if progress else True, leave=False):
         feeds = dict(zip(model.inputs, sample, strict=True))
-        for name, value in run_ort(session, feeds, model.outputs + layer_names).items():
-            reference.setdefault(name, []).append(value)
+        for session, names in runs:
+            for name, value in run_ort(session, feeds, names).items():
+                reference.setdefault(name, []).append(value)
     return {name: np.concatenate(values) for name, values in reference.items()}
 
 
@@ -640,8 +646,8 @@ def profile_device(
     if record is not None:
         _check_record_model(record, baseline, view, fingerprint.float_model_sha256, warnings)
     canonical = _reference_model(baseline, base, record, view)
-    outputs, layers = _compare(profile, int8, samples, _reference(canonical, view_of(canonical), int8, samples,
-                                                                  per_layer, progress), per_layer, progress)
+    outputs, layers = _compare(profile, int8, samples, _reference(base, canonical, int8, samples, per_layer, progress),
+                               per_layer, progress)
     _mark_activation_inputs(layers, record[1] if record is not None else None)
     latency = _latency(profile, int8, samples, latency_runs, warnings)
     return ProfileReport(
