@@ -25,7 +25,7 @@ from edgeact.runtimes.backends import OnnxRuntimeBackend, Runner, backend_for, c
 
 EVAL_SAMPLES = 64
 LOW_SQNR_DB = 20.0  # below this output SQNR (about 10% rms error) int8 is likely to cost task accuracy: say so
-LOSS_SAMPLES, LOSS_BATCH = 16, 8  # calibration samples (and batch) the tensors' losses are measured on
+LOSS_SAMPLES, LOSS_BATCH = 16, 1  # calibration samples the tensors' losses are measured on, one at a time
 WORST_SHOWN = 3  # tensors a low-SQNR warning names
 MIN_NAMED_LOSS_DB = 1.0  # a tensor losing less than this against its inputs is not named
 

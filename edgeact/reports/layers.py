@@ -12,7 +12,7 @@ import numpy as np
 
 from edgeact.graph.importer import load_onnx_bytes, model_bytes
 from edgeact.graph.observe import dequantized_tensors, with_float_outputs
-from edgeact.metrics import sqnr_db
+from edgeact.metrics import SqnrSum
 from edgeact.planning.plan import QuantPlan
 from edgeact.profiler.provenance import ModelProvenance, onnx_dequantized
 from edgeact.runtimes.onnxruntime import ort_session, run_ort
@@ -33,18 +33,12 @@ def layer_errors(model, plan: QuantPlan, qdq: bytes, batches: list[dict[str, np.
     int8_names = [restored[name] for name in names]
     float_session = ort_session(with_float_outputs(model_bytes(model), names), "float model")
     int8_session = ort_session(with_float_outputs(qdq, int8_names), "int8 QDQ model")
-    reference: dict[str, list] = {n: [] for n in names}
-    quantized: dict[str, list] = {n: [] for n in names}
+    sums = {name: SqnrSum() for name in names}  # streamed: one batch's tensors held at a time
     for feeds in batches:
-        for name, value in run_ort(float_session, feeds, names).items():
-            reference[name].append(value)
+        reference = run_ort(float_session, feeds, names)
         for name, value in zip(names, run_ort(int8_session, feeds, int8_names).values(), strict=True):
-            quantized[name].append(value)
-    errors = [
-        LayerError(name, producers.get(name, ""),
-                   sqnr_db(np.concatenate(reference[name]), np.concatenate(quantized[name])))
-        for name in names
-    ]
+            sums[name].add(reference[name], value)
+    errors = [LayerError(name, producers.get(name, ""), sums[name].db) for name in names]
     return sorted(errors, key=lambda e: e.sqnr_db)
 
 
