@@ -42,27 +42,32 @@ def bilinear_stays_float(node: NodeView) -> str | None:
             "model of the runtimes' int8 interpolation")
 
 
-def _lower_bilinear(ctx: Lowering, node: NodeView, dtype: str) -> None:
+def _emit(ctx: Lowering, node: NodeView, dtype: str, builtin: str, flags: tuple[bool, bool]) -> None:
+    """``builtin`` on the NHWC form of the input, to the output's spatial size, with TFLite's (alignCorners,
+    halfPixelCenters) ``flags``; a resize of the batch or channel axis is refused."""
     x, y = node.inputs[0], node.outputs[0]
-    transform = node.attributes.get("coordinate_transformation_mode", "half_pixel")
-    in_shape, out_shape = ctx.shape(x), ctx.shape(y)
-    halves_one = transform == "pytorch_half_pixel" and min(out_shape[2:]) == 1
-    if dtype != FLOAT or transform not in BILINEAR_FORMS or ctx.rank(x) != 4 or halves_one:
-        raise ctx.unsupported(node, f"{dtype} bilinear Resize with {transform!r} (TFLite's RESIZE_BILINEAR runs "
-                                    f"float32 {sorted(BILINEAR_FORMS)} on rank-4 tensors)")
-    if in_shape[:2] != out_shape[:2]:
+    out_shape = ctx.shape(y)
+    if ctx.shape(x)[:2] != out_shape[:2]:
         raise ctx.unsupported(node, "Resize of the batch or channel axis")
-    align, half = BILINEAR_FORMS[transform]
     source = ctx.get(x, dtype, "nhwc", node.name)
     size = ctx.int32_constant(f"{node.name}/size", list(out_shape[2:]))
-    ctx.graph.op("RESIZE_BILINEAR", [source, size], [ctx.output(node, y, dtype, "nhwc")], node.name,
-                 alignCorners=align, halfPixelCenters=half)
+    ctx.graph.op(builtin, [source, size], [ctx.output(node, y, dtype, "nhwc")], node.name,
+                 alignCorners=flags[0], halfPixelCenters=flags[1])
+
+
+def _lower_bilinear(ctx: Lowering, node: NodeView, dtype: str) -> None:
+    transform = node.attributes.get("coordinate_transformation_mode", "half_pixel")
+    halves_one = transform == "pytorch_half_pixel" and min(ctx.shape(node.outputs[0])[2:]) == 1
+    if dtype != FLOAT or transform not in BILINEAR_FORMS or ctx.rank(node.inputs[0]) != 4 or halves_one:
+        raise ctx.unsupported(node, f"{dtype} bilinear Resize with {transform!r} (TFLite's RESIZE_BILINEAR runs "
+                                    f"float32 {sorted(BILINEAR_FORMS)} on rank-4 tensors)")
+    _emit(ctx, node, dtype, "RESIZE_BILINEAR", BILINEAR_FORMS[transform])
 
 
 def lower_resize(ctx: Lowering, node: NodeView, dtype: str) -> None:
     """Nearest-neighbour Resize of an NCHW tensor -> RESIZE_NEAREST_NEIGHBOR (data movement: one grid); bilinear
     (float) -> RESIZE_BILINEAR."""
-    x, y = node.inputs[0], node.outputs[0]
+    x = node.inputs[0]
     a = node.attributes
     mode = a.get("mode", "nearest")
     if mode == "linear":
@@ -72,14 +77,7 @@ def lower_resize(ctx: Lowering, node: NodeView, dtype: str) -> None:
     if mode != "nearest" or form not in NEAREST_FORMS or ctx.rank(x) != 4:
         raise ctx.unsupported(node, f"Resize mode {mode!r} with {form[0]!r}/{form[1]!r} (TFLite runs nearest-"
                                     f"neighbour forms {sorted(NEAREST_FORMS)} on rank-4 tensors)")
-    in_shape, out_shape = ctx.shape(x), ctx.shape(y)
-    if in_shape[:2] != out_shape[:2]:
-        raise ctx.unsupported(node, "Resize of the batch or channel axis")
-    align, half = NEAREST_FORMS[form]
-    source = ctx.get(x, dtype, "nhwc", node.name)
-    size = ctx.int32_constant(f"{node.name}/size", list(out_shape[2:]))
-    ctx.graph.op("RESIZE_NEAREST_NEIGHBOR", [source, size], [ctx.output(node, y, dtype, "nhwc")], node.name,
-                 alignCorners=align, halfPixelCenters=half)
+    _emit(ctx, node, dtype, "RESIZE_NEAREST_NEIGHBOR", NEAREST_FORMS[form])
 
 
 # ---- emulator kernels ---------------------------------------------------------------------------------------------
